@@ -1,0 +1,55 @@
+"""The State Hub migration program: settings -> gates -> components -> exports."""
+
+import pulumi
+
+from components.app import StateHubApp
+from components.cluster_access import Namespaces, kubernetes_provider
+from components.database import StateHubDatabase
+from components.gates import check_stage
+from components.image import StateHubImage
+from components.labels import Owner
+from components.refusal import Refusal
+from components.settings import load_settings
+
+config = pulumi.Config()
+try:
+    settings = load_settings(config.get, config.get_secret)
+    plan = check_stage(settings)
+except Refusal as refusal:
+    raise pulumi.RunError(str(refusal)) from None
+
+image = StateHubImage("state-hub-image", plan.image_source, registry_password=settings.build.password)
+pulumi.export("stage", settings.stage.value)
+pulumi.export("imageRef", image.ref)
+
+if plan.deploy_image is not None:
+    provider = kubernetes_provider(settings.kube)
+    namespaces = settings.namespaces
+    owned: list[pulumi.Resource] = []
+    if settings.kube.create_namespaces:
+        owned.append(
+            Namespaces(
+                "state-hub-namespaces",
+                {namespaces.database: Owner.PLATFORM, namespaces.app: Owner.APPS},
+                opts=pulumi.ResourceOptions(providers=[provider]),
+            )
+        )
+    in_cluster = pulumi.ResourceOptions(providers=[provider], depends_on=owned)
+    database = StateHubDatabase(
+        "state-hub-db", settings.database, namespaces, protect=plan.protect_database, opts=in_cluster
+    )
+    app = StateHubApp(
+        "state-hub",
+        settings.app,
+        settings.exposure,
+        namespaces,
+        image=plan.deploy_image,
+        replicas=plan.app_replicas,
+        database_url=database.database_url(),
+        opts=in_cluster,
+    )
+    pulumi.export("dbNamespace", namespaces.database)
+    pulumi.export("dbRwService", database.rw_service)
+    pulumi.export("dbOwnerSecret", database.owner_secret_name)
+    pulumi.export("appServiceHost", app.service_host)
+    pulumi.export("appReplicas", plan.app_replicas)

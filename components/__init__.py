@@ -1,0 +1,1 @@
+"""The State Hub migration program: typed settings, pure gates and one ComponentResource per concern."""

@@ -1,0 +1,298 @@
+"""`StateHubApp`: the State Hub API, its config and secret, its migration Job and who may reach it.
+
+Owned by railiance-apps. Pods run under Pod Security "restricted" with a read-only root
+filesystem and no service-account token. No config can produce a LoadBalancer, a NodePort
+or a public Ingress: the settings loader refuses such exposure before anything is built.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.database import POSTGRES_PORT
+from components.labels import APP_NAME, Owner, labels, selector
+from components.settings import CLUSTER_NAME, AppSettings, Exposure, ExposureSettings, Namespaces
+from components.image_ref import ImageRef
+
+API_PORT = 8000
+HEALTH_PATH = "/state/health"
+RUN_AS_USER = 10001
+DNS_PORT = 53
+
+_ENV_SECRET_SKIP = (
+    "CKV_K8S_35=The State Hub reads DATABASE_URL from its environment (workplan); "
+    "the value comes from a Secret, never from the image or a ConfigMap."
+)
+
+
+class StateHubApp(pulumi.ComponentResource):
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    migration_job: k8s.batch.v1.Job
+    service_host: str
+    """In-cluster address of the API Service (`state-hub.<namespace>.svc`)."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: AppSettings,
+        exposure: ExposureSettings,
+        namespaces: Namespaces,
+        *,
+        image: ImageRef,
+        replicas: int,
+        database_url: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("state-hub-infra:app:StateHubApp", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        namespace = namespaces.app
+        self.service_host = f"{APP_NAME}.{namespace}.svc"
+
+        def meta(resource_name: str, component: str, annotations: dict[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(
+                name=resource_name, namespace=namespace, labels=labels(Owner.APPS, component), annotations=annotations
+            )
+
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=meta(f"{APP_NAME}-config", "api"),
+            data={"LOG_LEVEL": settings.log_level, "PORT": str(API_PORT)},
+            opts=child,
+        )
+        secret = k8s.core.v1.Secret(
+            f"{name}-database-url",
+            metadata=meta(f"{APP_NAME}-database-url", "api"),
+            type="Opaque",
+            string_data={"DATABASE_URL": database_url},
+            opts=child,
+        )
+        container_env = [
+            k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config_map.metadata.name)),
+            k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name)),
+        ]
+
+        migration_name = f"{APP_NAME}-migrate-{_image_suffix(image)}"
+        self.migration_job = k8s.batch.v1.Job(
+            f"{name}-migrate",
+            metadata=meta(migration_name, "migration", {"checkov.io/skip1": _ENV_SECRET_SKIP}),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=2,
+                active_deadline_seconds=600,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(Owner.APPS, "migration")),
+                    spec=_pod_spec(
+                        k8s.core.v1.ContainerArgs(
+                            name="migrate",
+                            image=str(image),
+                            image_pull_policy="Always",
+                            command=["alembic", "upgrade", "head"],
+                            env_from=container_env,
+                            resources=_resources(settings),
+                            security_context=_container_security(),
+                            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+                        ),
+                        restart_policy="Never",
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+
+        probe = k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path=HEALTH_PATH, port=API_PORT),
+            period_seconds=10,
+            timeout_seconds=3,
+            failure_threshold=3,
+        )
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-api",
+            metadata=meta(APP_NAME, "api", {"checkov.io/skip1": _ENV_SECRET_SKIP}),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector("api")),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(Owner.APPS, "api")),
+                    spec=_pod_spec(
+                        k8s.core.v1.ContainerArgs(
+                            name="api",
+                            image=str(image),
+                            image_pull_policy="Always",
+                            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=API_PORT)],
+                            env_from=container_env,
+                            liveness_probe=probe,
+                            readiness_probe=probe,
+                            resources=_resources(settings),
+                            security_context=_container_security(),
+                            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+                        ),
+                        restart_policy="Always",
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migration_job]),
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=meta(APP_NAME, "api"),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector("api"),
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=API_PORT, target_port=API_PORT, protocol="TCP")],
+            ),
+            opts=child,
+        )
+        _network_policies(name, namespaces, exposure, child)
+        if exposure.model is Exposure.PRIVATE_INGRESS:
+            _private_ingress(name, namespace, exposure, child)
+        self.register_outputs({"serviceHost": self.service_host, "migrationJob": migration_name})
+
+
+def _image_suffix(image: ImageRef) -> str:
+    """A DNS-safe suffix that changes with the image: a new image gives a new migration Job."""
+    if image.digest:
+        return image.digest.removeprefix("sha256:")[:12]
+    return "".join(c if c.isalnum() else "-" for c in (image.tag or "latest").lower())[:20].strip("-")
+
+
+def _resources(settings: AppSettings) -> k8s.core.v1.ResourceRequirementsArgs:
+    r = settings.resources
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": r.cpu_request, "memory": r.memory_request},
+        limits={"cpu": r.cpu_limit, "memory": r.memory_limit},
+    )
+
+
+def _container_security() -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        run_as_user=RUN_AS_USER,
+        run_as_group=RUN_AS_USER,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def _pod_spec(container: k8s.core.v1.ContainerArgs, *, restart_policy: str) -> k8s.core.v1.PodSpecArgs:
+    """Pod Security "restricted", no service-account token, a writable /tmp only."""
+    return k8s.core.v1.PodSpecArgs(
+        automount_service_account_token=False,
+        enable_service_links=False,
+        restart_policy=restart_policy,
+        security_context=k8s.core.v1.PodSecurityContextArgs(
+            run_as_non_root=True,
+            run_as_user=RUN_AS_USER,
+            run_as_group=RUN_AS_USER,
+            fs_group=RUN_AS_USER,
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        ),
+        containers=[container],
+        volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi"))],
+    )
+
+
+def _peer(namespace: str, pods: dict[str, str] | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods) if pods else None,
+    )
+
+
+def _network_policies(
+    name: str, namespaces: Namespaces, exposure: ExposureSettings, opts: pulumi.ResourceOptions
+) -> None:
+    """API pods: ingress on 8000 only from the private access path; all app pods: egress to DNS and the db."""
+    access = [_peer(ns) for ns in exposure.access_namespaces]
+    if exposure.model is Exposure.PRIVATE_INGRESS:
+        access.append(_peer(namespaces.ingress_controller))
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-api-ingress",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{APP_NAME}-api-ingress", namespace=namespaces.app, labels=labels(Owner.APPS, "network")
+        ),
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector("api")),
+            policy_types=["Ingress"],
+            ingress=[
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=access, ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=API_PORT, protocol="TCP")]
+                )
+            ]
+            if access
+            else [],
+        ),
+        opts=opts,
+    )
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-isolation",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{APP_NAME}-isolation", namespace=namespaces.app, labels=labels(Owner.APPS, "network")
+        ),
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": APP_NAME}),
+            policy_types=["Ingress", "Egress"],
+            ingress=[],
+            egress=[
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[_peer(namespaces.database, {"cnpg.io/cluster": CLUSTER_NAME})],
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=POSTGRES_PORT, protocol="TCP")],
+                ),
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[_peer(namespaces.dns)],
+                    ports=[
+                        k8s.networking.v1.NetworkPolicyPortArgs(port=DNS_PORT, protocol="UDP"),
+                        k8s.networking.v1.NetworkPolicyPortArgs(port=DNS_PORT, protocol="TCP"),
+                    ],
+                ),
+            ],
+        ),
+        opts=opts,
+    )
+
+
+def _private_ingress(name: str, namespace: str, exposure: ExposureSettings, opts: pulumi.ResourceOptions) -> None:
+    """An Ingress on the private class, behind a Traefik ipAllowList of private ranges."""
+    allow_list = f"{APP_NAME}-allow-list"
+    k8s.apiextensions.CustomResource(
+        f"{name}-allow-list",
+        api_version="traefik.io/v1alpha1",
+        kind="Middleware",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=allow_list, namespace=namespace, labels=labels(Owner.APPS, "ingress")),
+        spec={"ipAllowList": {"sourceRange": list(exposure.allow_cidrs)}},
+        opts=opts,
+    )
+    k8s.networking.v1.Ingress(
+        f"{name}-ingress",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=APP_NAME,
+            namespace=namespace,
+            labels=labels(Owner.APPS, "ingress"),
+            annotations={"traefik.ingress.kubernetes.io/router.middlewares": f"{namespace}-{allow_list}@kubernetescrd"},
+        ),
+        spec=k8s.networking.v1.IngressSpecArgs(
+            ingress_class_name=exposure.ingress_class,
+            rules=[
+                k8s.networking.v1.IngressRuleArgs(
+                    host=exposure.hostname,
+                    http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                        paths=[
+                            k8s.networking.v1.HTTPIngressPathArgs(
+                                path="/",
+                                path_type="Prefix",
+                                backend=k8s.networking.v1.IngressBackendArgs(
+                                    service=k8s.networking.v1.IngressServiceBackendArgs(
+                                        name=APP_NAME, port=k8s.networking.v1.ServiceBackendPortArgs(number=API_PORT)
+                                    )
+                                ),
+                            )
+                        ]
+                    ),
+                )
+            ],
+        ),
+        opts=opts,
+    )

@@ -1,0 +1,155 @@
+"""`StateHubDatabase`: the cnpg Cluster `state-hub-db`, its owner credentials and who may reach it.
+
+Owned by railiance-platform. The cnpg operator and its CRDs are a platform prerequisite,
+not part of this stack.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.labels import APP_NAME, Owner, labels
+from components.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER, DatabaseSettings, Namespaces
+
+POSTGRES_PORT = 5432
+CNPG_STATUS_PORT = 8000
+CLUSTER_LABEL = "cnpg.io/cluster"
+
+
+class StateHubDatabase(pulumi.ComponentResource):
+    cluster: k8s.apiextensions.CustomResource
+    owner_secret_name: str
+    rw_service: str
+    """The in-cluster address of the primary (`state-hub-db-rw.<namespace>.svc`)."""
+    password: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: DatabaseSettings,
+        namespaces: Namespaces,
+        *,
+        protect: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("state-hub-infra:database:StateHubDatabase", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        namespace = namespaces.database
+        self.owner_secret_name = f"{CLUSTER_NAME}-owner"
+        self.rw_service = f"{CLUSTER_NAME}-rw.{namespace}.svc"
+
+        password = random.RandomPassword(
+            f"{name}-owner-password", length=32, special=False, opts=child
+        )
+        self.password = pulumi.Output.secret(password.result)
+        owner_secret = k8s.core.v1.Secret(
+            f"{name}-owner",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.owner_secret_name, namespace=namespace, labels=labels(Owner.PLATFORM, "database")
+            ),
+            type="kubernetes.io/basic-auth",
+            string_data={"username": DATABASE_OWNER, "password": self.password},
+            opts=child,
+        )
+
+        self.cluster = k8s.apiextensions.CustomResource(
+            f"{name}-cluster",
+            api_version="postgresql.cnpg.io/v1",
+            kind="Cluster",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CLUSTER_NAME,
+                namespace=namespace,
+                labels=labels(Owner.PLATFORM, "database"),
+                annotations={"pulumi.com/waitFor": "condition=Ready"},
+            ),
+            spec=_cluster_spec(settings, self.owner_secret_name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[owner_secret], protect=protect),
+        )
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{CLUSTER_NAME}-ingress", namespace=namespace, labels=labels(Owner.PLATFORM, "network")
+            ),
+            spec=_ingress_policy(namespaces),
+            opts=child,
+        )
+        self.register_outputs({"cluster": CLUSTER_NAME, "rwService": self.rw_service})
+
+    def database_url(self) -> pulumi.Output[str]:
+        """The app's `DATABASE_URL` (SQLAlchemy + psycopg), a Pulumi secret."""
+        return pulumi.Output.secret(
+            self.password.apply(
+                lambda pw: f"postgresql+psycopg://{DATABASE_OWNER}:{quote(pw, safe='')}"
+                f"@{self.rw_service}:{POSTGRES_PORT}/{DATABASE_NAME}"
+            )
+        )
+
+
+def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, object]:
+    resources = settings.resources
+    return {
+        "instances": settings.instances,
+        "imageName": settings.image_name,
+        "enableSuperuserAccess": False,
+        "primaryUpdateStrategy": "unsupervised",
+        "storage": {"size": settings.storage_size, "storageClass": settings.storage_class},
+        "resources": {
+            "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
+            "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
+        },
+        "postgresql": {"parameters": dict(settings.parameters)},
+        "bootstrap": {
+            "initdb": {
+                "database": DATABASE_NAME,
+                "owner": DATABASE_OWNER,
+                "secret": {"name": secret_name},
+                "dataChecksums": True,
+            }
+        },
+    }
+
+
+def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Only the app and its migration Job, the cnpg operator and the cluster's own instances."""
+
+    def from_namespace(namespace: str, pods: dict[str, str] | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+        return k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                match_labels={"kubernetes.io/metadata.name": namespace}
+            ),
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods) if pods else None,
+        )
+
+    def ports(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+        return [k8s.networking.v1.NetworkPolicyPortArgs(port=n, protocol="TCP") for n in numbers]
+
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={CLUSTER_LABEL: CLUSTER_NAME}),
+        policy_types=["Ingress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    from_namespace(namespaces.app, {"app.kubernetes.io/name": APP_NAME}),
+                ],
+                ports=ports(POSTGRES_PORT),
+            ),
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[from_namespace(namespaces.operator)],
+                ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT),
+            ),
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={CLUSTER_LABEL: CLUSTER_NAME})
+                    )
+                ],
+                ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT),
+            ),
+        ],
+    )
+

@@ -1,0 +1,45 @@
+"""`StateHubImage`: the image the cluster runs, built and pushed here or given prebuilt.
+
+Either way the result is a reference pinned by digest: deployments never follow a tag.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from components.image_ref import BuildSpec, ImageRef
+from components.labels import APP_NAME
+
+
+class StateHubImage(pulumi.ComponentResource):
+    ref: pulumi.Output[str]
+    """The digest-pinned reference (`repo@sha256:...`)."""
+
+    def __init__(
+        self,
+        name: str,
+        source: ImageRef | BuildSpec,
+        *,
+        registry_password: pulumi.Input[str] | None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("state-hub-infra:image:StateHubImage", name, None, opts)
+        if isinstance(source, ImageRef):
+            self.ref = pulumi.Output.from_input(str(source))
+        else:
+            build = source
+            image = docker.Image(
+                f"{name}-build",
+                image_name=f"{build.registry}/{APP_NAME}:{build.revision}",
+                build=docker.DockerBuildArgs(
+                    context=build.context, dockerfile=build.dockerfile, platform="linux/amd64"
+                ),
+                registry=docker.RegistryArgs(
+                    server=build.registry, username=build.username, password=registry_password
+                ),
+                skip_push=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.ref = image.repo_digest
+        self.register_outputs({"ref": self.ref})

@@ -1,0 +1,32 @@
+"""Labels that say what a resource is and which team owns it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+APP_NAME = "state-hub"
+
+
+class Owner(StrEnum):
+    """The team that operates a resource (see docs/ownership.md)."""
+
+    PLATFORM = "railiance-platform"
+    APPS = "railiance-apps"
+
+
+OWNER_LABEL = "railiance.io/owner"
+
+
+def labels(owner: Owner, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": APP_NAME,
+        "app.kubernetes.io/managed-by": "pulumi",
+        OWNER_LABEL: owner.value,
+    }
+
+
+def selector(component: str) -> dict[str, str]:
+    """The stable subset of `labels` used to select pods."""
+    return {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/component": component}

@@ -1,0 +1,274 @@
+"""Typed, frozen settings of one stack, and the one loader that builds them from config.
+
+Defaults live in `Pulumi.yaml` only (the CLI applies them; the offline runner merges them
+the same way), so a key read here without a value is a key with no safe default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from components.config_reader import ConfigGetter, ConfigReader
+from components.image_ref import ImageRef, parse_image_ref
+from components.refusal import SettingsError
+
+if TYPE_CHECKING:
+    import pulumi
+
+SecretGetter = Callable[[str], "pulumi.Output[str] | None"]
+
+PROJECT = "state-hub-infra"
+DATABASE_NAME = "state_hub"
+DATABASE_OWNER = "state_hub"
+CLUSTER_NAME = "state-hub-db"
+"""Fixed: every name the operator derives (`state-hub-db-rw`, PVCs) hangs on it."""
+
+
+class Stage(StrEnum):
+    IMAGE = "image"
+    EMPTY = "empty"
+    RESTORE = "restore"
+    VERIFY = "verify"
+    CUTOVER = "cutover"
+    STABILISE = "stabilise"
+
+    @property
+    def rank(self) -> int:
+        return list(Stage).index(self)
+
+    def reaches(self, other: Stage) -> bool:
+        """True when this stage includes `other` (stages are cumulative)."""
+        return self.rank >= other.rank
+
+
+class Endpoint(StrEnum):
+    WSL2 = "wsl2"
+    CLUSTER = "cluster"
+
+
+class Exposure(StrEnum):
+    CLUSTER_INTERNAL = "cluster-internal"
+    PRIVATE_INGRESS = "private-ingress"
+
+
+REFUSED_EXPOSURES = {
+    "loadbalancer": "a LoadBalancer Service would publish the API on the node's addresses",
+    "nodeport": "a NodePort Service would open the API on every node address",
+    "public-ingress": "a public Ingress would put the agents' memory on the open network",
+}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of one container."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class KubeSettings:
+    context: str
+    """kubeconfig context the explicit provider talks to."""
+    kubeconfig: str | None
+    """kubeconfig path; None means the ambient one."""
+    create_namespaces: bool
+    """True only where this stack owns the namespaces (dev)."""
+
+
+@dataclass(frozen=True)
+class Namespaces:
+    database: str
+    app: str
+    operator: str
+    dns: str
+    ingress_controller: str
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    instances: int
+    image_name: str
+    """Pinned PostgreSQL image; its tag starts with the major."""
+    postgres_major: int
+    storage_size: str
+    storage_class: str
+    resources: Resources
+    parameters: tuple[tuple[str, str], ...]
+    """postgresql.conf parameters, values as strings (cnpg wants strings)."""
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    image: ImageRef | None
+    """The image to run; None until one is given (stage image builds it)."""
+    replicas: int
+    resources: Resources
+    log_level: str
+
+
+@dataclass(frozen=True)
+class ExposureSettings:
+    model: Exposure
+    access_namespaces: tuple[str, ...]
+    """Namespaces whose pods may reach the API on 8000."""
+    hostname: str | None
+    ingress_class: str | None
+    allow_cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How stage image builds and pushes the image when no prebuilt one is given."""
+
+    registry: str | None
+    """Open decision: the registry host; None until decided."""
+    username: str | None
+    password: pulumi.Output[str] | None
+    """A Pulumi secret (config key registryPassword)."""
+    context: str | None
+    dockerfile: str
+    revision: str | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: Stage
+    endpoint: Endpoint
+    kube: KubeSettings
+    namespaces: Namespaces
+    database: DatabaseSettings
+    app: AppSettings
+    exposure: ExposureSettings
+    build: BuildSettings
+
+
+def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
+    """Build the settings of a stack from its raw config values, or raise `SettingsError`.
+
+    `get` returns plain values, `get_secret` Pulumi secrets (only registryPassword is one).
+    """
+    read = ConfigReader(get)
+    stage = Stage(read.choice("stage", list(Stage), needed_for="every stage"))
+    return Settings(
+        stage=stage,
+        endpoint=Endpoint(read.choice("endpoint", list(Endpoint), needed_for="every stage")),
+        kube=KubeSettings(
+            context=read.string("kubeContext", example="railiance01", needed_for="every stage"),
+            kubeconfig=read.optional_string("kubeconfig"),
+            create_namespaces=read.boolean("createNamespaces"),
+        ),
+        namespaces=Namespaces(
+            database=read.namespace("dbNamespace", example="databases"),
+            app=read.namespace("appNamespace", example="railiance-apps"),
+            operator=read.namespace("operatorNamespace", example="cnpg-system"),
+            dns=read.namespace("dnsNamespace", example="kube-system"),
+            ingress_controller=read.namespace("ingressControllerNamespace", example="kube-system"),
+        ),
+        database=_database(read),
+        app=AppSettings(
+            image=_image(read),
+            replicas=read.integer("appReplicas", example="1", minimum=0, maximum=10),
+            resources=_resources(read, "app"),
+            log_level=read.choice("appLogLevel", ["info", "debug", "warning", "error"], needed_for="every stage"),
+        ),
+        exposure=_exposure(read, stage),
+        build=BuildSettings(
+            registry=read.optional_string("registry"),
+            username=read.optional_string("registryUsername"),
+            password=get_secret("registryPassword"),
+            context=read.optional_string("imageContext"),
+            dockerfile=read.string("imageDockerfile", example="Dockerfile", needed_for="stage image"),
+            revision=read.optional_string("imageRevision"),
+        ),
+    )
+
+
+def _resources(read: ConfigReader, prefix: str) -> Resources:
+    return Resources(
+        cpu_request=read.quantity(f"{prefix}CpuRequest", example="250m"),
+        cpu_limit=read.quantity(f"{prefix}CpuLimit", example="1"),
+        memory_request=read.quantity(f"{prefix}MemoryRequest", example="512Mi"),
+        memory_limit=read.quantity(f"{prefix}MemoryLimit", example="1Gi"),
+    )
+
+
+_DB_IMAGE_EXAMPLE = "ghcr.io/cloudnative-pg/postgresql:17.6-system-trixie"
+
+
+def _database(read: ConfigReader) -> DatabaseSettings:
+    image_name = read.string("dbImageName", example=_DB_IMAGE_EXAMPLE, needed_for="every stage")
+    ref = parse_image_ref(image_name)
+    major_text = (ref.tag or "").split(".", 1)[0] if ref else ""
+    if ref is None or not major_text.isdigit():
+        raise SettingsError(
+            "dbImageName", image_name, "pin a tag that starts with the PostgreSQL major", _DB_IMAGE_EXAMPLE
+        )
+    major = int(major_text)
+    if major < 13:
+        raise SettingsError("dbImageName", image_name, "cnpg supports PostgreSQL 13 and later", _DB_IMAGE_EXAMPLE)
+    parameters = read.string_map("dbParameters", example="max_connections: '100' (in the stack file)")
+    return DatabaseSettings(
+        instances=read.integer("dbInstances", example="1", minimum=1, maximum=5),
+        image_name=image_name,
+        postgres_major=major,
+        storage_size=read.quantity("dbStorageSize", example="10Gi"),
+        storage_class=read.string("dbStorageClass", example="local-path", needed_for="every stage"),
+        resources=_resources(read, "db"),
+        parameters=tuple(sorted(parameters.items())),
+    )
+
+
+def _image(read: ConfigReader) -> ImageRef | None:
+    raw = read.optional_string("image")
+    if raw is None:
+        return None
+    ref = parse_image_ref(raw)
+    if ref is None:
+        raise SettingsError(
+            "image", raw, "it is not an image reference", "registry.example:5000/state-hub@sha256:<64 hex digits>"
+        )
+    return ref
+
+
+def _exposure(read: ConfigReader, stage: Stage) -> ExposureSettings:
+    raw = read.optional_string("exposure")
+    if raw is not None and raw.lower() in REFUSED_EXPOSURES:
+        raise SettingsError(
+            "exposure", raw, f"refused: {REFUSED_EXPOSURES[raw.lower()]}", Exposure.CLUSTER_INTERNAL.value
+        )
+    access = read.string_list("accessNamespaces", example='\'["tailscale"]\'')
+    if raw is None and not stage.reaches(Stage.EMPTY):
+        return ExposureSettings(Exposure.CLUSTER_INTERNAL, access, None, None, ())
+    model = Exposure(read.choice("exposure", list(Exposure), needed_for=f"stage {Stage.EMPTY.value} and later"))
+    if model is Exposure.CLUSTER_INTERNAL:
+        return ExposureSettings(model, access, None, None, ())
+    needed = "exposure private-ingress"
+    hostname = read.string("hostname", example="state-hub.railiance.internal", needed_for=needed)
+    ingress_class = read.string("ingressClassName", example="traefik-private", needed_for=needed)
+    cidrs = read.string_list("ingressAllowCidrs", example="'[\"100.64.0.0/10\"]'")
+    if not cidrs:
+        raise SettingsError("ingressAllowCidrs", None, f"an allow-list is needed for {needed}", "'[\"100.64.0.0/10\"]'")
+    for cidr in cidrs:
+        _check_private_cidr(cidr)
+    return ExposureSettings(model, access, hostname, ingress_class, cidrs)
+
+
+def _check_private_cidr(cidr: str) -> None:
+    example = "'[\"100.64.0.0/10\"]'"
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise SettingsError("ingressAllowCidrs", cidr, "it is not a CIDR", example) from None
+    cgnat = ipaddress.ip_network("100.64.0.0/10")
+    private = network.is_private or network.is_loopback or (network.version == 4 and network.subnet_of(cgnat))  # type: ignore[arg-type]
+    if not private or network.prefixlen == 0:
+        raise SettingsError(
+            "ingressAllowCidrs", cidr, "only private, CGNAT (tailnet) or loopback ranges may reach a private ingress", example
+        )

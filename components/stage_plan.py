@@ -1,0 +1,31 @@
+"""What each stage puts in the cluster: a pure function of the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.image_ref import BuildSpec, ImageRef
+from components.settings import Settings, Stage
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    image_source: ImageRef | BuildSpec
+    """The image of this stack: given (pinned or not) or to be built and pushed."""
+    deploy_image: ImageRef | None
+    """The digest-pinned image the app runs; None before stage empty (nothing is deployed)."""
+    app_replicas: int
+    """API replicas: 0 during restore so nothing writes to the database being restored."""
+    protect_database: bool
+    """From cutover on the cluster holds the only live copy: no stack change may delete or replace it."""
+
+
+def plan_stage(settings: Settings, image_source: ImageRef | BuildSpec) -> StagePlan:
+    stage = settings.stage
+    deploys = stage.reaches(Stage.EMPTY) and isinstance(image_source, ImageRef)
+    return StagePlan(
+        image_source=image_source,
+        deploy_image=image_source if deploys and isinstance(image_source, ImageRef) else None,
+        app_replicas=0 if stage is Stage.RESTORE else settings.app.replicas,
+        protect_database=stage.reaches(Stage.CUTOVER),
+    )

@@ -1,0 +1,71 @@
+"""Kubernetes manifests from recorded registrations: plain, masked, integers as integers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from statehub.offline_program import ProgramRun, RecordedResource
+
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+MASK = "********"
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE
+
+
+def plain(value: Any) -> Any:
+    """Secrets masked leaf by leaf, unknowns dropped, integral floats (wire numbers) back to ints."""
+    if is_secret(value):
+        return _mask(value["value"])
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if v != UNKNOWN}
+    if isinstance(value, list):
+        return [plain(v) for v in value if v != UNKNOWN]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return MASK
+
+
+def kubernetes_manifests(run: ProgramRun) -> list[dict[str, Any]]:
+    """Every Kubernetes object the program declares, as the API server would receive it."""
+    head = ("apiVersion", "kind", "metadata")
+    manifests = []
+    for resource in run.resources:
+        if _is_kubernetes_object(resource):
+            body = plain(resource.inputs)
+            manifests.append({**{k: body[k] for k in head if k in body}, **body})
+    return manifests
+
+
+def _is_kubernetes_object(resource: RecordedResource) -> bool:
+    return resource.custom and resource.type.startswith("kubernetes:") and "kind" in resource.inputs
+
+
+def manifest_file_name(manifest: dict[str, Any]) -> str:
+    meta = manifest.get("metadata", {})
+    parts = [manifest["kind"].lower(), meta.get("namespace", "cluster"), meta.get("name", "unnamed")]
+    return "-".join(parts) + ".yaml"
+
+
+def write_manifests(manifests: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for manifest in manifests:
+        path = out_dir / manifest_file_name(manifest)
+        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        written.append(path)
+    return written
