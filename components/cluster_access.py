@@ -24,9 +24,7 @@ class Namespaces(pulumi.ComponentResource):
     Created only where the stack owns them (dev); on railiance01 the platform owns them.
     """
 
-    def __init__(
-        self, name: str, namespaces: dict[str, Owner], opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, namespaces: dict[str, Owner], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("state-hub-infra:cluster:Namespaces", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.namespaces: list[k8s.core.v1.Namespace] = []
@@ -50,7 +48,9 @@ class Namespaces(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name="default-deny-ingress", namespace=created.metadata.name, labels=labels(owner, "network")
                 ),
-                spec=k8s.networking.v1.NetworkPolicySpecArgs(pod_selector={}, policy_types=["Ingress"]),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
+                ),
                 opts=child,
             )
             self.namespaces.append(created)

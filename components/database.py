@@ -42,9 +42,7 @@ class StateHubDatabase(pulumi.ComponentResource):
         self.owner_secret_name = f"{CLUSTER_NAME}-owner"
         self.rw_service = f"{CLUSTER_NAME}-rw.{namespace}.svc"
 
-        password = random.RandomPassword(
-            f"{name}-owner-password", length=32, special=False, opts=child
-        )
+        password = random.RandomPassword(f"{name}-owner-password", length=32, special=False, opts=child)
         self.password = pulumi.Output.secret(password.result)
         owner_secret = k8s.core.v1.Secret(
             f"{name}-owner",
@@ -84,8 +82,10 @@ class StateHubDatabase(pulumi.ComponentResource):
         """The app's `DATABASE_URL` (SQLAlchemy + psycopg), a Pulumi secret."""
         return pulumi.Output.secret(
             self.password.apply(
-                lambda pw: f"postgresql+psycopg://{DATABASE_OWNER}:{quote(pw, safe='')}"
-                f"@{self.rw_service}:{POSTGRES_PORT}/{DATABASE_NAME}"
+                lambda pw: (
+                    f"postgresql+psycopg://{DATABASE_OWNER}:{quote(pw, safe='')}"
+                    f"@{self.rw_service}:{POSTGRES_PORT}/{DATABASE_NAME}"
+                )
             )
         )
 
@@ -119,9 +119,7 @@ def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySp
 
     def from_namespace(namespace: str, pods: dict[str, str] | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
         return k8s.networking.v1.NetworkPolicyPeerArgs(
-            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                match_labels={"kubernetes.io/metadata.name": namespace}
-            ),
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
             pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods) if pods else None,
         )
 
@@ -152,4 +150,3 @@ def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySp
             ),
         ],
     )
-

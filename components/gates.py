@@ -5,7 +5,7 @@ Each refusal names what is missing or wrong and the exact command that fixes it.
 
 from __future__ import annotations
 
-from components.image_ref import BuildSpec, ImageRef
+from components.image_ref import BuildSpec
 from components.refusal import GateRefusal, SettingsError
 from components.settings import Settings, Stage
 from components.stage_plan import StagePlan, plan_stage
@@ -23,7 +23,8 @@ def check_stage(settings: Settings) -> StagePlan:
         raise SettingsError("image", None, f"stage {stage.value} deploys the image pinned by digest", _PINNED_EXAMPLE)
     if not image.pinned:
         raise SettingsError(
-            "image", str(image),
+            "image",
+            str(image),
             f"stage {stage.value} refuses an image that is not pinned by digest (a tag can move); "
             "run stage image and copy its imageRef export",
             _PINNED_EXAMPLE,

@@ -243,7 +243,7 @@ def _exposure(read: ConfigReader, stage: Stage) -> ExposureSettings:
         raise SettingsError(
             "exposure", raw, f"refused: {REFUSED_EXPOSURES[raw.lower()]}", Exposure.CLUSTER_INTERNAL.value
         )
-    access = read.string_list("accessNamespaces", example='\'["tailscale"]\'')
+    access = read.string_list("accessNamespaces", example="'[\"tailscale\"]'")
     if raw is None and not stage.reaches(Stage.EMPTY):
         return ExposureSettings(Exposure.CLUSTER_INTERNAL, access, None, None, ())
     model = Exposure(read.choice("exposure", list(Exposure), needed_for=f"stage {Stage.EMPTY.value} and later"))
@@ -270,5 +270,8 @@ def _check_private_cidr(cidr: str) -> None:
     private = network.is_private or network.is_loopback or (network.version == 4 and network.subnet_of(cgnat))  # type: ignore[arg-type]
     if not private or network.prefixlen == 0:
         raise SettingsError(
-            "ingressAllowCidrs", cidr, "only private, CGNAT (tailnet) or loopback ranges may reach a private ingress", example
+            "ingressAllowCidrs",
+            cidr,
+            "only private, CGNAT (tailnet) or loopback ranges may reach a private ingress",
+            example,
         )

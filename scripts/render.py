@@ -16,7 +16,6 @@ from pathlib import Path
 import pulumi
 from rich.console import Console
 from rich.tree import Tree
-
 from statehub.manifests import kubernetes_manifests, plain, write_manifests
 from statehub.offline_program import ProgramRun, run_program
 from statehub.stack_config import StackConfigError, load_stack_config
@@ -29,7 +28,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.STACK.yaml (e.g. dev, railiance01)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the rendered manifests")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key (with or without the state-hub-infra: prefix); VALUE is YAML; KEY= unsets it",
     )
     return parser.parse_args(argv)

@@ -9,8 +9,8 @@ import yaml
 
 from statehub.offline_program import ProgramRun, RecordedResource
 
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 - Pulumi wire signature
+SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - Pulumi wire signature
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 MASK = "********"
 

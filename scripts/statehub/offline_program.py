@@ -82,7 +82,7 @@ class _RecordingMonitor(mocks.MockMonitor):
         self.outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != STACK_TYPE:
             self.recorded.append(
                 RecordedResource(
@@ -102,7 +102,7 @@ class _RecordingMonitor(mocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         if request.urn.split("::")[2] == STACK_TYPE:
             self.outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
-        return super().RegisterResourceOutputs(request)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 def run_program(project_dir: Path, config: StackConfig, *, preview: bool = True) -> ProgramRun:
@@ -129,4 +129,3 @@ def run_program(project_dir: Path, config: StackConfig, *, preview: bool = True)
 
 def _run_main(project_dir: Path) -> None:
     runpy.run_path(str(project_dir), run_name="__main__")
-

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-SECRET_PLACEHOLDER = "offline-placeholder-secret"
+SECRET_PLACEHOLDER = "offline-placeholder-secret"  # noqa: S105 - a placeholder, not a secret
 """Stands in for a `secure:` value: its ciphertext can't be decrypted without the CLI."""
 
 
@@ -84,7 +84,9 @@ def load_stack_config(project_dir: Path, stack: str, overrides: Sequence[str] = 
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
-        raise StackConfigError(f"no stack {stack!r}: {stack_file.name} does not exist (stacks here: {', '.join(known)})")
+        raise StackConfigError(
+            f"no stack {stack!r}: {stack_file.name} does not exist (stacks here: {', '.join(known)})"
+        )
     for key, value in (_read_yaml(stack_file).get("config") or {}).items():
         config.set(key, value)
     for override in overrides:

@@ -1,0 +1,231 @@
+"""The real __main__.py under mocks: resources, their key properties and their options."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+from statehub.manifests import kubernetes_manifests
+from statehub.offline_program import ProgramRun
+
+from tests.program.conftest import Render
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def by_kind(run: ProgramRun, kind: str) -> list[dict]:  # type: ignore[type-arg]
+    return [m for m in kubernetes_manifests(run) if m["kind"] == kind]
+
+
+def one(run: ProgramRun, kind: str) -> dict:  # type: ignore[type-arg]
+    found = by_kind(run, kind)
+    assert len(found) == 1, f"{len(found)} {kind}"
+    return found[0]
+
+
+def test_every_kubernetes_resource_uses_the_explicit_provider(render: Render) -> None:
+    run = render("dev")
+    providers = run.of_type("pulumi:providers:kubernetes")
+    assert [p.name for p in providers] == ["k8s-k3d-state-hub"]
+    assert providers[0].inputs["context"] == "k3d-state-hub"
+    kube = list(run.of_type("kubernetes:"))
+    assert len(kube) >= 10
+    for resource in kube:
+        assert resource.provider.startswith(providers[0].urn), resource.name
+
+
+def test_database_cluster(render: Render) -> None:
+    run = render("railiance01")
+    cluster = one(run, "Cluster")
+    assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
+    assert cluster["metadata"]["name"] == "state-hub-db"
+    assert cluster["metadata"]["namespace"] == "databases"
+    assert cluster["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    assert cluster["metadata"]["labels"]["railiance.io/owner"] == "railiance-platform"
+    spec = cluster["spec"]
+    assert spec["instances"] == 1
+    assert spec["imageName"] == "ghcr.io/cloudnative-pg/postgresql:17.6-system-trixie"
+    assert spec["enableSuperuserAccess"] is False
+    assert spec["storage"] == {"size": "20Gi", "storageClass": "local-path"}
+    assert spec["postgresql"]["parameters"] == {"max_connections": "100", "shared_buffers": "256MB"}
+    initdb = spec["bootstrap"]["initdb"]
+    assert initdb == {
+        "database": "state_hub",
+        "owner": "state_hub",
+        "secret": {"name": "state-hub-db-owner"},
+        "dataChecksums": True,
+    }
+    owner = next(s for s in by_kind(run, "Secret") if s["metadata"]["name"] == "state-hub-db-owner")
+    assert owner["type"] == "kubernetes.io/basic-auth"
+    assert owner["metadata"]["namespace"] == "databases"
+    assert owner["stringData"] == {"username": "********", "password": "********"}
+    assert not run.named("state-hub-db-cluster").protect
+
+
+def test_database_password_is_generated_and_secret(render: Render) -> None:
+    run = render("railiance01")
+    password = run.named("state-hub-db-owner-password")
+    assert password.type == "random:index/randomPassword:RandomPassword"
+    assert password.inputs["length"] == 32
+    url_secret = run.named("state-hub-database-url")
+    wrapped = url_secret.inputs["stringData"]
+    assert wrapped["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
+    url = wrapped["value"]["DATABASE_URL"]
+    assert url.startswith("postgresql+psycopg://state_hub:mock-")
+    assert url.endswith("@state-hub-db-rw.databases.svc:5432/state_hub")
+
+
+def test_database_network_policy(render: Render) -> None:
+    run = render("railiance01")
+    policy = [p for p in by_kind(run, "NetworkPolicy") if p["metadata"]["namespace"] == "databases"]
+    assert len(policy) == 1
+    spec = policy[0]["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"cnpg.io/cluster": "state-hub-db"}}
+    rules = spec["ingress"]
+    app_rule, operator_rule, peers_rule = rules
+    assert app_rule["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "railiance-apps"}
+    assert app_rule["from"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "state-hub"}
+    assert [p["port"] for p in app_rule["ports"]] == [5432]
+    assert operator_rule["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "cnpg-system"
+    }
+    assert [p["port"] for p in operator_rule["ports"]] == [5432, 8000]
+    assert peers_rule["from"][0]["podSelector"]["matchLabels"] == {"cnpg.io/cluster": "state-hub-db"}
+
+
+def test_app_deployment_is_restricted_and_waits_for_migration(render: Render) -> None:
+    run = render("railiance01")
+    deployment = one(run, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    assert (
+        container["image"] == "registry.railiance.internal:5000/state-hub@sha256:"
+        "5b7c1a0e9d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b"
+    )
+    assert container["ports"] == [{"name": "http", "containerPort": 8000}]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/state/health", "port": 8000}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["runAsUser"] >= 10000
+    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
+    job = run.named("state-hub-migrate")
+    assert job.urn in run.named("state-hub-api").dependencies
+
+
+def test_migration_job_name_follows_the_image_digest(render: Render) -> None:
+    first = one(render("railiance01"), "Job")
+    second = one(render("railiance01", f"image=registry.railiance.internal:5000/state-hub@{DIGEST}"), "Job")
+    assert first["metadata"]["name"] == "state-hub-migrate-5b7c1a0e9d8f"
+    assert second["metadata"]["name"] == "state-hub-migrate-abababababab"
+    (container,) = second["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["alembic", "upgrade", "head"]
+    assert container["image"].endswith(DIGEST)
+    assert second["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_service_is_cluster_ip_on_8000(render: Render) -> None:
+    service = one(render("railiance01"), "Service")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": 8000, "protocol": "TCP"}]
+
+
+def test_app_network_policies_follow_the_access_path(render: Render) -> None:
+    closed = render("railiance01")
+    api = next(p for p in by_kind(closed, "NetworkPolicy") if p["metadata"]["name"] == "state-hub-api-ingress")
+    assert api["spec"]["ingress"] == []
+    opened = render("railiance01", "accessNamespaces=['tailscale']")
+    api = next(p for p in by_kind(opened, "NetworkPolicy") if p["metadata"]["name"] == "state-hub-api-ingress")
+    (rule,) = api["spec"]["ingress"]
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "tailscale"}}}]
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    isolation = next(p for p in by_kind(opened, "NetworkPolicy") if p["metadata"]["name"] == "state-hub-isolation")
+    egress_ports = [[p["port"] for p in rule["ports"]] for rule in isolation["spec"]["egress"]]
+    assert egress_ports == [[5432], [53, 53]]
+
+
+def test_no_ingress_unless_private_ingress(render: Render) -> None:
+    assert by_kind(render("railiance01"), "Ingress") == []
+    run = render(
+        "railiance01",
+        "exposure=private-ingress",
+        "hostname=state-hub.railiance.internal",
+        "ingressClassName=traefik-private",
+        "ingressAllowCidrs=['100.64.0.0/10']",
+    )
+    ingress = one(run, "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "traefik-private"
+    assert ingress["spec"]["rules"][0]["host"] == "state-hub.railiance.internal"
+    middleware = one(run, "Middleware")
+    assert middleware["spec"] == {"ipAllowList": {"sourceRange": ["100.64.0.0/10"]}}
+    assert (
+        ingress["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"]
+        == "railiance-apps-state-hub-allow-list@kubernetescrd"
+    )
+
+
+def test_no_config_produces_a_public_service(render: Render) -> None:
+    for overrides in (
+        [],
+        [
+            "exposure=private-ingress",
+            "hostname=h.internal",
+            "ingressClassName=traefik-private",
+            "ingressAllowCidrs=['10.0.0.0/8']",
+        ],
+    ):
+        for manifest in kubernetes_manifests(render("railiance01", *overrides)):
+            if manifest["kind"] == "Service":
+                assert manifest["spec"]["type"] == "ClusterIP"
+
+
+def test_namespaces_only_where_the_stack_owns_them(render: Render) -> None:
+    assert by_kind(render("railiance01"), "Namespace") == []
+    namespaces = by_kind(render("dev"), "Namespace")
+    assert sorted(n["metadata"]["name"] for n in namespaces) == ["databases", "railiance-apps"]
+    for namespace in namespaces:
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_ownership_labels(render: Render) -> None:
+    for manifest in kubernetes_manifests(render("dev")):
+        owner = manifest["metadata"]["labels"]["railiance.io/owner"]
+        namespace = manifest["metadata"].get("namespace", manifest["metadata"]["name"])
+        expected = "railiance-platform" if namespace == "databases" else "railiance-apps"
+        assert owner == expected, manifest["metadata"]["name"]
+
+
+def test_stage_image_builds_and_pushes_without_touching_the_cluster(render: Render) -> None:
+    run = render("dev", "stage=image", "image=", "imageRevision=abc123")
+    (image,) = run.of_type("docker:index/image:Image")
+    assert image.inputs["imageName"] == "localhost:5001/state-hub:abc123"
+    assert image.inputs["build"]["context"] == "../state-hub"
+    assert image.inputs["skipPush"] is False
+    assert run.of_type("kubernetes:") == []
+    assert run.outputs["imageRef"].startswith("localhost:5001/state-hub@sha256:")
+
+
+def test_stage_image_with_a_prebuilt_image_builds_nothing(render: Render) -> None:
+    run = render("railiance01", "stage=image")
+    assert run.of_type("docker:") == []
+    assert run.of_type("kubernetes:") == []
+    assert run.outputs["imageRef"].endswith("@sha256:5b7c1a0e9d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["stage=image", "image=", "registry="], "state-hub-infra:registry is unset"),
+        (["stage=image", "image=", "imageContext="], "state-hub-infra:imageContext is unset"),
+        (["stage=image", "image="], "state-hub-infra:imageRevision is unset"),
+        (["image="], "state-hub-infra:image is unset: stage empty deploys the image pinned by digest"),
+        (["image=localhost:5001/state-hub:v1"], "refuses an image that is not pinned by digest"),
+    ],
+)
+def test_refusals_surface_as_run_errors(render: Render, overrides: list[str], message: str) -> None:
+    with pytest.raises(pulumi.RunError, match=message):
+        render("dev", *overrides)
