@@ -1,0 +1,59 @@
+"""Compare two State Hub databases by fingerprint (and optionally their APIs); write a compare report.
+
+    uv run scripts/compare.py --source DSN --target DSN --report evidence/compare.json
+    uv run scripts/compare.py --manifest dumps/X/manifest.json --target DSN --report FILE
+
+Fingerprint: per table row count and content hash, sequences, schema signature, Alembic
+revision; both sides are read at once. With --source-api/--target-api, GET /state/health must be
+200 + ok on the target and /state/summary equal on both sides (minus --volatile-key keys).
+Exit 0 equal, 1 different, 2 refused. Nothing is written to either database.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from statehub.archive import read_manifest
+from statehub.cli import FAIL, PASS, Refused, run_cli
+from statehub.comparing import DEFAULT_VOLATILE_KEYS, compare_apis, compare_databases
+from statehub.dsn import Dsn
+from statehub.render_report import show_compare
+from statehub.reports import write_report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--source", help="DSN of the source database (read only)")
+    source.add_argument("--manifest", type=Path, help="a dump manifest: compare with the dumped fingerprint")
+    parser.add_argument("--target", required=True, help="DSN of the target database (read only)")
+    parser.add_argument("--report", required=True, type=Path, help="compare report to write")
+    parser.add_argument("--source-api", help="State Hub API base URL wired to the source")
+    parser.add_argument("--target-api", help="State Hub API base URL wired to the target")
+    parser.add_argument("--volatile-key", action="append", default=list(DEFAULT_VOLATILE_KEYS),
+                        help="summary key to ignore (repeatable)")
+    args = parser.parse_args()
+    if bool(args.source_api) != bool(args.target_api):
+        raise Refused("--source-api and --target-api go together")
+    target = Dsn.parse(args.target)
+    if args.source:
+        src = Dsn.parse(args.source)
+        report = compare_databases(src, target, source_label=src.masked())
+    else:
+        manifest = read_manifest(args.manifest)
+        report = compare_databases(manifest.details["fingerprint"], target,
+                                   source_label=f"manifest {args.manifest}")
+    if args.source_api:
+        problems = compare_apis(args.source_api, args.target_api, set(args.volatile_key))
+        report.details["differences"] += problems
+        report.details["api_checked"] = True
+        if problems:
+            report.result = "fail"
+    write_report(report, args.report)
+    show_compare(report)
+    return PASS if report.result == "pass" else FAIL
+
+
+if __name__ == "__main__":
+    run_cli(main)

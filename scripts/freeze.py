@@ -1,0 +1,49 @@
+"""Freeze the source database for the final copy (or --unfreeze it), and prove it.
+
+    PGPASSWORD=... uv run scripts/freeze.py --dsn postgresql://postgres@localhost:5432/state_hub \
+        --probe-dsn postgresql://state_hub@localhost:5432/state_hub --report evidence/freeze.json
+
+Run it as a superuser (the operator's session stays able to write). Sets the database read-only
+by default, sets every application role's connection limit to 0 (default: all non-superuser
+login roles; or --app-role NAME) and ends their sessions; warns when the application connects as
+a superuser, which no setting can freeze. With --probe-dsn (the application's own credentials,
+password via PGPROBEPASSWORD) it proves that a new session turning read-only off still cannot
+write. Records the fingerprint at freeze time. --unfreeze reverts exactly what freeze changed and
+proves a write works again. Both are idempotent. Exit 0 proven, 1 not proven, 2 refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.dsn import Dsn
+from statehub.freezing import freeze, unfreeze
+from statehub.reports import write_report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dsn", required=True, help="superuser DSN of the database to freeze")
+    parser.add_argument("--report", required=True, type=Path, help="freeze (or unfreeze) report to write")
+    parser.add_argument("--unfreeze", action="store_true", help="revert the freeze")
+    parser.add_argument("--app-role", action="append", default=[], help="application role to lock out (repeatable)")
+    parser.add_argument("--probe-dsn", help="the application's DSN, used to prove the freeze (PGPROBEPASSWORD)")
+    args = parser.parse_args()
+    probe = Dsn.parse(args.probe_dsn) if args.probe_dsn else None
+    if probe and os.environ.get("PGPROBEPASSWORD"):
+        probe = Dsn((*[(k, v) for k, v in probe.params if k != "password"], ("password", os.environ["PGPROBEPASSWORD"])))
+    dsn = Dsn.parse(args.dsn)
+    report = unfreeze(dsn, probe=probe) if args.unfreeze else freeze(dsn, app_roles=args.app_role, probe=probe)
+    write_report(report, args.report)
+    for warning in report.details.get("warnings", []):
+        console.print(f"[bold red]WARNING[/] {warning}")
+    proof = report.details["proof"]
+    console.print(f"{report.kind}: {report.result.upper()} (probe: {proof['write_attempt'] or 'not run'})")
+    return PASS if report.result == "pass" else FAIL
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,38 @@
+"""Restore a dump into an empty target in one transaction, then compare it with the dump's fingerprint.
+
+    uv run scripts/restore.py --dump dumps/2026-11-27 --target postgresql://state_hub@localhost:15432/state_hub \
+        --report evidence/restore-compare.json
+
+Verifies the archive against its manifest (sha256, pg_restore --list) before touching the target,
+refuses a target that already holds user tables, restores with --single-transaction
+--exit-on-error (a failure leaves the target as it was), no owners or privileges. Exit 0 equal,
+1 different, 2 refused (target untouched).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from statehub.cli import FAIL, PASS, run_cli
+from statehub.dsn import Dsn
+from statehub.render_report import show_compare
+from statehub.reports import write_report
+from statehub.restoring import restore
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dump", required=True, type=Path, help="folder written by scripts/dump.py")
+    parser.add_argument("--target", required=True, help="DSN of the empty target database")
+    parser.add_argument("--report", type=Path, help="compare report to write (default: DUMP/restore-compare.json)")
+    parser.add_argument("--pg-bin", type=Path, help="folder of the pg_restore to use")
+    args = parser.parse_args()
+    report = restore(args.dump, Dsn.parse(args.target), pg_bin=args.pg_bin)
+    write_report(report, args.report or args.dump / "restore-compare.json")
+    show_compare(report)
+    return PASS if report.result == "pass" else FAIL
+
+
+if __name__ == "__main__":
+    run_cli(main)

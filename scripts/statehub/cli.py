@@ -1,0 +1,48 @@
+"""What every data script shares: exit codes, one-line errors, a console, progress on terminals."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from statehub.dsn import ConnectError, DsnError
+from statehub.pgtools import ToolError
+
+PASS, FAIL, REFUSED = 0, 1, 2
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Refused(Exception):
+    """Bad input or an unsafe request: nothing was touched."""
+
+
+def run_cli(main: Callable[[], int]) -> None:
+    """Exit 0 on pass, 1 on a mismatch or failed check, 2 with one `error:` line when refused."""
+    try:
+        code = main()
+    except (Refused, ConnectError, DsnError, ToolError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        code = REFUSED
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        code = REFUSED
+    sys.exit(code)
+
+
+@contextmanager
+def step(description: str) -> Iterator[None]:
+    """A spinner with elapsed time on a terminal; a plain line otherwise."""
+    if console.is_terminal:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            progress.add_task(description)
+            yield
+        console.print(f"done: {description}")
+    else:
+        yield
+        console.print(f"done: {description}")

@@ -1,0 +1,91 @@
+"""Compare two databases (or a dump manifest and a database) and the State Hub API on both sides."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from statehub.dsn import Dsn
+from statehub.fingerprint import (
+    Difference,
+    TableRef,
+    diff_fingerprints,
+    differing_keys,
+    fingerprint,
+    fingerprint_digest,
+)
+from statehub.reports import Report
+
+DEFAULT_VOLATILE_KEYS = ("generated_at", "timestamp", "now", "uptime_seconds", "server_time")
+
+
+def compare_databases(source: Dsn | dict[str, Any], target: Dsn, *, source_label: str) -> Report:
+    """Fingerprint both sides at once; name every difference, with differing keys where both are live."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        src_future = pool.submit(fingerprint, source) if isinstance(source, Dsn) else None
+        target_fp = pool.submit(fingerprint, target).result()
+        source_fp = src_future.result() if src_future else source
+    assert isinstance(source_fp, dict)
+    differences = diff_fingerprints(source_fp, target_fp)
+    if isinstance(source, Dsn):
+        differences = [_with_keys(d, source, target, source_fp) for d in differences]
+    return Report(kind="compare", result="fail" if differences else "pass", details={
+        "source": source_label,
+        "target": target.masked(),
+        "source_fingerprint_sha256": fingerprint_digest(source_fp),
+        "target_fingerprint_sha256": fingerprint_digest(target_fp),
+        "source_server_version": source_fp["server_version"],
+        "target_server_version": target_fp["server_version"],
+        "tables": {name: {"source_rows": info["rows"], "target_rows": target_fp["tables"].get(name, {}).get("rows")}
+                   for name, info in source_fp["tables"].items()},
+        "differences": [d.as_dict() for d in differences],
+        "seconds": round(time.monotonic() - started, 3),
+    })
+
+
+def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: dict[str, Any]) -> Difference:
+    if difference.kind not in ("content", "row-count"):
+        return difference
+    schema, name = difference.where.split(".", 1)
+    table = TableRef(schema, name, tuple(source_fp["tables"][difference.where]["primary_key"]))
+    keys = differing_keys(source, target, table)
+    return Difference(difference.kind, difference.where, difference.detail, keys)
+
+
+def _get_json(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - operator-given http(s) URL
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as error:
+        return 0, str(error)
+
+
+def _without(value: Any, volatile: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _without(v, volatile) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [_without(v, volatile) for v in value]
+    return value
+
+
+def compare_apis(source_api: str, target_api: str, volatile: set[str]) -> list[dict[str, str]]:
+    """`/state/health` must be 200 + ok on the target; `/state/summary` equal on both sides."""
+    problems = []
+    status, health = _get_json(target_api.rstrip("/") + "/state/health")
+    if status != 200 or not isinstance(health, dict) or health.get("status") != "ok":
+        problems.append({"kind": "api-health", "where": target_api, "detail": f"HTTP {status}: {health}"})
+    (s_status, s_summary), (t_status, t_summary) = (_get_json(u.rstrip("/") + "/state/summary")
+                                                    for u in (source_api, target_api))
+    if s_status != 200 or t_status != 200:
+        problems.append({"kind": "api-summary", "where": "/state/summary",
+                         "detail": f"HTTP {s_status} on source, {t_status} on target"})
+    elif _without(s_summary, volatile) != _without(t_summary, volatile):
+        problems.append({"kind": "api-summary", "where": "/state/summary", "detail": "summaries differ"})
+    return problems

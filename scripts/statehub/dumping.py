@@ -1,0 +1,117 @@
+"""A snapshot-consistent dump: pg_dump and the source fingerprint read the same exported snapshot."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from statehub.archive import ARCHIVE_NAME, MANIFEST_NAME, archive_sha256
+from statehub.cli import Refused, step
+from statehub.dsn import Dsn, connect
+from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.pgtools import ToolError, find_tool, require_matching, run_tool, tool_major
+from statehub.reports import Report, write_report
+
+_DOCKER_ENV = ("PGUSER", "PGDATABASE", "PGPASSWORD")
+
+
+def _pg_dump_argv(snapshot: str, out: Path, jobs: int, *, dbname: str) -> list[str]:
+    fmt = ["-Fd", "-j", str(jobs)] if jobs > 1 else ["-Fc"]
+    return [*fmt, "--snapshot", snapshot, "--no-sync", "-f", str(out), "-d", dbname]
+
+
+def _docker_dump(container: str, snapshot: str, out: Path, dsn: Dsn) -> str:
+    """pg_dump inside the container that runs the source: its tools match the server by construction."""
+    env = dsn.child_env()
+    version = run_tool(["docker", "exec", container, "pg_dump", "--version"], None).stdout.strip()
+    passed = [flag for name in _DOCKER_ENV if name in env for flag in ("-e", name)]
+    argv = ["docker", "exec", "-i", *passed, container, "pg_dump", "-Fc", "--snapshot", snapshot]
+    with out.open("wb") as archive:
+        result = subprocess.run(argv, env=env, stdout=archive, stderr=subprocess.PIPE, check=False)
+    if result.returncode != 0:
+        last = (result.stderr.decode(errors="replace").strip().splitlines() or ["(no message)"])[-1]
+        raise ToolError(f"pg_dump in container {container} failed (exit {result.returncode}): {last}")
+    return version
+
+
+_SETVAL = re.compile(r"setval\('(?P<name>[^']+)', (?P<value>\d+), (?P<called>true|false)\)")
+
+
+def archived_sequences(archive: Path, pg_bin: Path | None) -> dict[str, list[object]]:
+    """Sequence values as the archive will restore them.
+
+    Sequences are not transactional: pg_dump reads them outside the snapshot, so the values a
+    restore sets come from the archive itself, not from the snapshot fingerprint.
+    """
+    pg_restore = str(find_tool("pg_restore", pg_bin))
+    listing = run_tool([pg_restore, "-l", str(archive)], None).stdout
+    wanted = "".join(line + "\n" for line in listing.splitlines() if " SEQUENCE SET " in line)
+    list_file = archive.parent / ".sequence-set.list"
+    list_file.write_text(wanted)
+    try:
+        script = run_tool([pg_restore, "-f", "-", "-L", str(list_file), str(archive)], None).stdout
+    finally:
+        list_file.unlink()
+    return {m["name"].replace('"', ""): [int(m["value"]), m["called"] == "true"] for m in _SETVAL.finditer(script)}
+
+
+def dump(source: Dsn, out_dir: Path, *, jobs: int = 1, docker_container: str | None = None,
+         pg_bin: Path | None = None) -> Report:
+    """Dump `source` into `out_dir` and write its manifest; the source is only read."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise Refused(f"--out {out_dir} is not empty: choose a new folder (a dump never overwrites another)")
+    started = time.monotonic()
+    with connect(source, autocommit=True) as conn:
+        server_major = int(str((conn.execute("SHOW server_version_num").fetchone() or ["0"])[0])) // 10000
+        pg_dump = None if docker_container else find_tool("pg_dump", pg_bin)
+        if pg_dump:
+            require_matching(pg_dump, server_major)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        archive = out_dir / ARCHIVE_NAME
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        snapshot = str((conn.execute("SELECT pg_export_snapshot()").fetchone() or [""])[0])
+        timings: dict[str, float] = {}
+
+        def run_dump() -> str:
+            t = time.monotonic()
+            if docker_container:
+                version = _docker_dump(docker_container, snapshot, archive, source)
+            else:
+                assert pg_dump is not None
+                run_tool([str(pg_dump), *_pg_dump_argv(snapshot, archive, jobs, dbname=source.dbname)], source)
+                version = f"pg_dump (PostgreSQL) {tool_major(pg_dump)}"
+            timings["pg_dump_s"] = round(time.monotonic() - t, 3)
+            return version
+
+        def run_fingerprint() -> dict[str, Any]:
+            t = time.monotonic()
+            fp = fingerprint(source, snapshot=snapshot)
+            timings["fingerprint_s"] = round(time.monotonic() - t, 3)
+            return fp
+
+        with step(f"dumping {source.masked()} in snapshot {snapshot}"), ThreadPoolExecutor(2) as pool:
+            dumped, fingerprinted = pool.submit(run_dump), pool.submit(run_fingerprint)
+            pg_dump_version, fp = dumped.result(), fingerprinted.result()
+        conn.execute("COMMIT")
+    archived = archived_sequences(archive, pg_bin)
+    fp["sequences"] = {name: archived.get(name, value) for name, value in fp["sequences"].items()}
+    sha256, size = archive_sha256(archive)
+    timings["total_s"] = round(time.monotonic() - started, 3)
+    report = Report(kind="dump", result="pass", details={
+        "source": source.masked(),
+        "database": source.dbname,
+        "archive": {"file": ARCHIVE_NAME, "format": "directory" if jobs > 1 else "custom",
+                    "sha256": sha256, "size_bytes": size},
+        "server_version": fp["server_version"],
+        "pg_dump_version": pg_dump_version,
+        "snapshot": snapshot,
+        "fingerprint": fp,
+        "fingerprint_sha256": fingerprint_digest(fp),
+        "timings": timings,
+    })
+    write_report(report, out_dir / MANIFEST_NAME)
+    return report

@@ -1,0 +1,130 @@
+"""Throwaway PostgreSQL servers: for the drill's isolated restore and for the tests.
+
+A server lives in its own temporary folder, listens on a unix socket there (and on a loopback
+TCP port only when asked), authenticates with scram-sha-256, and is stopped and removed on exit.
+PostgreSQL refuses to run as root, so under root the server runs as an unprivileged user.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from statehub.dsn import Dsn
+
+SERVICE_USER = "statehub-pg"
+SUPERUSER = "postgres"
+
+
+def pgserver_bin() -> Path:
+    """The PostgreSQL 16 binaries shipped by PyPI's pgserver."""
+    import pgserver
+
+    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+
+@dataclass(frozen=True)
+class EphemeralServer:
+    bin_dir: Path
+    base: Path
+    port: int
+    password: str
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.base / "socket"
+
+    def dsn(self, dbname: str = "postgres", *, user: str = SUPERUSER, password: str | None = None,
+            tcp: bool = False) -> Dsn:
+        host = "127.0.0.1" if tcp else str(self.socket_dir)
+        text = f"host={host} port={self.port} user={user} dbname={dbname}"
+        dsn = Dsn.parse(text)
+        return Dsn((*dsn.params, ("password", password if password is not None else self.password)))
+
+
+def _run_as(user: str | None) -> dict[str, object]:
+    return {"user": user} if user else {}
+
+
+def _ensure_service_user() -> str:
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", SERVICE_USER], check=True, capture_output=True)
+    return SERVICE_USER
+
+
+def _make_traversable(path: Path) -> None:
+    """Let the service user reach the binaries: add o+x (traverse only) along the path."""
+    for part in [path, *path.parents]:
+        mode = part.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            part.chmod(mode | stat.S_IXOTH)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def ephemeral_server(bin_dir: Path | None = None, *, tcp: bool = False,
+                     settings: dict[str, str] | None = None) -> Iterator[EphemeralServer]:
+    """Start a fresh server; stop it and delete its files when the block ends, however it ends."""
+    bin_dir = bin_dir or pgserver_bin()
+    user = _ensure_service_user() if os.geteuid() == 0 else None
+    base = Path(tempfile.mkdtemp(prefix="statehub-pg-"))
+    server = EphemeralServer(bin_dir, base, free_port() if tcp else 5432, secrets.token_urlsafe(18))
+    data = base / "data"
+    server.socket_dir.mkdir()
+    if user:
+        _make_traversable(bin_dir)
+        base.chmod(0o755)
+        shutil.chown(server.socket_dir, user)
+        shutil.chown(base, user)
+    pwfile = base / "pwfile"
+    pwfile.write_text(server.password)
+    if user:
+        shutil.chown(pwfile, user)
+    pwfile.chmod(0o600)
+    try:
+        subprocess.run(
+            [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--pwfile", str(pwfile),
+             "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync"],
+            check=True, capture_output=True, **_run_as(user),  # type: ignore[call-overload]
+        )
+        pwfile.unlink()
+        options = {
+            "listen_addresses": "127.0.0.1" if tcp else "",
+            "port": str(server.port),
+            "unix_socket_directories": str(server.socket_dir),
+            "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+            "max_connections": "40", "shared_buffers": "128MB",
+            **(settings or {}),
+        }
+        with (data / "postgresql.auto.conf").open("a") as conf:
+            for key, value in options.items():
+                conf.write(f"{key} = '{value}'\n")
+        subprocess.run(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start"],
+            check=True, capture_output=True, **_run_as(user),  # type: ignore[call-overload]
+        )
+        yield server
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                capture_output=True, check=False, **_run_as(user),  # type: ignore[call-overload]
+            )
+        shutil.rmtree(base, ignore_errors=True)

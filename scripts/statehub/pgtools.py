@@ -1,0 +1,63 @@
+"""Running the PostgreSQL client tools: matched to the server, passwords only in the child's env."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from statehub.dsn import Dsn
+
+
+class ToolError(Exception):
+    """A pg tool is missing, too old, or failed; the message says which and why."""
+
+
+def find_tool(name: str, bin_dir: Path | None = None) -> Path:
+    """The tool in `bin_dir`, else $PG_BIN, else pgserver's PostgreSQL 16, else PATH."""
+    candidates: list[Path] = []
+    if bin_dir:
+        candidates.append(bin_dir / name)
+    if os.environ.get("PG_BIN"):
+        candidates.append(Path(os.environ["PG_BIN"]) / name)
+    from statehub.ephemeral import pgserver_bin
+
+    candidates.append(pgserver_bin() / name)
+    on_path = shutil.which(name)
+    if on_path:
+        candidates.append(Path(on_path))
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise ToolError(f"{name} not found: install the PostgreSQL client tools or pass --pg-bin DIR")
+
+
+def tool_major(tool: Path) -> int:
+    out = subprocess.run([str(tool), "--version"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"\) (\d+)", out) or re.search(r"(\d+)\.", out)
+    if match is None:
+        raise ToolError(f"cannot read the version of {tool}: {out.strip()!r}")
+    return int(match.group(1))
+
+
+def require_matching(tool: Path, server_major: int) -> None:
+    major = tool_major(tool)
+    if major < server_major:
+        raise ToolError(
+            f"{tool.name} {major} ({tool}) is older than the server (PostgreSQL {server_major}) and would refuse to "
+            f"dump it: use PostgreSQL {server_major}+ client tools (e.g. apt-get install postgresql-client-"
+            f"{server_major}, or --pg-bin DIR pointing at them, or --docker-container NAME to use the server's own)"
+        )
+
+
+def run_tool(argv: list[str], dsn: Dsn | None, *, stdout: int | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a tool; the connection (and password) go through the environment, never argv."""
+    env = dsn.child_env() if dsn else dict(os.environ)
+    result = subprocess.run(argv, env=env, stdout=stdout if stdout is not None else subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, check=False)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise ToolError(f"{Path(argv[0]).name} failed (exit {result.returncode}): {last}")
+    return result

@@ -1,0 +1,63 @@
+"""Restore a verified archive into an empty target, in one transaction, then prove it equals the source."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from statehub.archive import archive_of, archive_sha256, read_manifest
+from statehub.cli import Refused, step
+from statehub.comparing import compare_databases
+from statehub.dsn import Dsn, connect
+from statehub.fingerprint import USER_SCHEMAS
+from statehub.pgtools import ToolError, find_tool, run_tool
+from statehub.reports import Report
+
+
+def verify_archive(dump_dir: Path, pg_bin: Path | None = None) -> tuple[Report, Path]:
+    """The manifest is a passing dump, the archive hashes to it, and pg_restore can read it."""
+    manifest = read_manifest(dump_dir)
+    archive = archive_of(dump_dir, manifest)
+    path: Path = archive["path"]
+    if not path.exists():
+        raise Refused(f"archive {path} is missing: the dump folder is incomplete")
+    sha256, size = archive_sha256(path)
+    if (sha256, size) != (archive["sha256"], archive["size_bytes"]):
+        raise Refused(f"archive {path} does not match its manifest (sha256 {sha256[:16]}…, {size} bytes; manifest "
+                      f"says {archive['sha256'][:16]}…, {archive['size_bytes']} bytes): corrupt, truncated or the "
+                      "manifest of another dump")
+    try:
+        run_tool([str(find_tool("pg_restore", pg_bin)), "--list", str(path)], None)
+    except ToolError as error:
+        raise Refused(f"archive {path} is unreadable: {error}") from None
+    return manifest, path
+
+
+def user_tables(target: Dsn) -> list[str]:
+    with connect(target, autocommit=True) as conn:
+        rows = conn.execute(f"""SELECT n.nspname || '.' || c.relname FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS}
+            ORDER BY 1""").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def restore(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> Report:
+    manifest, archive = verify_archive(dump_dir, pg_bin)
+    existing = user_tables(target)
+    if existing:
+        raise Refused(
+            f"target {target.masked()} already holds {len(existing)} user tables (e.g. {existing[0]}): restore only "
+            f"into an empty database; reset it with DROP DATABASE {target.dbname}; CREATE DATABASE {target.dbname}; "
+            "(for cnpg: recreate the Cluster in stage empty) or point --target at an empty one"
+        )
+    started = time.monotonic()
+    with step(f"restoring {archive.name} into {target.masked()}"):
+        run_tool([str(find_tool("pg_restore", pg_bin)), "--single-transaction", "--exit-on-error", "--no-owner",
+                  "--no-privileges", "-d", target.dbname, str(archive)], target)
+    restore_s = round(time.monotonic() - started, 3)
+    with step("comparing the restored copy with the dump's fingerprint"):
+        report = compare_databases(manifest.details["fingerprint"], target,
+                                   source_label=f"manifest {dump_dir} ({manifest.details['source']})")
+    report.details["restore_s"] = restore_s
+    report.details["archive_sha256"] = manifest.details["archive"]["sha256"]
+    return report

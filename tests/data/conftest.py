@@ -1,0 +1,72 @@
+"""Live PostgreSQL servers started and stopped by the tests themselves (never mocked)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from statehub.dsn import Dsn, connect
+from statehub.ephemeral import EphemeralServer, ephemeral_server
+from statehub.synthetic import seed
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+_names = itertools.count()
+
+NewDb = Callable[..., Dsn]
+
+
+@pytest.fixture(scope="session")
+def pg16() -> Iterator[EphemeralServer]:
+    with ephemeral_server(tcp=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg15() -> Iterator[EphemeralServer]:
+    if not (PG15_BIN / "initdb").exists():
+        pytest.skip(f"Debian's PostgreSQL 15 is not installed at {PG15_BIN} (apt-get install postgresql-15)")
+    with ephemeral_server(PG15_BIN, tcp=True) as server:
+        yield server
+
+
+def create_db(server: EphemeralServer, *, scale: int | None = None) -> Dsn:
+    name = f"db_{os.getpid()}_{next(_names)}"
+    with connect(server.dsn(tcp=True), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    dsn = server.dsn(name, tcp=True)
+    if scale is not None:
+        with connect(dsn) as conn:
+            seed(conn, scale)
+    return dsn
+
+
+@pytest.fixture
+def new_db(pg16: EphemeralServer) -> NewDb:
+    """`new_db()` an empty database, `new_db(scale=1)` a seeded State Hub, on the PostgreSQL 16 server."""
+    return lambda scale=None: create_db(pg16, scale=scale)
+
+
+def script_env(dsn: Dsn | None = None) -> dict[str, str]:
+    """Passwords go through the environment, as an operator would give them."""
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    if dsn and dsn.get("password"):
+        env["PGPASSWORD"] = dsn.get("password") or ""
+    return env
+
+
+def no_password(dsn: Dsn) -> str:
+    """The DSN as an operator types it: no password in it."""
+    return " ".join(f"{k}={v}" for k, v in dsn.params if k != "password")
+
+
+def run_script(name: str, *args: str, env: dict[str, str] | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True,
+                          env=env or script_env(), timeout=timeout, check=False)
