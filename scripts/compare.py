@@ -31,8 +31,12 @@ def main() -> int:
     parser.add_argument("--report", required=True, type=Path, help="compare report to write")
     parser.add_argument("--source-api", help="State Hub API base URL wired to the source")
     parser.add_argument("--target-api", help="State Hub API base URL wired to the target")
-    parser.add_argument("--volatile-key", action="append", default=list(DEFAULT_VOLATILE_KEYS),
-                        help="summary key to ignore (repeatable)")
+    parser.add_argument(
+        "--volatile-key",
+        action="append",
+        default=list(DEFAULT_VOLATILE_KEYS),
+        help="summary key to ignore (repeatable)",
+    )
     args = parser.parse_args()
     if bool(args.source_api) != bool(args.target_api):
         raise Refused("--source-api and --target-api go together")
@@ -42,8 +46,7 @@ def main() -> int:
         report = compare_databases(src, target, source_label=src.masked())
     else:
         manifest = read_manifest(args.manifest)
-        report = compare_databases(manifest.details["fingerprint"], target,
-                                   source_label=f"manifest {args.manifest}")
+        report = compare_databases(manifest.details["fingerprint"], target, source_label=f"manifest {args.manifest}")
     if args.source_api:
         problems = compare_apis(args.source_api, args.target_api, set(args.volatile_key))
         report.details["differences"] += problems

@@ -22,17 +22,23 @@ def main() -> int:
     parser.add_argument("--source", required=True, help="DSN of the database to dump (read only)")
     parser.add_argument("--out", required=True, type=Path, help="new, empty folder for the archive and manifest")
     parser.add_argument("--jobs", type=int, default=1, help="parallel pg_dump jobs (>1 writes directory format)")
-    parser.add_argument("--docker-container", metavar="NAME",
-                        help="run pg_dump inside this container (the workstation's Postgres), e.g. infra-postgres-1")
+    parser.add_argument(
+        "--docker-container",
+        metavar="NAME",
+        help="run pg_dump inside this container (the workstation's Postgres), e.g. infra-postgres-1",
+    )
     parser.add_argument("--pg-bin", type=Path, help="folder of the pg_dump to use (default: PG_BIN, pgserver's, PATH)")
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: give 1 or more")
-    report = dump(Dsn.parse(args.source), args.out, jobs=args.jobs, docker_container=args.docker_container,
-                  pg_bin=args.pg_bin)
+    report = dump(
+        Dsn.parse(args.source), args.out, jobs=args.jobs, docker_container=args.docker_container, pg_bin=args.pg_bin
+    )
     archive = report.details["archive"]
-    console.print(f"dumped {report.details['source']}: {archive['size_bytes']} bytes, sha256 {archive['sha256'][:16]}…,"
-                  f" {len(report.details['fingerprint']['tables'])} tables fingerprinted -> {args.out}")
+    console.print(
+        f"dumped {report.details['source']}: {archive['size_bytes']} bytes, sha256 {archive['sha256'][:16]}…,"
+        f" {len(report.details['fingerprint']['tables'])} tables fingerprinted -> {args.out}"
+    )
     return PASS
 
 

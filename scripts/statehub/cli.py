@@ -38,8 +38,9 @@ def run_cli(main: Callable[[], int]) -> None:
 def step(description: str) -> Iterator[None]:
     """A spinner with elapsed time on a terminal; a plain line otherwise."""
     if console.is_terminal:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+        ) as progress:
             progress.add_task(description)
             yield
         console.print(f"done: {description}")

@@ -34,18 +34,24 @@ def compare_databases(source: Dsn | dict[str, Any], target: Dsn, *, source_label
     differences = diff_fingerprints(source_fp, target_fp)
     if isinstance(source, Dsn):
         differences = [_with_keys(d, source, target, source_fp) for d in differences]
-    return Report(kind="compare", result="fail" if differences else "pass", details={
-        "source": source_label,
-        "target": target.masked(),
-        "source_fingerprint_sha256": fingerprint_digest(source_fp),
-        "target_fingerprint_sha256": fingerprint_digest(target_fp),
-        "source_server_version": source_fp["server_version"],
-        "target_server_version": target_fp["server_version"],
-        "tables": {name: {"source_rows": info["rows"], "target_rows": target_fp["tables"].get(name, {}).get("rows")}
-                   for name, info in source_fp["tables"].items()},
-        "differences": [d.as_dict() for d in differences],
-        "seconds": round(time.monotonic() - started, 3),
-    })
+    return Report(
+        kind="compare",
+        result="fail" if differences else "pass",
+        details={
+            "source": source_label,
+            "target": target.masked(),
+            "source_fingerprint_sha256": fingerprint_digest(source_fp),
+            "target_fingerprint_sha256": fingerprint_digest(target_fp),
+            "source_server_version": source_fp["server_version"],
+            "target_server_version": target_fp["server_version"],
+            "tables": {
+                name: {"source_rows": info["rows"], "target_rows": target_fp["tables"].get(name, {}).get("rows")}
+                for name, info in source_fp["tables"].items()
+            },
+            "differences": [d.as_dict() for d in differences],
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
 
 
 def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: dict[str, Any]) -> Difference:
@@ -81,11 +87,17 @@ def compare_apis(source_api: str, target_api: str, volatile: set[str]) -> list[d
     status, health = _get_json(target_api.rstrip("/") + "/state/health")
     if status != 200 or not isinstance(health, dict) or health.get("status") != "ok":
         problems.append({"kind": "api-health", "where": target_api, "detail": f"HTTP {status}: {health}"})
-    (s_status, s_summary), (t_status, t_summary) = (_get_json(u.rstrip("/") + "/state/summary")
-                                                    for u in (source_api, target_api))
+    (s_status, s_summary), (t_status, t_summary) = (
+        _get_json(u.rstrip("/") + "/state/summary") for u in (source_api, target_api)
+    )
     if s_status != 200 or t_status != 200:
-        problems.append({"kind": "api-summary", "where": "/state/summary",
-                         "detail": f"HTTP {s_status} on source, {t_status} on target"})
+        problems.append(
+            {
+                "kind": "api-summary",
+                "where": "/state/summary",
+                "detail": f"HTTP {s_status} on source, {t_status} on target",
+            }
+        )
     elif _without(s_summary, volatile) != _without(t_summary, volatile):
         problems.append({"kind": "api-summary", "where": "/state/summary", "detail": "summaries differ"})
     return problems

@@ -9,8 +9,15 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 MASK = "********"
-_ENV_OF = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE", "password": "PGPASSWORD",
-           "sslmode": "PGSSLMODE", "passfile": "PGPASSFILE"}
+_ENV_OF = {
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "dbname": "PGDATABASE",
+    "password": "PGPASSWORD",
+    "sslmode": "PGSSLMODE",
+    "passfile": "PGPASSFILE",
+}
 
 
 class DsnError(ValueError):
@@ -26,7 +33,9 @@ class Dsn:
         try:
             params = conninfo_to_dict(text)
         except psycopg.ProgrammingError:
-            raise DsnError("the DSN is not a valid PostgreSQL connection string (postgresql://user@host:port/db)") from None
+            raise DsnError(
+                "the DSN is not a valid PostgreSQL connection string (postgresql://user@host:port/db)"
+            ) from None
         if "password" not in params and os.environ.get("PGPASSWORD"):
             params["password"] = os.environ["PGPASSWORD"]
         return cls(tuple(sorted((k, str(v)) for k, v in params.items() if v is not None)))

@@ -59,8 +59,9 @@ def archived_sequences(archive: Path, pg_bin: Path | None) -> dict[str, list[obj
     return {m["name"].replace('"', ""): [int(m["value"]), m["called"] == "true"] for m in _SETVAL.finditer(script)}
 
 
-def dump(source: Dsn, out_dir: Path, *, jobs: int = 1, docker_container: str | None = None,
-         pg_bin: Path | None = None) -> Report:
+def dump(
+    source: Dsn, out_dir: Path, *, jobs: int = 1, docker_container: str | None = None, pg_bin: Path | None = None
+) -> Report:
     """Dump `source` into `out_dir` and write its manifest; the source is only read."""
     if out_dir.exists() and any(out_dir.iterdir()):
         raise Refused(f"--out {out_dir} is not empty: choose a new folder (a dump never overwrites another)")
@@ -101,17 +102,25 @@ def dump(source: Dsn, out_dir: Path, *, jobs: int = 1, docker_container: str | N
     fp["sequences"] = {name: archived.get(name, value) for name, value in fp["sequences"].items()}
     sha256, size = archive_sha256(archive)
     timings["total_s"] = round(time.monotonic() - started, 3)
-    report = Report(kind="dump", result="pass", details={
-        "source": source.masked(),
-        "database": source.dbname,
-        "archive": {"file": ARCHIVE_NAME, "format": "directory" if jobs > 1 else "custom",
-                    "sha256": sha256, "size_bytes": size},
-        "server_version": fp["server_version"],
-        "pg_dump_version": pg_dump_version,
-        "snapshot": snapshot,
-        "fingerprint": fp,
-        "fingerprint_sha256": fingerprint_digest(fp),
-        "timings": timings,
-    })
+    report = Report(
+        kind="dump",
+        result="pass",
+        details={
+            "source": source.masked(),
+            "database": source.dbname,
+            "archive": {
+                "file": ARCHIVE_NAME,
+                "format": "directory" if jobs > 1 else "custom",
+                "sha256": sha256,
+                "size_bytes": size,
+            },
+            "server_version": fp["server_version"],
+            "pg_dump_version": pg_dump_version,
+            "snapshot": snapshot,
+            "fingerprint": fp,
+            "fingerprint_sha256": fingerprint_digest(fp),
+            "timings": timings,
+        },
+    )
     write_report(report, out_dir / MANIFEST_NAME)
     return report

@@ -7,6 +7,7 @@ PostgreSQL refuses to run as root, so under root the server runs as an unprivile
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import secrets
@@ -27,10 +28,12 @@ SUPERUSER = "postgres"
 
 
 def pgserver_bin() -> Path:
-    """The PostgreSQL 16 binaries shipped by PyPI's pgserver."""
-    import pgserver
-
-    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+    """The PostgreSQL 16 binaries shipped by PyPI's pgserver (located without importing it:
+    its import sets up runtime folders and warns)."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the pgserver package is not installed (uv sync)")
+    return Path(spec.origin).parent / "pginstall" / "bin"
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,9 @@ class EphemeralServer:
     def socket_dir(self) -> Path:
         return self.base / "socket"
 
-    def dsn(self, dbname: str = "postgres", *, user: str = SUPERUSER, password: str | None = None,
-            tcp: bool = False) -> Dsn:
+    def dsn(
+        self, dbname: str = "postgres", *, user: str = SUPERUSER, password: str | None = None, tcp: bool = False
+    ) -> Dsn:
         host = "127.0.0.1" if tcp else str(self.socket_dir)
         text = f"host={host} port={self.port} user={user} dbname={dbname}"
         dsn = Dsn.parse(text)
@@ -79,8 +83,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def ephemeral_server(bin_dir: Path | None = None, *, tcp: bool = False,
-                     settings: dict[str, str] | None = None) -> Iterator[EphemeralServer]:
+def ephemeral_server(
+    bin_dir: Path | None = None, *, tcp: bool = False, settings: dict[str, str] | None = None
+) -> Iterator[EphemeralServer]:
     """Start a fresh server; stop it and delete its files when the block ends, however it ends."""
     bin_dir = bin_dir or pgserver_bin()
     user = _ensure_service_user() if os.geteuid() == 0 else None
@@ -100,17 +105,36 @@ def ephemeral_server(bin_dir: Path | None = None, *, tcp: bool = False,
     pwfile.chmod(0o600)
     try:
         subprocess.run(
-            [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--pwfile", str(pwfile),
-             "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync"],
-            check=True, capture_output=True, **_run_as(user),  # type: ignore[call-overload]
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "--pwfile",
+                str(pwfile),
+                "--auth",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            **_run_as(user),  # type: ignore[call-overload]
         )
         pwfile.unlink()
         options = {
             "listen_addresses": "127.0.0.1" if tcp else "",
             "port": str(server.port),
             "unix_socket_directories": str(server.socket_dir),
-            "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-            "max_connections": "40", "shared_buffers": "128MB",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "40",
+            "shared_buffers": "128MB",
             **(settings or {}),
         }
         with (data / "postgresql.auto.conf").open("a") as conf:
@@ -118,13 +142,17 @@ def ephemeral_server(bin_dir: Path | None = None, *, tcp: bool = False,
                 conf.write(f"{key} = '{value}'\n")
         subprocess.run(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start"],
-            check=True, capture_output=True, **_run_as(user),  # type: ignore[call-overload]
+            check=True,
+            capture_output=True,
+            **_run_as(user),  # type: ignore[call-overload]
         )
         yield server
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run(
                 [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                capture_output=True, check=False, **_run_as(user),  # type: ignore[call-overload]
+                capture_output=True,
+                check=False,
+                **_run_as(user),  # type: ignore[call-overload]
             )
         shutil.rmtree(base, ignore_errors=True)

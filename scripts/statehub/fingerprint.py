@@ -17,8 +17,13 @@ from psycopg import sql
 
 from statehub.dsn import Dsn, connect
 
-SESSION_SETTINGS = {"TimeZone": "UTC", "DateStyle": "ISO, YMD", "IntervalStyle": "postgres",
-                    "extra_float_digits": "3", "bytea_output": "hex"}
+SESSION_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, YMD",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "3",
+    "bytea_output": "hex",
+}
 """Row text depends on these: both sides render values identically."""
 
 USER_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
@@ -98,8 +103,9 @@ def sequences(conn: psycopg.Connection[Any]) -> dict[str, list[Any]]:
         WHERE c.relkind = 'S' AND {USER_SCHEMAS} ORDER BY 1, 2""").fetchall()
     values: dict[str, list[Any]] = {}
     for schema, name in found:
-        row = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
-            sql.Identifier(schema), sql.Identifier(name))).fetchone()
+        row = conn.execute(
+            sql.SQL("SELECT last_value, is_called FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+        ).fetchone()
         values[f"{schema}.{name}"] = [int(row[0]), bool(row[1])] if row else []
     return values
 
@@ -143,8 +149,9 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
             helpers = [_open_in_snapshot(dsn, snapshot) for _ in range(min(workers, len(tables)))]
             try:
                 with ThreadPoolExecutor(len(helpers)) as pool:
-                    digests = list(pool.map(lambda i: table_digest(helpers[i % len(helpers)], tables[i]),
-                                            range(len(tables))))
+                    digests = list(
+                        pool.map(lambda i: table_digest(helpers[i % len(helpers)], tables[i]), range(len(tables)))
+                    )
             finally:
                 for helper in helpers:
                     helper.close()
@@ -192,16 +199,25 @@ def diff_fingerprints(source: dict[str, Any], target: dict[str, Any]) -> list[Di
         for item in sorted(b_items - a_items):
             found.append(Difference("schema", part, f"only on target: {item}"))
     if source["alembic_revision"] != target["alembic_revision"]:
-        found.append(Difference("alembic-revision", "alembic_version",
-                                f"source {source['alembic_revision']}, target {target['alembic_revision']}"))
+        found.append(
+            Difference(
+                "alembic-revision",
+                "alembic_version",
+                f"source {source['alembic_revision']}, target {target['alembic_revision']}",
+            )
+        )
     return found
 
 
-def differing_keys(source: Dsn, target: Dsn, table: TableRef, *, snapshot: str | None = None,
-                   limit: int = DIFF_KEY_LIMIT) -> tuple[str, ...]:
+def differing_keys(
+    source: Dsn, target: Dsn, table: TableRef, *, snapshot: str | None = None, limit: int = DIFF_KEY_LIMIT
+) -> tuple[str, ...]:
     """Primary keys (or row texts, without a key) of rows that differ: only run on a mismatch."""
-    key = (sql.SQL("({})::text").format(sql.SQL(", ").join(sql.Identifier(c) for c in table.primary_key))
-           if table.primary_key else sql.SQL("t::text"))
+    key = (
+        sql.SQL("({})::text").format(sql.SQL(", ").join(sql.Identifier(c) for c in table.primary_key))
+        if table.primary_key
+        else sql.SQL("t::text")
+    )
     query = sql.SQL("SELECT {} , md5(t::text) FROM {} AS t").format(key, table.ident())
 
     def rows(dsn: Dsn, snap: str | None) -> dict[str, list[str]]:

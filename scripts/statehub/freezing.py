@@ -37,16 +37,21 @@ def _roles(conn: psycopg.Connection[Any], requested: list[str]) -> tuple[list[st
     return [r for r in chosen if not known[r]], [r for r in chosen if known[r]]
 
 
-def _require_superuser(conn: psycopg.Connection[Any]) -> None:
+def _operator_session(conn: psycopg.Connection[Any]) -> None:
+    """Only the operator's superuser session may write while frozen (e.g. to freeze again or unfreeze)."""
     row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
     if not row or not row[0]:
         raise Refused("freeze needs the operator's superuser session: connect as a superuser (e.g. postgres)")
+    conn.execute("SET default_transaction_read_only = off")
 
 
 def _state(conn: psycopg.Connection[Any], dbname: str) -> dict[str, int] | None:
-    row = conn.execute("""SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
-        WHERE d.datname = %s AND s.setrole = 0""", (dbname,)).fetchone()
-    for item in (row[0] if row and row[0] else []):
+    row = conn.execute(
+        """SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+        WHERE d.datname = %s AND s.setrole = 0""",
+        (dbname,),
+    ).fetchone()
+    for item in row[0] if row and row[0] else []:
         key, _, value = str(item).partition("=")
         if key == STATE_SETTING:
             parsed: dict[str, int] = json.loads(value)
@@ -72,50 +77,84 @@ def probe_write(dsn: Dsn) -> str:
 def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
     dbname = dsn.dbname
     with connect(dsn, autocommit=True) as conn:
-        _require_superuser(conn)
+        _operator_session(conn)
         roles, superusers = _roles(conn, app_roles)
         state = _state(conn, dbname)
         if state is None:
-            state = {r: int(limit) for r, limit in conn.execute(
-                "SELECT rolname, rolconnlimit FROM pg_roles WHERE rolname = ANY(%s)", (roles,)).fetchall()}
-            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
-                sql.Identifier(dbname), sql.Identifier(STATE_SETTING), sql.Literal(json.dumps(state))))
+            state = {
+                r: int(limit)
+                for r, limit in conn.execute(
+                    "SELECT rolname, rolconnlimit FROM pg_roles WHERE rolname = ANY(%s)", (roles,)
+                ).fetchall()
+            }
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(dbname), sql.Identifier(STATE_SETTING), sql.Literal(json.dumps(state))
+                )
+            )
         conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(sql.Identifier(dbname)))
         for role in roles:
             conn.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 0").format(sql.Identifier(role)))
-        ended = conn.execute("""SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-            WHERE datname = %s AND usename = ANY(%s) AND pid <> pg_backend_pid()""", (dbname, roles)).fetchone()
-        other_superusers = conn.execute("""SELECT DISTINCT a.usename FROM pg_stat_activity a JOIN pg_roles r
+        ended = conn.execute(
+            """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE datname = %s AND usename = ANY(%s) AND pid <> pg_backend_pid()""",
+            (dbname, roles),
+        ).fetchone()
+        other_superusers = conn.execute(
+            """SELECT DISTINCT a.usename FROM pg_stat_activity a JOIN pg_roles r
             ON r.rolname = a.usename WHERE a.datname = %s AND r.rolsuper AND a.pid <> pg_backend_pid()""",
-                                        (dbname,)).fetchall()
+            (dbname,),
+        ).fetchall()
     warnings = [f"application role {r!r} is a superuser: no database setting can freeze it" for r in superusers]
     warnings += [f"superuser {r[0]!r} has other sessions on {dbname}: they can still write" for r in other_superusers]
     probe_result = probe_write(probe) if probe else None
     fp = fingerprint(dsn)
     frozen = probe_result is None or probe_result.startswith("refused")
-    return Report(kind="freeze", result="pass" if frozen and not superusers else "fail", details={
-        "database": dbname, "dsn": dsn.masked(), "locked_roles": roles, "previous_connection_limits": state,
-        "sessions_ended": int(ended[0]) if ended else 0, "warnings": warnings,
-        "proof": {"probe": probe.masked() if probe else None, "write_attempt": probe_result,
-                  "method": "new session of the application role, read-only turned off" if probe else "catalog only"},
-        "fingerprint": fp, "fingerprint_sha256": fingerprint_digest(fp),
-    })
+    return Report(
+        kind="freeze",
+        result="pass" if frozen and not superusers else "fail",
+        details={
+            "database": dbname,
+            "dsn": dsn.masked(),
+            "locked_roles": roles,
+            "previous_connection_limits": state,
+            "sessions_ended": int(ended[0]) if ended else 0,
+            "warnings": warnings,
+            "proof": {
+                "probe": probe.masked() if probe else None,
+                "write_attempt": probe_result,
+                "method": "new session of the application role, read-only turned off" if probe else "catalog only",
+            },
+            "fingerprint": fp,
+            "fingerprint_sha256": fingerprint_digest(fp),
+        },
+    )
 
 
 def unfreeze(dsn: Dsn, *, probe: Dsn | None) -> Report:
     dbname = dsn.dbname
     with connect(dsn, autocommit=True) as conn:
-        _require_superuser(conn)
+        _operator_session(conn)
         state = _state(conn, dbname) or {}
         for role, limit in state.items():
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             if exists:
-                conn.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(sql.Identifier(role), sql.Literal(limit)))
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(sql.Identifier(role), sql.Literal(limit))
+                )
         conn.execute(sql.SQL("ALTER DATABASE {} RESET default_transaction_read_only").format(sql.Identifier(dbname)))
-        conn.execute(sql.SQL("ALTER DATABASE {} RESET {}").format(sql.Identifier(dbname), sql.Identifier(STATE_SETTING)))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} RESET {}").format(sql.Identifier(dbname), sql.Identifier(STATE_SETTING))
+        )
     probe_result = probe_write(probe) if probe else None
     writable = probe_result is None or probe_result == "write accepted"
-    return Report(kind="unfreeze", result="pass" if writable else "fail", details={
-        "database": dbname, "dsn": dsn.masked(), "restored_connection_limits": state,
-        "proof": {"probe": probe.masked() if probe else None, "write_attempt": probe_result},
-    })
+    return Report(
+        kind="unfreeze",
+        result="pass" if writable else "fail",
+        details={
+            "database": dbname,
+            "dsn": dsn.masked(),
+            "restored_connection_limits": state,
+            "proof": {"probe": probe.masked() if probe else None, "write_attempt": probe_result},
+        },
+    )

@@ -55,8 +55,14 @@ def require_matching(tool: Path, server_major: int) -> None:
 def run_tool(argv: list[str], dsn: Dsn | None, *, stdout: int | None = None) -> subprocess.CompletedProcess[str]:
     """Run a tool; the connection (and password) go through the environment, never argv."""
     env = dsn.child_env() if dsn else dict(os.environ)
-    result = subprocess.run(argv, env=env, stdout=stdout if stdout is not None else subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, check=False)
+    result = subprocess.run(
+        argv,
+        env=env,
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise ToolError(f"{Path(argv[0]).name} failed (exit {result.returncode}): {last}")

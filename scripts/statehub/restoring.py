@@ -23,9 +23,11 @@ def verify_archive(dump_dir: Path, pg_bin: Path | None = None) -> tuple[Report, 
         raise Refused(f"archive {path} is missing: the dump folder is incomplete")
     sha256, size = archive_sha256(path)
     if (sha256, size) != (archive["sha256"], archive["size_bytes"]):
-        raise Refused(f"archive {path} does not match its manifest (sha256 {sha256[:16]}…, {size} bytes; manifest "
-                      f"says {archive['sha256'][:16]}…, {archive['size_bytes']} bytes): corrupt, truncated or the "
-                      "manifest of another dump")
+        raise Refused(
+            f"archive {path} does not match its manifest (sha256 {sha256[:16]}…, {size} bytes; manifest "
+            f"says {archive['sha256'][:16]}…, {archive['size_bytes']} bytes): corrupt, truncated or the "
+            "manifest of another dump"
+        )
     try:
         run_tool([str(find_tool("pg_restore", pg_bin)), "--list", str(path)], None)
     except ToolError as error:
@@ -52,12 +54,24 @@ def restore(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> Repor
         )
     started = time.monotonic()
     with step(f"restoring {archive.name} into {target.masked()}"):
-        run_tool([str(find_tool("pg_restore", pg_bin)), "--single-transaction", "--exit-on-error", "--no-owner",
-                  "--no-privileges", "-d", target.dbname, str(archive)], target)
+        run_tool(
+            [
+                str(find_tool("pg_restore", pg_bin)),
+                "--single-transaction",
+                "--exit-on-error",
+                "--no-owner",
+                "--no-privileges",
+                "-d",
+                target.dbname,
+                str(archive),
+            ],
+            target,
+        )
     restore_s = round(time.monotonic() - started, 3)
     with step("comparing the restored copy with the dump's fingerprint"):
-        report = compare_databases(manifest.details["fingerprint"], target,
-                                   source_label=f"manifest {dump_dir} ({manifest.details['source']})")
+        report = compare_databases(
+            manifest.details["fingerprint"], target, source_label=f"manifest {dump_dir} ({manifest.details['source']})"
+        )
     report.details["restore_s"] = restore_s
     report.details["archive_sha256"] = manifest.details["archive"]["sha256"]
     return report

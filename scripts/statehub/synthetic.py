@@ -10,8 +10,14 @@ from typing import Any
 
 import psycopg
 
-REAL_SIZE = {"workstreams": 117, "tasks": 989, "progress_events": 1423, "token_events": 208,
-             "decisions": 64, "repos": 23}
+REAL_SIZE = {
+    "workstreams": 117,
+    "tasks": 989,
+    "progress_events": 1423,
+    "token_events": 208,
+    "decisions": 64,
+    "repos": 23,
+}
 ALEMBIC_HEAD = "8f2c1d9a4b7e"
 
 SCHEMA = """
@@ -56,31 +62,63 @@ def seed(conn: psycopg.Connection[Any], scale: int = 1) -> dict[str, int]:
     n = {table: count * scale for table, count in REAL_SIZE.items()}
     conn.execute(SCHEMA)
     conn.execute("INSERT INTO alembic_version VALUES (%s)", (ALEMBIC_HEAD,))
-    _fill(conn, """INSERT INTO repos (name, url, default_branch)
+    _fill(
+        conn,
+        """INSERT INTO repos (name, url, default_branch)
         SELECT 'repo-' || i, CASE WHEN i % 5 = 0 THEN NULL ELSE 'https://git.example/r/' || i END,
-               CASE WHEN i % 7 = 0 THEN '' ELSE 'main' END FROM generate_series(1, %s) i""", n["repos"])
-    _fill(conn, """INSERT INTO workstreams (name, description, repo_id, created_at, meta)
+               CASE WHEN i % 7 = 0 THEN '' ELSE 'main' END FROM generate_series(1, %s) i""",
+        n["repos"],
+    )
+    _fill(
+        conn,
+        """INSERT INTO workstreams (name, description, repo_id, created_at, meta)
         SELECT 'workstream ' || i, repeat('context ', i % 40), 1 + i % %s,
                timestamptz '2026-01-01' + i * interval '37 minutes',
                jsonb_build_object('owner', 'agent-' || i % 9, 'tags', jsonb_build_array('a', i % 3))
-        FROM generate_series(1, %s) i""", n["repos"], n["workstreams"])
-    _fill(conn, """INSERT INTO tasks (workstream_id, title, notes, status, priority, due, created_at)
+        FROM generate_series(1, %s) i""",
+        n["repos"],
+        n["workstreams"],
+    )
+    _fill(
+        conn,
+        """INSERT INTO tasks (workstream_id, title, notes, status, priority, due, created_at)
         SELECT 1 + i % %s, 'task ' || i || ' ' || md5(i::text), CASE WHEN i % 4 = 0 THEN NULL ELSE repeat('n', i % 200) END,
                (ARRAY['todo', 'doing', 'blocked', 'done']::task_status[])[1 + i % 4], (i % 97) / 7.0,
                date '2026-06-01' + i % 300, timestamptz '2026-01-02' + i * interval '11 minutes'
-        FROM generate_series(1, %s) i""", n["workstreams"], n["tasks"])
-    _fill(conn, """INSERT INTO decisions (id, workstream_id, summary, rationale, decided_at)
+        FROM generate_series(1, %s) i""",
+        n["workstreams"],
+        n["tasks"],
+    )
+    _fill(
+        conn,
+        """INSERT INTO decisions (id, workstream_id, summary, rationale, decided_at)
         SELECT md5('decision' || i)::uuid, 1 + i % %s, 'decision ' || i, repeat('because ', i % 30),
-               timestamptz '2026-02-01' + i * interval '5 hours' FROM generate_series(1, %s) i""", n["workstreams"], n["decisions"])
-    _fill(conn, """INSERT INTO progress_events (task_id, kind, payload, at)
+               timestamptz '2026-02-01' + i * interval '5 hours' FROM generate_series(1, %s) i""",
+        n["workstreams"],
+        n["decisions"],
+    )
+    _fill(
+        conn,
+        """INSERT INTO progress_events (task_id, kind, payload, at)
         SELECT 1 + i % %s, (ARRAY['started', 'note', 'commit', 'done'])[1 + i % 4],
                jsonb_build_object('i', i, 'text', repeat('progress ', i % 25)),
-               timestamptz '2026-01-03' + i * interval '3 minutes' FROM generate_series(1, %s) i""", n["tasks"], n["progress_events"])
-    _fill(conn, """INSERT INTO token_events (agent, tokens, cost, at, raw)
+               timestamptz '2026-01-03' + i * interval '3 minutes' FROM generate_series(1, %s) i""",
+        n["tasks"],
+        n["progress_events"],
+    )
+    _fill(
+        conn,
+        """INSERT INTO token_events (agent, tokens, cost, at, raw)
         SELECT 'agent-' || i % 9, i * 17, (i * 17) / 1000000.0, timestamptz '2026-01-04' + i * interval '9 minutes',
-               decode(md5(i::text), 'hex') FROM generate_series(1, %s) i""", n["token_events"])
-    _fill(conn, """INSERT INTO agent_notes (agent, note, at)
+               decode(md5(i::text), 'hex') FROM generate_series(1, %s) i""",
+        n["token_events"],
+    )
+    _fill(
+        conn,
+        """INSERT INTO agent_notes (agent, note, at)
         SELECT 'agent-' || i % 9, CASE WHEN i % 10 = 0 THEN '' ELSE 'note ' || i END,
-               timestamptz '2026-01-05' + i * interval '1 hour' FROM generate_series(1, %s) i""", 20 * scale)
+               timestamptz '2026-01-05' + i * interval '1 hour' FROM generate_series(1, %s) i""",
+        20 * scale,
+    )
     conn.commit()
     return {**n, "agent_notes": 20 * scale, "alembic_version": 1}

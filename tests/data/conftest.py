@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from statehub.dsn import Dsn, connect
 from statehub.ephemeral import EphemeralServer, ephemeral_server
 from statehub.synthetic import seed
@@ -66,7 +65,14 @@ def no_password(dsn: Dsn) -> str:
     return " ".join(f"{k}={v}" for k, v in dsn.params if k != "password")
 
 
-def run_script(name: str, *args: str, env: dict[str, str] | None = None,
-               timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True,
-                          env=env or script_env(), timeout=timeout, check=False)
+def run_script(
+    name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args],
+        capture_output=True,
+        text=True,
+        env=env or script_env(),
+        timeout=timeout,
+        check=False,
+    )

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from statehub.dsn import Dsn, connect
 from statehub.ephemeral import EphemeralServer
 from statehub.restoring import user_tables
 from statehub.synthetic import REAL_SIZE
+
 from tests.data.conftest import NewDb, create_db, no_password, run_script, script_env
 
 
@@ -20,8 +20,16 @@ def dump_and_restore(source: Dsn, target: Dsn, tmp_path: Path) -> dict:  # type:
     out = tmp_path / "dump"
     dumped = run_script("dump.py", "--source", no_password(source), "--out", str(out), env=script_env(source))
     assert dumped.returncode == 0, dumped.stderr
-    restored = run_script("restore.py", "--dump", str(out), "--target", no_password(target),
-                          "--report", str(tmp_path / "restore.json"), env=script_env(target))
+    restored = run_script(
+        "restore.py",
+        "--dump",
+        str(out),
+        "--target",
+        no_password(target),
+        "--report",
+        str(tmp_path / "restore.json"),
+        env=script_env(target),
+    )
     assert restored.returncode == 0, restored.stderr + restored.stdout
     return json.loads((tmp_path / "restore.json").read_text())
 
@@ -41,8 +49,16 @@ def test_round_trip_is_equal(new_db: NewDb, tmp_path: Path) -> None:
     assert manifest["kind"] == "dump" and manifest["schema_version"] == 1
     assert len(manifest["details"]["archive"]["sha256"]) == 64
     assert manifest["details"]["fingerprint"]["alembic_revision"] == "8f2c1d9a4b7e"
-    both = run_script("compare.py", "--source", no_password(source), "--target", no_password(target),
-                      "--report", str(tmp_path / "c.json"), env=script_env(source))
+    both = run_script(
+        "compare.py",
+        "--source",
+        no_password(source),
+        "--target",
+        no_password(target),
+        "--report",
+        str(tmp_path / "c.json"),
+        env=script_env(source),
+    )
     assert both.returncode == 0, both.stderr
     for path in tmp_path.rglob("*.json"):
         assert source.get("password") not in path.read_text()
@@ -53,13 +69,23 @@ MUTATIONS = [
     ("NULL vs empty", "UPDATE tasks SET notes = '' WHERE id = 4", "content", "public.tasks", "4"),
     ("deleted row", "DELETE FROM progress_events WHERE id = 11", "row-count", "public.progress_events", "11"),
     ("extra row", "INSERT INTO repos (id, name) VALUES (999, 'x')", "row-count", "public.repos", "999"),
-    ("duplicated row in a table without key",
-     "INSERT INTO agent_notes SELECT * FROM agent_notes LIMIT 1", "row-count", "public.agent_notes", None),
+    (
+        "duplicated row in a table without key",
+        "INSERT INTO agent_notes SELECT * FROM agent_notes LIMIT 1",
+        "row-count",
+        "public.agent_notes",
+        None,
+    ),
     ("sequence moved", "SELECT nextval('progress_events_id_seq')", "sequence", "public.progress_events_id_seq", None),
     ("column type changed", "ALTER TABLE token_events ALTER COLUMN agent TYPE varchar(50)", "schema", "columns", None),
     ("index dropped", "DROP INDEX tasks_workstream_status_idx", "schema", "indexes", None),
-    ("alembic revision differs", "UPDATE alembic_version SET version_num = 'ffff'", "alembic-revision",
-     "alembic_version", None),
+    (
+        "alembic revision differs",
+        "UPDATE alembic_version SET version_num = 'ffff'",
+        "alembic-revision",
+        "alembic_version",
+        None,
+    ),
 ]
 
 
@@ -68,22 +94,51 @@ def seeded_pair(pg16: EphemeralServer, tmp_path_factory: pytest.TempPathFactory)
     """One seeded source and its dump, restored afresh for each mutation."""
     source = create_db(pg16, scale=1)
     out = tmp_path_factory.mktemp("dump") / "d"
-    assert run_script("dump.py", "--source", no_password(source), "--out", str(out),
-                      env=script_env(source)).returncode == 0
+    assert (
+        run_script("dump.py", "--source", no_password(source), "--out", str(out), env=script_env(source)).returncode
+        == 0
+    )
     return source, out
 
 
 @pytest.mark.parametrize(("label", "statement", "kind", "where", "key"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
-def test_each_difference_is_named(seeded_pair: tuple[Dsn, Path], pg16: EphemeralServer, tmp_path: Path,
-                                  label: str, statement: str, kind: str, where: str, key: str | None) -> None:
+def test_each_difference_is_named(
+    seeded_pair: tuple[Dsn, Path],
+    pg16: EphemeralServer,
+    tmp_path: Path,
+    label: str,
+    statement: str,
+    kind: str,
+    where: str,
+    key: str | None,
+) -> None:
     source, dump_dir = seeded_pair
     target = create_db(pg16)
-    assert run_script("restore.py", "--dump", str(dump_dir), "--target", no_password(target),
-                      "--report", str(tmp_path / "r.json"), env=script_env(target)).returncode == 0
+    assert (
+        run_script(
+            "restore.py",
+            "--dump",
+            str(dump_dir),
+            "--target",
+            no_password(target),
+            "--report",
+            str(tmp_path / "r.json"),
+            env=script_env(target),
+        ).returncode
+        == 0
+    )
     with connect(target, autocommit=True) as conn:
         conn.execute(statement.encode())
-    result = run_script("compare.py", "--source", no_password(source), "--target", no_password(target),
-                        "--report", str(tmp_path / "c.json"), env=script_env(source))
+    result = run_script(
+        "compare.py",
+        "--source",
+        no_password(source),
+        "--target",
+        no_password(target),
+        "--report",
+        str(tmp_path / "c.json"),
+        env=script_env(source),
+    )
     assert result.returncode == 1, result.stderr
     report = json.loads((tmp_path / "c.json").read_text())
     assert report["result"] == "fail"
@@ -118,8 +173,16 @@ def test_writes_during_the_dump_keep_dump_and_fingerprint_in_agreement(new_db: N
         thread.join()
     assert writes > 10
     assert report["result"] == "pass", report["details"]["differences"]
-    live = run_script("compare.py", "--source", no_password(source), "--target", no_password(target),
-                      "--report", str(tmp_path / "live.json"), env=script_env(source))
+    live = run_script(
+        "compare.py",
+        "--source",
+        no_password(source),
+        "--target",
+        no_password(target),
+        "--report",
+        str(tmp_path / "live.json"),
+        env=script_env(source),
+    )
     assert live.returncode == 1, "the source moved on after the snapshot: a live compare must see it"
 
 
@@ -140,16 +203,25 @@ def test_a_killed_restore_leaves_the_target_empty(new_db: NewDb, tmp_path: Path)
     from tests.data.conftest import SCRIPTS
 
     source, target = new_db(scale=60), new_db()
-    assert run_script("dump.py", "--source", no_password(source), "--out", str(tmp_path / "d"),
-                      env=script_env(source)).returncode == 0
-    process = subprocess.Popen([sys.executable, str(SCRIPTS / "restore.py"), "--dump", str(tmp_path / "d"),
-                                "--target", no_password(target)], env=script_env(target), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert (
+        run_script(
+            "dump.py", "--source", no_password(source), "--out", str(tmp_path / "d"), env=script_env(source)
+        ).returncode
+        == 0
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "restore.py"), "--dump", str(tmp_path / "d"), "--target", no_password(target)],
+        env=script_env(target),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     with connect(target, autocommit=True) as conn:
         while time.monotonic() < deadline:  # wait until pg_restore has written into its transaction
-            busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                "AND query ILIKE 'COPY%%'").fetchone()
+            busy = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'COPY%%'"
+            ).fetchone()
             if busy and busy[0]:
                 break
             time.sleep(0.02)

@@ -1,0 +1,181 @@
+"""Bad input: one clear `error:` line, exit 2, nothing touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from statehub.dsn import Dsn
+from statehub.ephemeral import EphemeralServer, free_port
+from statehub.restoring import user_tables
+
+from tests.data.conftest import PG15_BIN, NewDb, no_password, run_script, script_env
+
+
+@pytest.fixture(scope="module")
+def dumped(pg16: EphemeralServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Dsn, Path]:
+    from tests.data.conftest import create_db
+
+    source = create_db(pg16, scale=1)
+    out = tmp_path_factory.mktemp("dump") / "d"
+    assert (
+        run_script("dump.py", "--source", no_password(source), "--out", str(out), env=script_env(source)).returncode
+        == 0
+    )
+    return source, out
+
+
+def refused(result: object, *needles: str) -> None:
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert result.returncode == 2, stderr  # type: ignore[attr-defined]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_unreachable_host(tmp_path: Path) -> None:
+    result = run_script(
+        "dump.py", "--source", f"host=127.0.0.1 port={free_port()} user=x dbname=y", "--out", str(tmp_path / "d")
+    )
+    refused(result, "cannot connect to", "127.0.0.1")
+    assert not (tmp_path / "d").exists()
+
+
+def test_wrong_password_is_not_echoed(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
+    source, _ = dumped
+    env = {**script_env(), "PGPASSWORD": "wrong-pass-7781"}
+    result = run_script("dump.py", "--source", no_password(source), "--out", str(tmp_path / "d"), env=env)
+    refused(result, "password authentication failed")
+    assert "wrong-pass-7781" not in result.stderr
+
+
+def test_password_in_the_dsn_is_masked(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
+    source, _ = dumped
+    wrong = no_password(source) + " password=typed-in-9123"
+    result = run_script("compare.py", "--source", wrong, "--target", wrong, "--report", str(tmp_path / "r.json"))
+    refused(result, "password=********")
+    assert "typed-in-9123" not in result.stderr
+
+
+def test_missing_database(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
+    source, _ = dumped
+    missing = no_password(source.with_dbname("no_such_db"))
+    refused(
+        run_script(
+            "compare.py",
+            "--source",
+            missing,
+            "--target",
+            missing,
+            "--report",
+            str(tmp_path / "r.json"),
+            env=script_env(source),
+        ),
+        "no_such_db",
+    )
+
+
+def _copy(dump_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(dump_dir, copy)
+    return copy
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncated", "other-manifest", "no-manifest"])
+def test_damaged_dump_is_refused_before_touching_the_target(
+    dumped: tuple[Dsn, Path], new_db: NewDb, tmp_path: Path, damage: str
+) -> None:
+    _, dump_dir = dumped
+    copy = _copy(dump_dir, tmp_path)
+    archive = copy / "state-hub.dump"
+    if damage == "corrupt":
+        data = bytearray(archive.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        archive.write_bytes(bytes(data))
+    elif damage == "truncated":
+        archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    elif damage == "other-manifest":
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest["details"]["archive"]["sha256"] = "0" * 64
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        (copy / "manifest.json").unlink()
+    target = new_db()
+    result = run_script("restore.py", "--dump", str(copy), "--target", no_password(target), env=script_env(target))
+    refused(result, str(copy))
+    assert user_tables(target) == []
+
+
+def test_target_not_empty(dumped: tuple[Dsn, Path], new_db: NewDb) -> None:
+    _, dump_dir = dumped
+    target = new_db(scale=1)
+    result = run_script("restore.py", "--dump", str(dump_dir), "--target", no_password(target), env=script_env(target))
+    refused(result, "already holds", "DROP DATABASE")
+
+
+def test_pg_dump_too_old(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
+    if not (PG15_BIN / "pg_dump").exists():
+        pytest.skip(f"no PostgreSQL 15 pg_dump at {PG15_BIN}")
+    source, _ = dumped
+    result = run_script(
+        "dump.py",
+        "--source",
+        no_password(source),
+        "--out",
+        str(tmp_path / "d"),
+        "--pg-bin",
+        str(PG15_BIN),
+        env=script_env(source),
+    )
+    refused(result, "pg_dump 15", "older than the server (PostgreSQL 16)", "--docker-container")
+    assert not (tmp_path / "d").exists()
+
+
+def test_docker_container_path(dumped: tuple[Dsn, Path], new_db: NewDb, tmp_path: Path) -> None:
+    """A fake `docker` on PATH stands in for `docker exec`: it must get no password on its argv."""
+    from statehub.ephemeral import pgserver_bin
+
+    source, _ = dumped
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    argv_log = tmp_path / "argv.log"
+    docker = fake_bin / "docker"
+    docker.write_text(f"""#!/bin/sh
+echo "$@" >> {argv_log}
+shift  # exec
+while [ "$1" = "-i" ] || [ "$1" = "-e" ]; do [ "$1" = "-e" ] && shift; shift; done
+shift  # the container
+tool="$1"; shift
+exec {pgserver_bin()}/"$tool" "$@"
+""")
+    docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
+    env = {
+        **script_env(source),
+        "PATH": f"{fake_bin}:{os.environ['PATH']}",
+        "PGHOST": source.get("host") or "",
+        "PGPORT": source.get("port") or "",
+    }
+    result = run_script(
+        "dump.py",
+        "--source",
+        no_password(source),
+        "--out",
+        str(tmp_path / "d"),
+        "--docker-container",
+        "infra-postgres-1",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    logged = argv_log.read_text()
+    assert "infra-postgres-1 pg_dump -Fc --snapshot" in logged
+    assert (source.get("password") or "") not in logged
+    target = new_db()
+    restored = run_script(
+        "restore.py", "--dump", str(tmp_path / "d"), "--target", no_password(target), env=script_env(target)
+    )
+    assert restored.returncode == 0, restored.stderr

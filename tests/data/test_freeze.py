@@ -1,0 +1,117 @@
+"""A freeze is real: the application role cannot write, even after turning read-only off."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from statehub.dsn import ConnectError, Dsn, connect
+from statehub.ephemeral import EphemeralServer
+from statehub.freezing import probe_write
+
+from tests.data.conftest import create_db, no_password, run_script, script_env
+
+APP_PASSWORD = "app-secret-Zq8"
+
+
+@pytest.fixture
+def app_db(pg16: EphemeralServer) -> tuple[Dsn, Dsn]:
+    """A seeded database, its superuser DSN and the DSN of an application role that owns its data."""
+    admin = create_db(pg16, scale=1)
+    role = f"app_{admin.dbname}"
+    with connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{APP_PASSWORD}'".encode())
+        conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}".encode())
+        conn.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}".encode())
+    app = Dsn(
+        (
+            *[(k, v) for k, v in admin.params if k not in ("user", "password")],
+            ("password", APP_PASSWORD),
+            ("user", role),
+        )
+    )
+    return admin, app
+
+
+def freeze_cli(admin: Dsn, app: Dsn, report: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    env = {**script_env(admin), "PGPROBEPASSWORD": APP_PASSWORD}
+    result = run_script(
+        "freeze.py",
+        "--dsn",
+        no_password(admin),
+        "--report",
+        str(report),
+        "--app-role",
+        app.get("user") or "",
+        "--probe-dsn",
+        no_password(app),
+        *extra,
+        env=env,
+    )
+    assert report.exists(), result.stderr
+    assert APP_PASSWORD not in result.stdout + result.stderr + report.read_text()
+    return result.returncode, json.loads(report.read_text())
+
+
+def app_write(app: Dsn) -> None:
+    with connect(app) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute("INSERT INTO agent_notes (agent, note) VALUES ('app', 'after')")
+        conn.commit()
+
+
+def test_freeze_blocks_the_app_and_unfreeze_restores_it(app_db: tuple[Dsn, Dsn], tmp_path: Path) -> None:
+    admin, app = app_db
+    app_write(app)  # writable before
+    with connect(app) as idle_session:
+        code, report = freeze_cli(admin, app, tmp_path / "freeze.json")
+        assert code == 0, report
+        assert report["kind"] == "freeze" and report["result"] == "pass"
+        assert report["details"]["proof"]["write_attempt"].startswith("refused")
+        assert report["details"]["sessions_ended"] >= 1
+        assert len(report["details"]["fingerprint_sha256"]) == 64
+        with pytest.raises(psycopg.OperationalError):
+            idle_session.execute("SELECT 1")  # its existing session was ended
+    with pytest.raises(ConnectError):
+        app_write(app)  # a new session that turns read-only off still cannot write
+    assert probe_write(app).startswith("refused")
+    with connect(admin) as conn:  # the operator's superuser session still can
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute("SELECT 1")
+    again, _ = freeze_cli(admin, app, tmp_path / "freeze2.json")
+    assert again == 0  # idempotent
+    code, report = freeze_cli(admin, app, tmp_path / "unfreeze.json", "--unfreeze")
+    assert code == 0 and report["kind"] == "unfreeze"
+    assert report["details"]["proof"]["write_attempt"] == "write accepted"
+    app_write(app)
+    code, _ = freeze_cli(admin, app, tmp_path / "unfreeze2.json", "--unfreeze")
+    assert code == 0
+    with connect(admin, autocommit=True) as conn:
+        limit = conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (app.get("user"),)).fetchone()
+        assert limit == (-1,)
+
+
+def test_read_only_default_alone_would_not_freeze(app_db: tuple[Dsn, Dsn]) -> None:
+    """Why the freeze locks roles out: with only the database default, a client writes anyway."""
+    admin, app = app_db
+    with connect(admin, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {admin.dbname} SET default_transaction_read_only = on".encode())
+    assert probe_write(app) == "write accepted"
+
+
+def test_an_app_connecting_as_superuser_is_flagged(app_db: tuple[Dsn, Dsn], tmp_path: Path) -> None:
+    admin, _ = app_db
+    result = run_script(
+        "freeze.py",
+        "--dsn",
+        no_password(admin),
+        "--report",
+        str(tmp_path / "f.json"),
+        "--app-role",
+        "postgres",
+        env=script_env(admin),
+    )
+    assert result.returncode == 2  # postgres is the operator's own session: not an app role it knows
+    assert "--app-role 'postgres'" in result.stderr
