@@ -8,6 +8,8 @@ schema signature and the Alembic revision complete it. Server version is recorde
 
 from __future__ import annotations
 
+import hashlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -237,8 +239,5 @@ def differing_keys(
 
 def fingerprint_digest(fp: dict[str, Any]) -> str:
     """sha256 of what "the same database" means: everything but server version and name."""
-    import hashlib
-    import json
-
     compared = {k: fp[k] for k in ("tables", "sequences", "schema", "alembic_revision")}
     return hashlib.sha256(json.dumps(compared, sort_keys=True).encode()).hexdigest()

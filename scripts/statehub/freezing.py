@@ -82,7 +82,7 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
         state = _state(conn, dbname)
         if state is None:
             state = {
-                r: int(limit)
+                str(r): int(str(limit))
                 for r, limit in conn.execute(
                     "SELECT rolname, rolconnlimit FROM pg_roles WHERE rolname = ANY(%s)", (roles,)
                 ).fetchall()
@@ -118,7 +118,7 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
             "dsn": dsn.masked(),
             "locked_roles": roles,
             "previous_connection_limits": state,
-            "sessions_ended": int(ended[0]) if ended else 0,
+            "sessions_ended": int(str(ended[0])) if ended else 0,
             "warnings": warnings,
             "proof": {
                 "probe": probe.masked() if probe else None,

@@ -1,0 +1,95 @@
+"""Benchmark (not part of the test suite): the data tools at 1x, 100x and 1000x the real size.
+
+    uv run scripts/benchmark.py [--scales 1 100 1000] [--out docs/performance.md]
+
+For each scale: seed a synthetic State Hub on a throwaway PostgreSQL 16, then time in one run
+`pg_dump -Fc`, uncompressed `pg_dump -Fc -Z0`, a two-sided compare (both servers read at once),
+and `restore.py` (verify + single-transaction restore + compare), with their ratios to the
+uncompressed dump. Appends a Markdown table to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from statehub.comparing import compare_databases
+from statehub.dsn import Dsn, connect
+from statehub.dumping import dump
+from statehub.ephemeral import ephemeral_server
+from statehub.pgtools import find_tool, run_tool
+from statehub.restoring import restore
+from statehub.synthetic import seed
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def database_size(dsn: Dsn) -> int:
+    with connect(dsn) as conn:
+        return int(str((conn.execute("SELECT pg_database_size(current_database())").fetchone() or [0])[0]))
+
+
+def new_database(admin: Dsn, name: str) -> Dsn:
+    with connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    return admin.with_dbname(name)
+
+
+def measure(scale: int, work: Path) -> dict[str, float]:
+    with ephemeral_server() as source_server, ephemeral_server() as target_server:
+        source = new_database(source_server.dsn(), "state_hub")
+        with connect(source) as conn:
+            seed(conn, scale)
+        with connect(source, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+        pg_dump = str(find_tool("pg_dump"))
+        row: dict[str, float] = {"scale": scale, "size_mb": database_size(source) / 1e6}
+        row["pg_dump_fc"] = timed(
+            lambda: run_tool([pg_dump, "-Fc", "-f", str(work / f"c{scale}.dump"), "-d", source.dbname], source)
+        )
+        row["pg_dump_z0"] = timed(
+            lambda: run_tool([pg_dump, "-Fc", "-Z0", "-f", str(work / f"z{scale}.dump"), "-d", source.dbname], source)
+        )
+        restored = new_database(target_server.dsn(), "state_hub")
+        row["dump_py"] = timed(lambda: dump(source, work / f"dump{scale}"))
+        row["restore_py"] = timed(lambda: restore(work / f"dump{scale}", restored))
+        row["compare_py"] = timed(lambda: compare_databases(source, restored, source_label="bench"))
+        return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 100, 1000])
+    parser.add_argument("--out", type=Path, default=Path("docs/performance.md"))
+    args = parser.parse_args()
+    lines = [
+        f"\n### Data tools, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (2 cores; PostgreSQL 16, pgserver)\n",
+        "| scale | db MB | pg_dump -Fc s | pg_dump -Fc -Z0 s | dump.py s | restore.py s | compare.py s "
+        "| compare / -Z0 | restore / -Z0 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as work:
+        for scale in args.scales:
+            r = measure(scale, Path(work))
+            lines.append(
+                f"| {scale}x | {r['size_mb']:.0f} | {r['pg_dump_fc']:.2f} | {r['pg_dump_z0']:.2f} | "
+                f"{r['dump_py']:.2f} | {r['restore_py']:.2f} | {r['compare_py']:.2f} | "
+                f"{r['compare_py'] / r['pg_dump_z0']:.2f} | {r['restore_py'] / r['pg_dump_z0']:.2f} |"
+            )
+            print(lines[-1], flush=True)
+    with args.out.open("a") as report:
+        report.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
