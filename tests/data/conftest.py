@@ -52,6 +52,16 @@ def new_db(pg16: EphemeralServer) -> NewDb:
     return lambda scale=None: create_db(pg16, scale=scale)
 
 
+@pytest.fixture(scope="module")
+def dumped(pg16: EphemeralServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Dsn, Path]:
+    """A seeded State Hub and its dump, shared by the tests of a module (they only read both)."""
+    source = create_db(pg16, scale=1)
+    out = tmp_path_factory.mktemp("dump") / "d"
+    result = run_script("dump.py", "--source", no_password(source), "--out", str(out), env=script_env(source))
+    assert result.returncode == 0, result.stderr
+    return source, out
+
+
 def script_env(dsn: Dsn | None = None) -> dict[str, str]:
     """Passwords go through the environment, as an operator would give them."""
     env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}

@@ -10,23 +10,10 @@ from pathlib import Path
 
 import pytest
 from statehub.dsn import Dsn
-from statehub.ephemeral import EphemeralServer, free_port
+from statehub.ephemeral import free_port
 from statehub.restoring import user_tables
 
 from tests.data.conftest import PG15_BIN, NewDb, no_password, run_script, script_env
-
-
-@pytest.fixture(scope="module")
-def dumped(pg16: EphemeralServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Dsn, Path]:
-    from tests.data.conftest import create_db
-
-    source = create_db(pg16, scale=1)
-    out = tmp_path_factory.mktemp("dump") / "d"
-    assert (
-        run_script("dump.py", "--source", no_password(source), "--out", str(out), env=script_env(source)).returncode
-        == 0
-    )
-    return source, out
 
 
 def refused(result: object, *needles: str) -> None:

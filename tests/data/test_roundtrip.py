@@ -90,21 +90,9 @@ MUTATIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def seeded_pair(pg16: EphemeralServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Dsn, Path]:
-    """One seeded source and its dump, restored afresh for each mutation."""
-    source = create_db(pg16, scale=1)
-    out = tmp_path_factory.mktemp("dump") / "d"
-    assert (
-        run_script("dump.py", "--source", no_password(source), "--out", str(out), env=script_env(source)).returncode
-        == 0
-    )
-    return source, out
-
-
 @pytest.mark.parametrize(("label", "statement", "kind", "where", "key"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_each_difference_is_named(
-    seeded_pair: tuple[Dsn, Path],
+    dumped: tuple[Dsn, Path],
     pg16: EphemeralServer,
     tmp_path: Path,
     label: str,
@@ -113,7 +101,7 @@ def test_each_difference_is_named(
     where: str,
     key: str | None,
 ) -> None:
-    source, dump_dir = seeded_pair
+    source, dump_dir = dumped
     target = create_db(pg16)
     assert (
         run_script(
