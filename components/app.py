@@ -10,9 +10,10 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.database import POSTGRES_PORT
+from components.database import CLUSTER_LABEL, POSTGRES_PORT
 from components.image_ref import ImageRef
 from components.labels import APP_NAME, Owner, labels, selector
+from components.network import peer, ports
 from components.settings import CLUSTER_NAME, AppSettings, Exposure, ExposureSettings, Namespaces
 
 API_PORT = 8000
@@ -201,20 +202,13 @@ def _pod_spec(container: k8s.core.v1.ContainerArgs, *, restart_policy: str) -> k
     )
 
 
-def _peer(namespace: str, pods: dict[str, str] | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods) if pods else None,
-    )
-
-
 def _network_policies(
     name: str, namespaces: Namespaces, exposure: ExposureSettings, opts: pulumi.ResourceOptions
 ) -> None:
     """API pods: ingress on 8000 only from the private access path; all app pods: egress to DNS and the db."""
-    access = [_peer(ns) for ns in exposure.access_namespaces]
+    access = [peer(ns) for ns in exposure.access_namespaces]
     if exposure.model is Exposure.PRIVATE_INGRESS:
-        access.append(_peer(namespaces.ingress_controller))
+        access.append(peer(namespaces.ingress_controller))
     k8s.networking.v1.NetworkPolicy(
         f"{name}-api-ingress",
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -223,11 +217,7 @@ def _network_policies(
         spec=k8s.networking.v1.NetworkPolicySpecArgs(
             pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector("api")),
             policy_types=["Ingress"],
-            ingress=[
-                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=access, ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=API_PORT, protocol="TCP")]
-                )
-            ]
+            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=access, ports=ports(API_PORT))]
             if access
             else [],
         ),
@@ -244,15 +234,12 @@ def _network_policies(
             ingress=[],
             egress=[
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=[_peer(namespaces.database, {"cnpg.io/cluster": CLUSTER_NAME})],
-                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=POSTGRES_PORT, protocol="TCP")],
+                    to=[peer(namespaces.database, {CLUSTER_LABEL: CLUSTER_NAME})],
+                    ports=ports(POSTGRES_PORT),
                 ),
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=[_peer(namespaces.dns)],
-                    ports=[
-                        k8s.networking.v1.NetworkPolicyPortArgs(port=DNS_PORT, protocol="UDP"),
-                        k8s.networking.v1.NetworkPolicyPortArgs(port=DNS_PORT, protocol="TCP"),
-                    ],
+                    to=[peer(namespaces.dns)],
+                    ports=[*ports(DNS_PORT, protocol="UDP"), *ports(DNS_PORT)],
                 ),
             ],
         ),

@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.labels import APP_NAME, Owner, labels
+from components.network import peer, ports
 from components.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER, DatabaseSettings, Namespaces
 
 POSTGRES_PORT = 5432
@@ -116,28 +117,18 @@ def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, obj
 
 def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """Only the app and its migration Job, the cnpg operator and the cluster's own instances."""
-
-    def from_namespace(namespace: str, pods: dict[str, str] | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-        return k8s.networking.v1.NetworkPolicyPeerArgs(
-            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods) if pods else None,
-        )
-
-    def ports(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-        return [k8s.networking.v1.NetworkPolicyPortArgs(port=n, protocol="TCP") for n in numbers]
-
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={CLUSTER_LABEL: CLUSTER_NAME}),
         policy_types=["Ingress"],
         ingress=[
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                 from_=[
-                    from_namespace(namespaces.app, {"app.kubernetes.io/name": APP_NAME}),
+                    peer(namespaces.app, {"app.kubernetes.io/name": APP_NAME}),
                 ],
                 ports=ports(POSTGRES_PORT),
             ),
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[from_namespace(namespaces.operator)],
+                from_=[peer(namespaces.operator)],
                 ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT),
             ),
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
