@@ -22,10 +22,9 @@ class StagePlan:
 
 def plan_stage(settings: Settings, image_source: ImageRef | BuildSpec) -> StagePlan:
     stage = settings.stage
-    deploys = stage.reaches(Stage.EMPTY) and isinstance(image_source, ImageRef)
     return StagePlan(
         image_source=image_source,
-        deploy_image=image_source if deploys and isinstance(image_source, ImageRef) else None,
+        deploy_image=image_source if stage.reaches(Stage.EMPTY) and isinstance(image_source, ImageRef) else None,
         app_replicas=0 if stage is Stage.RESTORE else settings.app.replicas,
         protect_database=stage.reaches(Stage.CUTOVER),
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from statehub.cli import Refused
 from statehub.reports import Report
 
 ARCHIVE_NAME = "state-hub.dump"
@@ -31,8 +32,6 @@ def archive_sha256(path: Path) -> tuple[str, int]:
 
 
 def read_manifest(path: Path) -> Report:
-    from statehub.cli import Refused
-
     if path.is_dir():
         path = path / MANIFEST_NAME
     if not path.is_file():

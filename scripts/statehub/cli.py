@@ -43,7 +43,6 @@ def step(description: str) -> Iterator[None]:
         ) as progress:
             progress.add_task(description)
             yield
-        console.print(f"done: {description}")
     else:
         yield
-        console.print(f"done: {description}")
+    console.print(f"done: {description}")

@@ -13,7 +13,7 @@ from statehub.archive import ARCHIVE_NAME, MANIFEST_NAME, archive_sha256
 from statehub.cli import Refused, step
 from statehub.dsn import Dsn, connect
 from statehub.fingerprint import fingerprint, fingerprint_digest
-from statehub.pgtools import ToolError, find_tool, require_matching, run_tool, tool_major
+from statehub.pgtools import ToolError, find_tool, require_matching, run_tool
 from statehub.reports import Report, write_report
 
 _DOCKER_ENV = ("PGUSER", "PGDATABASE", "PGPASSWORD")
@@ -69,8 +69,7 @@ def dump(
     with connect(source, autocommit=True) as conn:
         server_major = int(str((conn.execute("SHOW server_version_num").fetchone() or ["0"])[0])) // 10000
         pg_dump = None if docker_container else find_tool("pg_dump", pg_bin)
-        if pg_dump:
-            require_matching(pg_dump, server_major)
+        pg_dump_major = require_matching(pg_dump, server_major) if pg_dump else None
         out_dir.mkdir(parents=True, exist_ok=True)
         archive = out_dir / ARCHIVE_NAME
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -84,7 +83,7 @@ def dump(
             else:
                 assert pg_dump is not None
                 run_tool([str(pg_dump), *_pg_dump_argv(snapshot, archive, jobs, dbname=source.dbname)], source)
-                version = f"pg_dump (PostgreSQL) {tool_major(pg_dump)}"
+                version = f"pg_dump (PostgreSQL) {pg_dump_major}"
             timings["pg_dump_s"] = round(time.monotonic() - t, 3)
             return version
 

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from statehub.dsn import Dsn
+from statehub.ephemeral import pgserver_bin
 
 
 class ToolError(Exception):
@@ -22,8 +23,6 @@ def find_tool(name: str, bin_dir: Path | None = None) -> Path:
         candidates.append(bin_dir / name)
     if os.environ.get("PG_BIN"):
         candidates.append(Path(os.environ["PG_BIN"]) / name)
-    from statehub.ephemeral import pgserver_bin
-
     candidates.append(pgserver_bin() / name)
     on_path = shutil.which(name)
     if on_path:
@@ -42,7 +41,8 @@ def tool_major(tool: Path) -> int:
     return int(match.group(1))
 
 
-def require_matching(tool: Path, server_major: int) -> None:
+def require_matching(tool: Path, server_major: int) -> int:
+    """The tool's major version, refused when it is older than the server's."""
     major = tool_major(tool)
     if major < server_major:
         raise ToolError(
@@ -50,6 +50,7 @@ def require_matching(tool: Path, server_major: int) -> None:
             f"dump it: use PostgreSQL {server_major}+ client tools (e.g. apt-get install postgresql-client-"
             f"{server_major}, or --pg-bin DIR pointing at them, or --docker-container NAME to use the server's own)"
         )
+    return major
 
 
 def run_tool(argv: list[str], dsn: Dsn | None, *, stdout: int | None = None) -> subprocess.CompletedProcess[str]:

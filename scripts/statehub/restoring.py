@@ -9,7 +9,7 @@ from statehub.archive import archive_of, archive_sha256, read_manifest
 from statehub.cli import Refused, step
 from statehub.comparing import compare_databases
 from statehub.dsn import Dsn, connect
-from statehub.fingerprint import USER_SCHEMAS
+from statehub.fingerprint import list_tables
 from statehub.pgtools import ToolError, find_tool, run_tool
 from statehub.reports import Report
 
@@ -37,10 +37,7 @@ def verify_archive(dump_dir: Path, pg_bin: Path | None = None) -> tuple[Report, 
 
 def user_tables(target: Dsn) -> list[str]:
     with connect(target, autocommit=True) as conn:
-        rows = conn.execute(f"""SELECT n.nspname || '.' || c.relname FROM pg_class c
-            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS}
-            ORDER BY 1""").fetchall()
-    return [str(r[0]) for r in rows]
+        return [table.qualified for table in list_tables(conn)]
 
 
 def restore(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> Report:
