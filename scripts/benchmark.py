@@ -38,15 +38,9 @@ def database_size(dsn: Dsn) -> int:
         return int(str((conn.execute("SELECT pg_database_size(current_database())").fetchone() or [0])[0]))
 
 
-def new_database(admin: Dsn, name: str) -> Dsn:
-    with connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"'.encode())
-    return admin.with_dbname(name)
-
-
 def measure(scale: int, work: Path) -> dict[str, float]:
     with ephemeral_server() as source_server, ephemeral_server() as target_server:
-        source = new_database(source_server.dsn(), "state_hub")
+        source = source_server.create_database("state_hub")
         with connect(source) as conn:
             seed(conn, scale)
         with connect(source, autocommit=True) as conn:
@@ -59,7 +53,7 @@ def measure(scale: int, work: Path) -> dict[str, float]:
         row["pg_dump_z0"] = timed(
             lambda: run_tool([pg_dump, "-Fc", "-Z0", "-f", str(work / f"z{scale}.dump"), "-d", source.dbname], source)
         )
-        restored = new_database(target_server.dsn(), "state_hub")
+        restored = target_server.create_database("state_hub")
         row["dump_py"] = timed(lambda: dump(source, work / f"dump{scale}"))
         row["restore_py"] = timed(lambda: restore(work / f"dump{scale}", restored))
         row["compare_py"] = timed(lambda: compare_databases(source, restored, source_label="bench"))

@@ -34,9 +34,7 @@ def main() -> int:
     args = parser.parse_args()
     probe = Dsn.parse(args.probe_dsn) if args.probe_dsn else None
     if probe and os.environ.get("PGPROBEPASSWORD"):
-        probe = Dsn(
-            (*[(k, v) for k, v in probe.params if k != "password"], ("password", os.environ["PGPROBEPASSWORD"]))
-        )
+        probe = probe.replace(password=os.environ["PGPROBEPASSWORD"])
     dsn = Dsn.parse(args.dsn)
     report = unfreeze(dsn, probe=probe) if args.unfreeze else freeze(dsn, app_roles=args.app_role, probe=probe)
     write_report(report, args.report)

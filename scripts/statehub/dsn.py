@@ -64,10 +64,13 @@ class Dsn:
                 env[_ENV_OF[key]] = value
         return env
 
-    def with_dbname(self, dbname: str) -> Dsn:
-        params = dict(self.params)
-        params["dbname"] = dbname
-        return Dsn(tuple(sorted(params.items())))
+    @classmethod
+    def of(cls, **params: str) -> Dsn:
+        return cls(tuple(sorted(params.items())))
+
+    def replace(self, **changes: str) -> Dsn:
+        """The same connection with some parameters changed (e.g. another dbname or password)."""
+        return Dsn.of(**{**dict(self.params), **changes})
 
 
 def connect(dsn: Dsn, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:

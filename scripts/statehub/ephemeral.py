@@ -21,7 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from statehub.dsn import Dsn
+from psycopg import sql
+
+from statehub.dsn import Dsn, connect
 
 SERVICE_USER = "statehub-pg"
 SUPERUSER = "postgres"
@@ -50,10 +52,19 @@ class EphemeralServer:
     def dsn(
         self, dbname: str = "postgres", *, user: str = SUPERUSER, password: str | None = None, tcp: bool = False
     ) -> Dsn:
-        host = "127.0.0.1" if tcp else str(self.socket_dir)
-        text = f"host={host} port={self.port} user={user} dbname={dbname}"
-        dsn = Dsn.parse(text)
-        return Dsn((*dsn.params, ("password", password if password is not None else self.password)))
+        return Dsn.of(
+            host="127.0.0.1" if tcp else str(self.socket_dir),
+            port=str(self.port),
+            user=user,
+            dbname=dbname,
+            password=password if password is not None else self.password,
+        )
+
+    def create_database(self, name: str, *, tcp: bool = False) -> Dsn:
+        """A new, empty database on this server, and the superuser's DSN for it."""
+        with connect(self.dsn(tcp=tcp), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.dsn(name, tcp=tcp)
 
 
 def _run_as(user: str | None) -> dict[str, object]:

@@ -37,9 +37,7 @@ def pg15() -> Iterator[EphemeralServer]:
 
 def create_db(server: EphemeralServer, *, scale: int | None = None) -> Dsn:
     name = f"db_{os.getpid()}_{next(_names)}"
-    with connect(server.dsn(tcp=True), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"'.encode())
-    dsn = server.dsn(name, tcp=True)
+    dsn = server.create_database(name, tcp=True)
     if scale is not None:
         with connect(dsn) as conn:
             seed(conn, scale)
@@ -52,12 +50,39 @@ def new_db(pg16: EphemeralServer) -> NewDb:
     return lambda scale=None: create_db(pg16, scale=scale)
 
 
+def dump_cli(
+    source: Dsn, out: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_script(
+        "dump.py", "--source", no_password(source), "--out", str(out), *extra, env=env or script_env(source)
+    )
+
+
+def restore_cli(dump_dir: Path, target: Dsn, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_script(
+        "restore.py", "--dump", str(dump_dir), "--target", no_password(target), *extra, env=script_env(target)
+    )
+
+
+def compare_cli(source: Dsn, target: Dsn, report: Path) -> subprocess.CompletedProcess[str]:
+    return run_script(
+        "compare.py",
+        "--source",
+        no_password(source),
+        "--target",
+        no_password(target),
+        "--report",
+        str(report),
+        env=script_env(source),
+    )
+
+
 @pytest.fixture(scope="module")
 def dumped(pg16: EphemeralServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Dsn, Path]:
     """A seeded State Hub and its dump, shared by the tests of a module (they only read both)."""
     source = create_db(pg16, scale=1)
     out = tmp_path_factory.mktemp("dump") / "d"
-    result = run_script("dump.py", "--source", no_password(source), "--out", str(out), env=script_env(source))
+    result = dump_cli(source, out)
     assert result.returncode == 0, result.stderr
     return source, out
 

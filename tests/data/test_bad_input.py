@@ -13,7 +13,7 @@ from statehub.dsn import Dsn
 from statehub.ephemeral import free_port
 from statehub.restoring import user_tables
 
-from tests.data.conftest import PG15_BIN, NewDb, no_password, run_script, script_env
+from tests.data.conftest import PG15_BIN, NewDb, dump_cli, no_password, restore_cli, run_script, script_env
 
 
 def refused(result: object, *needles: str) -> None:
@@ -36,7 +36,7 @@ def test_unreachable_host(tmp_path: Path) -> None:
 def test_wrong_password_is_not_echoed(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
     source, _ = dumped
     env = {**script_env(), "PGPASSWORD": "wrong-pass-7781"}
-    result = run_script("dump.py", "--source", no_password(source), "--out", str(tmp_path / "d"), env=env)
+    result = dump_cli(source, tmp_path / "d", env=env)
     refused(result, "password authentication failed")
     assert "wrong-pass-7781" not in result.stderr
 
@@ -51,18 +51,9 @@ def test_password_in_the_dsn_is_masked(dumped: tuple[Dsn, Path], tmp_path: Path)
 
 def test_missing_database(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
     source, _ = dumped
-    missing = no_password(source.with_dbname("no_such_db"))
+    missing = no_password(source.replace(dbname="no_such_db"))
     refused(
-        run_script(
-            "compare.py",
-            "--source",
-            missing,
-            "--target",
-            missing,
-            "--report",
-            str(tmp_path / "r.json"),
-            env=script_env(source),
-        ),
+        run_script("compare.py", "--source", missing, "--target", missing, "--report", str(tmp_path / "r.json")),
         "no_such_db",
     )
 
@@ -93,7 +84,7 @@ def test_damaged_dump_is_refused_before_touching_the_target(
     else:
         (copy / "manifest.json").unlink()
     target = new_db()
-    result = run_script("restore.py", "--dump", str(copy), "--target", no_password(target), env=script_env(target))
+    result = restore_cli(copy, target)
     refused(result, str(copy))
     assert user_tables(target) == []
 
@@ -101,7 +92,7 @@ def test_damaged_dump_is_refused_before_touching_the_target(
 def test_target_not_empty(dumped: tuple[Dsn, Path], new_db: NewDb) -> None:
     _, dump_dir = dumped
     target = new_db(scale=1)
-    result = run_script("restore.py", "--dump", str(dump_dir), "--target", no_password(target), env=script_env(target))
+    result = restore_cli(dump_dir, target)
     refused(result, "already holds", "DROP DATABASE")
 
 
@@ -109,16 +100,7 @@ def test_pg_dump_too_old(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
     if not (PG15_BIN / "pg_dump").exists():
         pytest.skip(f"no PostgreSQL 15 pg_dump at {PG15_BIN}")
     source, _ = dumped
-    result = run_script(
-        "dump.py",
-        "--source",
-        no_password(source),
-        "--out",
-        str(tmp_path / "d"),
-        "--pg-bin",
-        str(PG15_BIN),
-        env=script_env(source),
-    )
+    result = dump_cli(source, tmp_path / "d", "--pg-bin", str(PG15_BIN))
     refused(result, "pg_dump 15", "older than the server (PostgreSQL 16)", "--docker-container")
     assert not (tmp_path / "d").exists()
 
@@ -147,22 +129,11 @@ exec {pgserver_bin()}/"$tool" "$@"
         "PGHOST": source.get("host") or "",
         "PGPORT": source.get("port") or "",
     }
-    result = run_script(
-        "dump.py",
-        "--source",
-        no_password(source),
-        "--out",
-        str(tmp_path / "d"),
-        "--docker-container",
-        "infra-postgres-1",
-        env=env,
-    )
+    result = dump_cli(source, tmp_path / "d", "--docker-container", "infra-postgres-1", env=env)
     assert result.returncode == 0, result.stderr
     logged = argv_log.read_text()
     assert "infra-postgres-1 pg_dump -Fc --snapshot" in logged
     assert (source.get("password") or "") not in logged
     target = new_db()
-    restored = run_script(
-        "restore.py", "--dump", str(tmp_path / "d"), "--target", no_password(target), env=script_env(target)
-    )
+    restored = restore_cli(tmp_path / "d", target)
     assert restored.returncode == 0, restored.stderr

@@ -25,13 +25,7 @@ def app_db(pg16: EphemeralServer) -> tuple[Dsn, Dsn]:
         conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{APP_PASSWORD}'".encode())
         conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}".encode())
         conn.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}".encode())
-    app = Dsn(
-        (
-            *[(k, v) for k, v in admin.params if k not in ("user", "password")],
-            ("password", APP_PASSWORD),
-            ("user", role),
-        )
-    )
+    app = admin.replace(user=role, password=APP_PASSWORD)
     return admin, app
 
 

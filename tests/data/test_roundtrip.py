@@ -13,23 +13,14 @@ from statehub.ephemeral import EphemeralServer
 from statehub.restoring import user_tables
 from statehub.synthetic import REAL_SIZE
 
-from tests.data.conftest import NewDb, create_db, no_password, run_script, script_env
+from tests.data.conftest import NewDb, compare_cli, create_db, dump_cli, no_password, restore_cli, script_env
 
 
 def dump_and_restore(source: Dsn, target: Dsn, tmp_path: Path) -> dict:  # type: ignore[type-arg]
     out = tmp_path / "dump"
-    dumped = run_script("dump.py", "--source", no_password(source), "--out", str(out), env=script_env(source))
+    dumped = dump_cli(source, out)
     assert dumped.returncode == 0, dumped.stderr
-    restored = run_script(
-        "restore.py",
-        "--dump",
-        str(out),
-        "--target",
-        no_password(target),
-        "--report",
-        str(tmp_path / "restore.json"),
-        env=script_env(target),
-    )
+    restored = restore_cli(out, target, "--report", str(tmp_path / "restore.json"))
     assert restored.returncode == 0, restored.stderr + restored.stdout
     report: dict = json.loads((tmp_path / "restore.json").read_text())  # type: ignore[type-arg]
     return report
@@ -50,16 +41,7 @@ def test_round_trip_is_equal(new_db: NewDb, tmp_path: Path) -> None:
     assert manifest["kind"] == "dump" and manifest["schema_version"] == 1
     assert len(manifest["details"]["archive"]["sha256"]) == 64
     assert manifest["details"]["fingerprint"]["alembic_revision"] == "8f2c1d9a4b7e"
-    both = run_script(
-        "compare.py",
-        "--source",
-        no_password(source),
-        "--target",
-        no_password(target),
-        "--report",
-        str(tmp_path / "c.json"),
-        env=script_env(source),
-    )
+    both = compare_cli(source, target, tmp_path / "c.json")
     assert both.returncode == 0, both.stderr
     for path in tmp_path.rglob("*.json"):
         assert (source.get("password") or "") not in path.read_text()
@@ -103,31 +85,10 @@ def test_each_difference_is_named(
 ) -> None:
     source, dump_dir = dumped
     target = create_db(pg16)
-    assert (
-        run_script(
-            "restore.py",
-            "--dump",
-            str(dump_dir),
-            "--target",
-            no_password(target),
-            "--report",
-            str(tmp_path / "r.json"),
-            env=script_env(target),
-        ).returncode
-        == 0
-    )
+    assert restore_cli(dump_dir, target, "--report", str(tmp_path / "r.json")).returncode == 0
     with connect(target, autocommit=True) as conn:
         conn.execute(statement.encode())
-    result = run_script(
-        "compare.py",
-        "--source",
-        no_password(source),
-        "--target",
-        no_password(target),
-        "--report",
-        str(tmp_path / "c.json"),
-        env=script_env(source),
-    )
+    result = compare_cli(source, target, tmp_path / "c.json")
     assert result.returncode == 1, result.stderr
     report = json.loads((tmp_path / "c.json").read_text())
     assert report["result"] == "fail"
@@ -162,16 +123,7 @@ def test_writes_during_the_dump_keep_dump_and_fingerprint_in_agreement(new_db: N
         thread.join()
     assert writes > 10
     assert report["result"] == "pass", report["details"]["differences"]
-    live = run_script(
-        "compare.py",
-        "--source",
-        no_password(source),
-        "--target",
-        no_password(target),
-        "--report",
-        str(tmp_path / "live.json"),
-        env=script_env(source),
-    )
+    live = compare_cli(source, target, tmp_path / "live.json")
     assert live.returncode == 1, "the source moved on after the snapshot: a live compare must see it"
 
 
@@ -192,12 +144,7 @@ def test_a_killed_restore_leaves_the_target_empty(new_db: NewDb, tmp_path: Path)
     from tests.data.conftest import SCRIPTS
 
     source, target = new_db(scale=60), new_db()
-    assert (
-        run_script(
-            "dump.py", "--source", no_password(source), "--out", str(tmp_path / "d"), env=script_env(source)
-        ).returncode
-        == 0
-    )
+    assert dump_cli(source, tmp_path / "d").returncode == 0
     process = subprocess.Popen(
         [sys.executable, str(SCRIPTS / "restore.py"), "--dump", str(tmp_path / "d"), "--target", no_password(target)],
         env=script_env(target),
