@@ -1,22 +1,28 @@
 """The State Hub migration program: settings -> gates -> components -> exports."""
 
+from datetime import UTC, datetime
+
 import pulumi
 
 from components.app import StateHubApp
 from components.cluster_access import Namespaces, kubernetes_provider
 from components.database import StateHubDatabase
+from components.front_door import FrontDoor
 from components.gates import check_stage
 from components.image import StateHubImage
 from components.labels import Owner
+from components.operator_hints import api_base, restore_target
 from components.refusal import Refusal
-from components.settings import load_settings
+from components.settings import Stage, load_settings
 
 config = pulumi.Config()
 try:
     settings = load_settings(config.get, config.get_secret)
-    plan = check_stage(settings)
+    plan = check_stage(settings, datetime.now(UTC))
 except Refusal as refusal:
     raise pulumi.RunError(str(refusal)) from None
+for notice in plan.notices:
+    pulumi.log.warn(notice)
 
 image = StateHubImage("state-hub-image", plan.image_source, registry_password=settings.build.password)
 pulumi.export("stage", settings.stage.value)
@@ -48,8 +54,15 @@ if plan.deploy_image is not None:
         database_url=database.database_url(),
         opts=in_cluster,
     )
+    front_door = FrontDoor(
+        "state-hub-front-door", settings.front_door, namespace=namespaces.app, live_side=plan.live_side, opts=in_cluster
+    )
     pulumi.export("dbNamespace", namespaces.database)
     pulumi.export("dbRwService", database.rw_service)
     pulumi.export("dbOwnerSecret", database.owner_secret_name)
     pulumi.export("appServiceHost", app.service_host)
     pulumi.export("appReplicas", plan.app_replicas)
+    pulumi.export("liveSide", plan.live_side.value)
+    pulumi.export("apiBase", api_base(settings.exposure, front_door.host))
+    if settings.stage is Stage.RESTORE:
+        pulumi.export("restoreTarget", restore_target(namespaces.database, database.owner_secret_name))

@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.database import CLUSTER_LABEL, POSTGRES_PORT
 from components.image_ref import ImageRef
-from components.labels import APP_NAME, Owner, labels, selector
+from components.labels import APP_NAME, FRONT_DOOR_NAME, Owner, labels, selector
 from components.network import peer, ports
 from components.settings import CLUSTER_NAME, AppSettings, Exposure, ExposureSettings, Namespaces
 
@@ -278,7 +278,8 @@ def _private_ingress(name: str, namespace: str, exposure: ExposureSettings, opts
                                 path_type="Prefix",
                                 backend=k8s.networking.v1.IngressBackendArgs(
                                     service=k8s.networking.v1.IngressServiceBackendArgs(
-                                        name=APP_NAME, port=k8s.networking.v1.ServiceBackendPortArgs(number=API_PORT)
+                                        name=FRONT_DOOR_NAME,
+                                        port=k8s.networking.v1.ServiceBackendPortArgs(number=API_PORT),
                                     )
                                 ),
                             )

@@ -1,24 +1,54 @@
-"""Gates: may the requested stage run? Pure functions of settings, evidence and time.
+"""Gates: may the requested stage and endpoint run? Pure functions of settings, evidence and time.
 
-Each refusal names what is missing or wrong and the exact command that fixes it.
+Each refusal names what is missing or wrong and the exact command that fixes it. Evidence a
+stage introduces must be fresh when that stage authorises something new (entering restore,
+verify, or pointing clients at the cluster); evidence of an earlier stage the stack holds must
+still be present, passing and consistent, but may be old. A rollback to WSL2 never waits on
+fresh evidence.
 """
 
 from __future__ import annotations
 
-from components.image_ref import BuildSpec
+from datetime import datetime
+
+from components.evidence import DRILL, FINAL_COMPARE, FREEZE, RESTORE_COMPARE, Evidence, Freshness, load_evidence
+from components.evidence_settings import Approval
+from components.image_ref import BuildSpec, ImageRef
 from components.refusal import GateRefusal, SettingsError
-from components.settings import Settings, Stage
+from components.settings import Endpoint, Settings, Stage
 from components.stage_plan import StagePlan, plan_stage
 
 _PINNED_EXAMPLE = "registry.example:5000/state-hub@sha256:<64 hex digits>"
 
+ROLLBACK_REMINDER = (
+    "endpoint wsl2 after cutover: clients go back to the workstation. WSL2 is still frozen and "
+    "state-hub-db holds every write made since cutover. Before unfreezing WSL2: freeze state-hub-db "
+    '(uv run scripts/freeze.py --dsn "$CLUSTER_DSN" --report evidence/cluster-freeze.json), bring its '
+    'new rows back (uv run scripts/sync_back.py --cluster "$CLUSTER_DSN" --wsl2 "$WSL2_DSN" '
+    "--report evidence/sync-back.json), then unfreeze WSL2 "
+    '(uv run scripts/freeze.py --unfreeze --dsn "$WSL2_DSN" --report evidence/unfreeze.json).'
+)
 
-def check_stage(settings: Settings) -> StagePlan:
+
+def check_stage(settings: Settings, now: datetime) -> StagePlan:
     """Refuse a stage whose preconditions do not hold; otherwise return what it builds."""
     stage = settings.stage
-    image = settings.app.image
     if stage is Stage.IMAGE:
-        return plan_stage(settings, image or _build_spec(settings))
+        _check_endpoint(settings)
+        return plan_stage(settings, settings.app.image or _build_spec(settings), notices=())
+    image = _pinned_image(settings)
+    _check_endpoint(settings)
+    _check_fallback_retirement(settings)
+    _check_evidence(settings, now)
+    notices: tuple[str, ...] = ()
+    cutover_recorded = stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None
+    if settings.endpoint is Endpoint.WSL2 and cutover_recorded:
+        notices = (ROLLBACK_REMINDER,)
+    return plan_stage(settings, image, notices=notices)
+
+
+def _pinned_image(settings: Settings) -> ImageRef:
+    image, stage = settings.app.image, settings.stage
     if image is None:
         raise SettingsError("image", None, f"stage {stage.value} deploys the image pinned by digest", _PINNED_EXAMPLE)
     if not image.pinned:
@@ -29,9 +59,113 @@ def check_stage(settings: Settings) -> StagePlan:
             "run stage image and copy its imageRef export",
             _PINNED_EXAMPLE,
         )
+    return image
+
+
+def _check_endpoint(settings: Settings) -> None:
+    stage = settings.stage
+    if settings.endpoint is not Endpoint.CLUSTER or stage.reaches(Stage.CUTOVER):
+        return
+    if settings.evidence.approval is not None:
+        raise GateRefusal(
+            f"moving back to stage {stage.value} after cutover is refused while endpoint is cluster: "
+            "roll back first with: pulumi config set state-hub-infra:endpoint wsl2"
+        )
+    raise GateRefusal(
+        f"endpoint cluster needs stage cutover or later (stage is {stage.value}): the cluster may take "
+        "writes only after the recorded approval. Keep: pulumi config set state-hub-infra:endpoint wsl2"
+    )
+
+
+def _check_fallback_retirement(settings: Settings) -> None:
+    if not settings.front_door.retire_fallback:
+        return
+    if settings.stage is not Stage.STABILISE:
+        raise GateRefusal(
+            f"retiring the WSL2 fallback is refused at stage {settings.stage.value}: only stage stabilise may "
+            "retire it. Set: pulumi config set state-hub-infra:retireFallback false"
+        )
+    if settings.evidence.fallback_retirement is None:
+        raise GateRefusal(
+            "retiring the WSL2 fallback needs its own recorded decision: set the object "
+            "state-hub-infra:fallbackRetirement (by, at, reference) in the stack file, or "
+            "pulumi config set state-hub-infra:retireFallback false"
+        )
+    if settings.endpoint is not Endpoint.CLUSTER:
+        raise GateRefusal(
+            "retiring the WSL2 fallback while endpoint is wsl2 would leave clients nowhere: "
+            "pulumi config set state-hub-infra:endpoint cluster first"
+        )
+
+
+def _check_evidence(settings: Settings, now: datetime) -> None:
+    stage, evidence = settings.stage, settings.evidence
+
+    def freshness(own_stage: Stage) -> Freshness | None:
+        return Freshness(now, evidence.max_age) if stage is own_stage else None
+
     if stage.reaches(Stage.RESTORE):
-        raise GateRefusal(f"stage {stage.value} is not implemented yet: use stage image or empty")
-    return plan_stage(settings, image)
+        load_evidence(DRILL, evidence.drill_report, stage.value, freshness(Stage.RESTORE))
+    if stage.reaches(Stage.VERIFY):
+        load_evidence(RESTORE_COMPARE, evidence.restore_compare_report, stage.value, freshness(Stage.VERIFY))
+    if stage.reaches(Stage.CUTOVER):
+        cutover_freshness = freshness(Stage.CUTOVER) if settings.endpoint is Endpoint.CLUSTER else None
+        freeze = load_evidence(FREEZE, evidence.freeze_report, stage.value, cutover_freshness)
+        final = load_evidence(FINAL_COMPARE, evidence.final_compare_report, stage.value, cutover_freshness)
+        _check_freeze_proof(freeze)
+        _check_final_after_freeze(freeze, final)
+        _check_approval(evidence.approval, freeze, final, now)
+
+
+def _check_freeze_proof(freeze: Evidence) -> None:
+    attempt = str((freeze.details.get("proof") or {}).get("write_attempt") or "")
+    if not attempt.startswith("refused"):
+        raise GateRefusal(
+            f"state-hub-infra:{FREEZE.key} {str(freeze.path)!r} has no proof that the application cannot write "
+            f"(write attempt: {attempt or 'not made'}). Run: {FREEZE.command}"
+        )
+
+
+def _check_final_after_freeze(freeze: Evidence, final: Evidence) -> None:
+    if final.report.created_at < freeze.report.created_at:
+        raise GateRefusal(
+            f"state-hub-infra:{FINAL_COMPARE.key} {str(final.path)!r} was taken before the freeze "
+            f"({final.report.created_at.isoformat()} < {freeze.report.created_at.isoformat()}): it does not "
+            f"prove the frozen state. Run: {FINAL_COMPARE.command}"
+        )
+    frozen = str(freeze.details.get("fingerprint_sha256") or "")
+    compared = str(final.details.get("source_fingerprint_sha256") or "")
+    if not frozen or frozen != compared:
+        raise GateRefusal(
+            f"inconsistent evidence: the final compare's source fingerprint ({compared[:12] or 'none'}) is not the "
+            f"frozen database's fingerprint ({frozen[:12] or 'none'}): WSL2 changed after the freeze, or the "
+            f"compare read another database. Freeze again and run: {FINAL_COMPARE.command}"
+        )
+
+
+def _check_approval(approval: Approval | None, freeze: Evidence, final: Evidence, now: datetime) -> None:
+    record = (
+        "record it in the stack file as state-hub-infra:approval (by, at, reference, "
+        f"freezeReportSha256: {freeze.sha256}, finalCompareReportSha256: {final.sha256})"
+    )
+    if approval is None:
+        raise GateRefusal(f"stage cutover needs the recorded human approval: {record}")
+    for name, recorded, evidence in (
+        ("freezeReportSha256", approval.freeze_report_sha256, freeze),
+        ("finalCompareReportSha256", approval.final_compare_report_sha256, final),
+    ):
+        if recorded != evidence.sha256:
+            raise GateRefusal(
+                f"state-hub-infra:approval.{name} is {recorded[:12]}… but {str(evidence.path)!r} has sha256 "
+                f"{evidence.sha256[:12]}…: the evidence is not what the approver reviewed. Review it and {record}"
+            )
+    if approval.at > now:
+        raise GateRefusal(f"state-hub-infra:approval.at {approval.at.isoformat()} is in the future: {record}")
+    if approval.at < final.report.created_at:
+        raise GateRefusal(
+            f"state-hub-infra:approval.at {approval.at.isoformat()} is before the final compare it approves "
+            f"({final.report.created_at.isoformat()}): {record}"
+        )
 
 
 def _build_spec(settings: Settings) -> BuildSpec:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 APP_NAME = "state-hub"
+FRONT_DOOR_NAME = "state-hub-api"
+"""The stable Service clients (and the private Ingress) use; the endpoint toggle moves what is behind it."""
 
 
 class Owner(StrEnum):

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from components.config_reader import ConfigGetter, ConfigReader
+from components.evidence_settings import EvidenceSettings, load_evidence_settings
 from components.image_ref import ImageRef, parse_image_ref
 from components.refusal import SettingsError
 
@@ -138,6 +139,17 @@ class BuildSettings:
 
 
 @dataclass(frozen=True)
+class FrontDoorSettings:
+    """The stable Service clients use, and the WSL2 fallback it can route to."""
+
+    wsl2_address: str | None
+    """IP address of the workstation's State Hub as the cluster reaches it; None once retired."""
+    wsl2_port: int
+    retire_fallback: bool
+    """Stage stabilise only, and only with the recorded fallbackRetirement decision."""
+
+
+@dataclass(frozen=True)
 class Settings:
     stage: Stage
     endpoint: Endpoint
@@ -147,6 +159,8 @@ class Settings:
     app: AppSettings
     exposure: ExposureSettings
     build: BuildSettings
+    front_door: FrontDoorSettings
+    evidence: EvidenceSettings
 
 
 def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
@@ -187,6 +201,8 @@ def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
             dockerfile=read.string("imageDockerfile", example="Dockerfile", needed_for="stage image"),
             revision=read.optional_string("imageRevision"),
         ),
+        front_door=_front_door(read, stage),
+        evidence=load_evidence_settings(read),
     )
 
 
@@ -275,3 +291,25 @@ def _check_private_cidr(cidr: str) -> None:
             "only private, CGNAT (tailnet) or loopback ranges may reach a private ingress",
             example,
         )
+
+
+def _front_door(read: ConfigReader, stage: Stage) -> FrontDoorSettings:
+    retire = read.boolean("retireFallback")
+    port = read.integer("wsl2Port", example="8000", minimum=1, maximum=65535)
+    raw = read.optional_string("wsl2Address")
+    example = "192.168.1.20 (the workstation's address as the cluster reaches it)"
+    if raw is None:
+        if stage.reaches(Stage.EMPTY) and not retire:
+            raise SettingsError(
+                "wsl2Address", None, "the front door routes to the WSL2 fallback until it is retired", example
+            )
+        return FrontDoorSettings(None, port, retire)
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        raise SettingsError(
+            "wsl2Address", raw, "it is not an IP address (an EndpointSlice needs one)", example
+        ) from None
+    if address.is_loopback or address.is_unspecified:
+        raise SettingsError("wsl2Address", raw, "a loopback or unspecified address is not the workstation", example)
+    return FrontDoorSettings(str(address), port, retire)

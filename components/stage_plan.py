@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.image_ref import BuildSpec, ImageRef
-from components.settings import Settings, Stage
+from components.settings import Endpoint, Settings, Stage
 
 
 @dataclass(frozen=True)
@@ -17,14 +17,21 @@ class StagePlan:
     app_replicas: int
     """API replicas: 0 during restore so nothing writes to the database being restored."""
     protect_database: bool
-    """From cutover on the cluster holds the only live copy: no stack change may delete or replace it."""
+    """From cutover on (or once its approval is recorded) the cluster may hold the only live copy:
+    no stack change may delete or replace it, also when moving back to an earlier stage."""
+    live_side: Endpoint
+    """Where the front door sends clients."""
+    notices: tuple[str, ...]
+    """Warnings the operator must read (the rollback reminder)."""
 
 
-def plan_stage(settings: Settings, image_source: ImageRef | BuildSpec) -> StagePlan:
+def plan_stage(settings: Settings, image_source: ImageRef | BuildSpec, *, notices: tuple[str, ...]) -> StagePlan:
     stage = settings.stage
     return StagePlan(
         image_source=image_source,
         deploy_image=image_source if stage.reaches(Stage.EMPTY) and isinstance(image_source, ImageRef) else None,
         app_replicas=0 if stage is Stage.RESTORE else settings.app.replicas,
-        protect_database=stage.reaches(Stage.CUTOVER),
+        protect_database=stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None,
+        live_side=settings.endpoint,
+        notices=notices,
     )

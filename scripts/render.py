@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {refusal}", file=sys.stderr)
         return 1
     console.print(resource_tree(run, args.stack))
+    for warning in run.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print("[bold]outputs[/]")
     for key, value in sorted(plain(run.outputs).items()):
         console.print(f"  {key}: {value}")

@@ -1,9 +1,14 @@
 """The fingerprint of a database, computed server-side, and the comparison of two fingerprints.
 
-Per user table: row count and a 128-bit order-independent multiset hash of the rows' text
-(two 64-bit sums of `hashtextextended`): any changed, missing, extra or duplicated row changes
-it, and the row text keeps NULL (empty field) apart from an empty string (`""`). Sequences, a
-schema signature and the Alembic revision complete it. Server version is recorded, not compared.
+Per user table: row count and a 128-bit order-independent multiset hash of the rows (two exact
+sums of 64-bit `hash_record_extended` with different seeds): any changed, missing, extra or
+duplicated row changes it, and a NULL column hashes apart from an empty one. Columns of types whose
+hash is an exact function of the value and the same on every server (integers, text without a
+nondeterministic collation, bytea, uuid, dates and timestamps, jsonb) are hashed natively, which is
+about five times faster than hashing the row's text; every other column (enums, whose hash is
+their server-local OID, numerics, floats, intervals and anything else) is hashed as its text.
+Sequences, a schema signature and the Alembic revision complete the fingerprint. Server version is
+recorded, not compared.
 """
 
 from __future__ import annotations
@@ -34,7 +39,15 @@ DIFF_KEY_LIMIT = 20
 _TABLES = f"""
 SELECT n.nspname, c.relname,
        ARRAY(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
-             AND a.attnum = ANY(i.indkey) WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY a.attnum)
+             AND a.attnum = ANY(i.indkey) WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY a.attnum),
+       ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum),
+       ARRAY(SELECT (CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END) = ANY(
+                     '{{smallint,integer,bigint,boolean,bytea,uuid,date,timestamp,timestamptz,jsonb,text,varchar}}'
+                     ::regtype[]::oid[])
+                 AND NOT EXISTS (SELECT FROM pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic)
+             FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS} ORDER BY 1, 2"""
 
@@ -69,6 +82,9 @@ class TableRef:
     schema: str
     name: str
     primary_key: tuple[str, ...]
+    columns: tuple[str, ...] = ()
+    native_hash: tuple[bool, ...] = ()
+    """Per column: hashed as its value (True) or as its text (False). Only `table_digest` needs them."""
 
     @property
     def qualified(self) -> str:
@@ -77,6 +93,15 @@ class TableRef:
     def ident(self) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.name))
 
+    def hashed_row(self) -> sql.Composable:
+        """`ROW(...)` over the table alias `t`: native columns as they are, the others as text."""
+        return sql.SQL("ROW({})").format(
+            sql.SQL(", ").join(
+                sql.SQL("t.{}" if native else "t.{}::text").format(sql.Identifier(column))
+                for column, native in zip(self.columns, self.native_hash, strict=True)
+            )
+        )
+
 
 def prepare_session(conn: psycopg.Connection[Any]) -> None:
     for name, value in SESSION_SETTINGS.items():
@@ -84,14 +109,18 @@ def prepare_session(conn: psycopg.Connection[Any]) -> None:
 
 
 def list_tables(conn: psycopg.Connection[Any]) -> list[TableRef]:
-    return [TableRef(s, n, tuple(pk)) for s, n, pk in conn.execute(_TABLES).fetchall()]
+    return [
+        TableRef(s, n, tuple(pk), tuple(cols), tuple(native))
+        for s, n, pk, cols, native in conn.execute(_TABLES).fetchall()
+    ]
 
 
 def table_digest(conn: psycopg.Connection[Any], table: TableRef) -> dict[str, Any]:
+    row = table.hashed_row()
     query = sql.SQL(
-        "SELECT count(*), COALESCE(sum(hashtextextended(t::text, 0)::numeric), 0)::text,"
-        " COALESCE(sum(hashtextextended(t::text, 1)::numeric), 0)::text FROM {} AS t"
-    ).format(table.ident())
+        "SELECT count(*), COALESCE(sum(hash_record_extended({row}, 0)), 0)::text,"
+        " COALESCE(sum(hash_record_extended({row}, 1)), 0)::text FROM {table} AS t"
+    ).format(row=row, table=table.ident())
     count, h0, h1 = conn.execute(query).fetchone() or (0, "0", "0")
     return {"rows": int(count), "hash": f"{h0}:{h1}", "primary_key": list(table.primary_key)}
 

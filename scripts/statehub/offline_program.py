@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ class ProgramRun:
     resources: list[RecordedResource]
     outputs: dict[str, Any]
     """Stack exports, secrets still wrapped."""
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged as warnings (`pulumi.log.warn`), as the CLI would show them."""
 
     def of_type(self, prefix: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type.startswith(prefix)]
@@ -110,8 +113,16 @@ def run_program(project_dir: Path, config: StackConfig, *, preview: bool = True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # the SDK creates its futures on the current loop
     monitor = _RecordingMonitor(_Mocks())
+    warnings = _WarningLog()
     settings.ROOT.set(None)
-    mocks.set_mocks(monitor.mocks, project=config.project, stack=config.stack, preview=preview, monitor=monitor)
+    mocks.set_mocks(
+        monitor.mocks,
+        project=config.project,
+        stack=config.stack,
+        preview=preview,
+        monitor=monitor,
+        logger=warnings.logger,
+    )
     settings.ROOT.set(None)  # the program's own Stack becomes the root, as under the CLI
     set_all_config(dict(config.values), sorted(config.secret_keys))
     try:
@@ -124,7 +135,21 @@ def run_program(project_dir: Path, config: StackConfig, *, preview: bool = True)
         loop.close()
         asyncio.set_event_loop(None)
         settings.ROOT.set(None)
-    return ProgramRun(resources=monitor.recorded, outputs=monitor.outputs)
+    return ProgramRun(resources=monitor.recorded, outputs=monitor.outputs, warnings=warnings.messages)
+
+
+class _WarningLog(logging.Handler):
+    """Collects the program's engine warnings of one run."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"statehub.offline.{id(self)}")
+        self.logger.propagate = False
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _run_main(project_dir: Path) -> None:

@@ -55,7 +55,7 @@ def _engine_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    return json.dumps(value)
+    return json.dumps(value, default=str)  # YAML timestamps (decision times) as ISO text
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

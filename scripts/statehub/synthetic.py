@@ -72,7 +72,7 @@ def seed(conn: psycopg.Connection[Any], scale: int = 1) -> dict[str, int]:
     _fill(
         conn,
         """INSERT INTO workstreams (name, description, repo_id, created_at, meta)
-        SELECT 'workstream ' || i, repeat('context ', i % 40), 1 + i % %s,
+        SELECT 'workstream ' || i, repeat('context ', i % 80), 1 + i % %s,
                timestamptz '2026-01-01' + i * interval '37 minutes',
                jsonb_build_object('owner', 'agent-' || i % 9, 'tags', jsonb_build_array('a', i % 3))
         FROM generate_series(1, %s) i""",
@@ -82,7 +82,7 @@ def seed(conn: psycopg.Connection[Any], scale: int = 1) -> dict[str, int]:
     _fill(
         conn,
         """INSERT INTO tasks (workstream_id, title, notes, status, priority, due, created_at)
-        SELECT 1 + i % %s, 'task ' || i || ' ' || md5(i::text), CASE WHEN i % 4 = 0 THEN NULL ELSE repeat('n', i % 200) END,
+        SELECT 1 + i % %s, 'task ' || i || ' ' || md5(i::text), CASE WHEN i % 4 = 0 THEN NULL ELSE repeat('note text ', i % 160) END,
                (ARRAY['todo', 'doing', 'blocked', 'done']::task_status[])[1 + i % 4], (i % 97) / 7.0,
                date '2026-06-01' + i % 300, timestamptz '2026-01-02' + i * interval '11 minutes'
         FROM generate_series(1, %s) i""",
@@ -92,7 +92,7 @@ def seed(conn: psycopg.Connection[Any], scale: int = 1) -> dict[str, int]:
     _fill(
         conn,
         """INSERT INTO decisions (id, workstream_id, summary, rationale, decided_at)
-        SELECT md5('decision' || i)::uuid, 1 + i % %s, 'decision ' || i, repeat('because ', i % 30),
+        SELECT md5('decision' || i)::uuid, 1 + i % %s, 'decision ' || i, repeat('because ', i % 120),
                timestamptz '2026-02-01' + i * interval '5 hours' FROM generate_series(1, %s) i""",
         n["workstreams"],
         n["decisions"],
@@ -101,7 +101,7 @@ def seed(conn: psycopg.Connection[Any], scale: int = 1) -> dict[str, int]:
         conn,
         """INSERT INTO progress_events (task_id, kind, payload, at)
         SELECT 1 + i % %s, (ARRAY['started', 'note', 'commit', 'done'])[1 + i % 4],
-               jsonb_build_object('i', i, 'text', repeat('progress ', i % 25)),
+               jsonb_build_object('i', i, 'text', repeat('progress ', i % 150)),
                timestamptz '2026-01-03' + i * interval '3 minutes' FROM generate_series(1, %s) i""",
         n["tasks"],
         n["progress_events"],

@@ -133,7 +133,7 @@ def test_migration_job_name_follows_the_image_digest(render: Render) -> None:
 
 
 def test_service_is_cluster_ip_on_8000(render: Render) -> None:
-    service = one(render("railiance01"), "Service")
+    service = manifest(render("railiance01"), "Service", "state-hub")
     assert service["spec"]["type"] == "ClusterIP"
     assert service["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": 8000, "protocol": "TCP"}]
 

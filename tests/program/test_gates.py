@@ -1,0 +1,271 @@
+"""The gate matrix, through the real __main__.py under mocks: each stage accepted with valid
+evidence, each kind of bad evidence refused with its own message, and the endpoint toggle."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pulumi
+import pytest
+from statehub.manifests import kubernetes_manifests
+from statehub.offline_program import ProgramRun
+
+from tests.program.conftest import Render
+from tests.program.evidence_set import EvidenceSet, sha256_of
+
+STAGES_WITH_EVIDENCE = ["restore", "verify", "cutover", "stabilise"]
+NEEDED = {
+    "restore": ["drillReport"],
+    "verify": ["drillReport", "restoreCompareReport"],
+    "cutover": ["drillReport", "restoreCompareReport", "freezeReport", "finalCompareReport"],
+}
+
+
+@pytest.fixture
+def evidence(tmp_path: Path) -> EvidenceSet:
+    return EvidenceSet(tmp_path)
+
+
+def kinds(run: ProgramRun) -> list[tuple[str, str]]:
+    return sorted((m["kind"], m["metadata"]["name"]) for m in kubernetes_manifests(run))
+
+
+def named(run: ProgramRun, kind: str, name: str) -> dict:  # type: ignore[type-arg]
+    return next(m for m in kubernetes_manifests(run) if m["kind"] == kind and m["metadata"]["name"] == name)
+
+
+def refused(render: Render, *overrides: str) -> str:
+    with pytest.raises(pulumi.RunError) as error:
+        render("railiance01", *overrides)
+    return str(error.value)
+
+
+@pytest.mark.parametrize("stage", STAGES_WITH_EVIDENCE)
+def test_each_stage_is_accepted_with_valid_evidence(render: Render, evidence: EvidenceSet, stage: str) -> None:
+    endpoint = "cluster" if stage in ("cutover", "stabilise") else "wsl2"
+    approve = stage in ("cutover", "stabilise")
+    files = evidence.standard()
+    run = render("railiance01", f"stage={stage}", f"endpoint={endpoint}", *evidence.overrides(files, approve=approve))
+    assert run.outputs["stage"] == stage
+    assert run.outputs["liveSide"] == endpoint
+    cluster = next(r for r in run.resources if r.type == "kubernetes:postgresql.cnpg.io/v1:Cluster")
+    assert cluster.protect is (stage in ("cutover", "stabilise"))
+
+
+def test_restore_scales_the_app_to_zero_and_says_how_to_reach_the_database(
+    render: Render, evidence: EvidenceSet
+) -> None:
+    files = evidence.standard()
+    run = render("railiance01", "stage=restore", f"drillReport={files['drillReport']}")
+    deployment = named(run, "Deployment", "state-hub")
+    assert deployment["spec"]["replicas"] == 0
+    target = run.outputs["restoreTarget"]
+    assert target["service"] == "state-hub-db-rw"
+    assert target["namespace"] == "databases"
+    assert target["secret"] == "state-hub-db-owner"
+    assert "password" not in " ".join(v for k, v in target.items() if k != "2-password").lower()
+    verify = render("railiance01", "stage=verify", *evidence.overrides(files, approve=False)[:2])
+    assert named(verify, "Deployment", "state-hub")["spec"]["replicas"] == 1
+    assert "restoreTarget" not in verify.outputs
+
+
+def test_protect_starts_at_cutover(render: Render, evidence: EvidenceSet) -> None:
+    files = evidence.standard()
+
+    def cluster_protected(*overrides: str) -> bool:
+        run = render("railiance01", *overrides)
+        return next(r for r in run.resources if r.type.endswith(":Cluster")).protect
+
+    assert not cluster_protected("stage=empty")
+    assert not cluster_protected("stage=verify", *evidence.overrides(files, approve=False))
+    assert cluster_protected("stage=cutover", *evidence.overrides(files))
+    # moving back after cutover (endpoint wsl2) keeps the Cluster protected
+    assert cluster_protected("stage=verify", *evidence.overrides(files))
+
+
+@pytest.mark.parametrize("stage", ["restore", "verify", "cutover"])
+def test_missing_evidence_names_the_key_and_the_command(render: Render, evidence: EvidenceSet, stage: str) -> None:
+    files = evidence.standard()
+    for missing in NEEDED[stage]:
+        given = {k: v for k, v in files.items() if k in NEEDED[stage] and k != missing}
+        endpoint = "endpoint=cluster" if stage == "cutover" else "endpoint=wsl2"
+        message = refused(render, f"stage={stage}", endpoint, *evidence.overrides(given, approve=False))
+        assert f"state-hub-infra:{missing} is unset" in message
+        assert "Run: uv run scripts/" in message
+
+
+def spoil_cases(evidence: EvidenceSet) -> dict[str, tuple[str, dict[str, Path], str]]:
+    """case -> (stage, files, expected message) for one spoiled report each."""
+    good = evidence.standard()
+    cases: dict[str, tuple[str, dict[str, Path], str]] = {}
+    failing = evidence.write(
+        "drill-fail",
+        "drill",
+        age=timedelta(hours=1),
+        result="fail",
+        differences=[{"kind": "row-count", "where": "public.tasks"}],
+    )
+    cases["failing"] = ("restore", {"drillReport": failing}, "says fail: row-count difference in public.tasks")
+    stale = evidence.write("drill-stale", "drill", age=timedelta(hours=30))
+    cases["stale"] = (
+        "restore",
+        {"drillReport": stale},
+        r"is 30\.0 h old, older than state-hub-infra:evidenceMaxAgeHours \(24 h\)",
+    )
+    future = evidence.write("drill-future", "drill", age=timedelta(hours=-2))
+    cases["future"] = ("restore", {"drillReport": future}, "in the future")
+    cases["wrong-kind"] = (
+        "restore",
+        {"drillReport": good["freezeReport"]},
+        "is a 'freeze' report; drillReport must be a 'drill' report",
+    )
+    garbage = evidence.directory / "garbage.json"
+    garbage.write_text("{not json")
+    cases["not-json"] = ("restore", {"drillReport": garbage}, "is not an evidence report")
+    cases["missing-file"] = ("restore", {"drillReport": evidence.directory / "nope.json"}, "cannot be read")
+    other = evidence.write(
+        "final-other", "compare", age=timedelta(minutes=40), differences=[], source_fingerprint_sha256="0" * 64
+    )
+    cases["inconsistent"] = (
+        "cutover",
+        {**good, "finalCompareReport": other},
+        "inconsistent evidence: the final compare's source fingerprint",
+    )
+    early = evidence.write(
+        "final-early", "compare", age=timedelta(hours=2), differences=[], source_fingerprint_sha256="f" * 64
+    )
+    cases["before-freeze"] = ("cutover", {**good, "finalCompareReport": early}, "was taken before the freeze")
+    unproven = evidence.write(
+        "freeze-unproven", "freeze", age=timedelta(hours=1), fingerprint_sha256="f" * 64, proof={"write_attempt": None}
+    )
+    cases["unproven-freeze"] = (
+        "cutover",
+        {**good, "freezeReport": unproven},
+        "has no proof that the application cannot write",
+    )
+    return cases
+
+
+CASES = [
+    "failing",
+    "stale",
+    "future",
+    "wrong-kind",
+    "not-json",
+    "missing-file",
+    "inconsistent",
+    "before-freeze",
+    "unproven-freeze",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_spoiled_evidence_is_refused_with_its_own_message(render: Render, evidence: EvidenceSet, case: str) -> None:
+    stage, files, expected = spoil_cases(evidence)[case]
+    endpoint = "endpoint=cluster" if stage == "cutover" else "endpoint=wsl2"
+    message = refused(render, f"stage={stage}", endpoint, *evidence.overrides(files, approve=stage == "cutover"))
+    assert re.search(expected, message), message
+
+
+def test_tampered_evidence_is_refused(render: Render, evidence: EvidenceSet) -> None:
+    files = evidence.standard()
+    approval = evidence.approval(files)
+    files["finalCompareReport"].write_text(files["finalCompareReport"].read_text().replace('"pass"', '"pass" '))
+    values = [f"{k}={v}" for k, v in files.items()]
+    message = refused(render, "stage=cutover", "endpoint=cluster", *values, approval)
+    assert "state-hub-infra:approval.finalCompareReportSha256 is" in message
+    assert "the evidence is not what the approver reviewed" in message
+
+
+def test_cutover_needs_the_approval(render: Render, evidence: EvidenceSet) -> None:
+    files = evidence.standard()
+    message = refused(render, "stage=cutover", "endpoint=cluster", *evidence.overrides(files, approve=False))
+    assert "stage cutover needs the recorded human approval" in message
+    assert f"freezeReportSha256: {sha256_of(files['freezeReport'])}" in message
+    future = evidence.approval(files, at=(evidence.now + timedelta(hours=1)).isoformat())
+    values = [f"{k}={v}" for k, v in files.items()]
+    assert "is in the future" in refused(render, "stage=cutover", "endpoint=cluster", *values, future)
+    early = evidence.approval(files, at=(evidence.now - timedelta(hours=5)).isoformat())
+    assert "is before the final compare it approves" in refused(
+        render, "stage=cutover", "endpoint=cluster", *values, early
+    )
+
+
+def test_the_toggle_routes_to_wsl2_or_to_the_pods(render: Render, evidence: EvidenceSet) -> None:
+    files = evidence.standard()
+    wsl2 = render("railiance01", "stage=cutover", "endpoint=wsl2", *evidence.overrides(files))
+    door = named(wsl2, "Service", "state-hub-api")
+    assert "selector" not in door["spec"]
+    slice_ = named(wsl2, "EndpointSlice", "state-hub-api-wsl2")
+    assert slice_["endpoints"] == [{"addresses": ["192.0.2.10"]}]
+    assert slice_["ports"] == [{"name": "http", "port": 8000, "protocol": "TCP"}]
+    assert slice_["metadata"]["labels"]["kubernetes.io/service-name"] == "state-hub-api"
+    assert wsl2.outputs["liveSide"] == "wsl2"
+    assert wsl2.outputs["apiBase"] == "http://state-hub-api.railiance-apps.svc:8000"
+
+    cluster = render("railiance01", "stage=cutover", "endpoint=cluster", *evidence.overrides(files))
+    door = named(cluster, "Service", "state-hub-api")
+    assert door["spec"]["selector"] == {"app.kubernetes.io/name": "state-hub", "app.kubernetes.io/component": "api"}
+    assert ("EndpointSlice", "state-hub-api-wsl2") not in kinds(cluster)
+    assert cluster.outputs["liveSide"] == "cluster"
+    assert cluster.outputs["apiBase"] == wsl2.outputs["apiBase"]
+
+
+def test_private_ingress_goes_through_the_front_door(render: Render) -> None:
+    run = render(
+        "railiance01",
+        "exposure=private-ingress",
+        "hostname=state-hub.railiance.internal",
+        "ingressClassName=traefik-private",
+        "ingressAllowCidrs=['100.64.0.0/10']",
+    )
+    ingress = named(run, "Ingress", "state-hub")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == "state-hub-api"
+    assert run.outputs["apiBase"] == "http://state-hub.railiance.internal"
+
+
+@pytest.mark.parametrize("stage", ["empty", "restore", "verify"])
+def test_cluster_endpoint_before_cutover_is_refused(render: Render, evidence: EvidenceSet, stage: str) -> None:
+    files = {k: v for k, v in evidence.standard().items() if k in NEEDED.get(stage, [])}
+    message = refused(render, f"stage={stage}", "endpoint=cluster", *evidence.overrides(files, approve=False))
+    assert f"endpoint cluster needs stage cutover or later (stage is {stage})" in message
+
+
+def test_moving_back_after_cutover_needs_endpoint_wsl2(render: Render, evidence: EvidenceSet) -> None:
+    files = evidence.standard()
+    message = refused(render, "stage=verify", "endpoint=cluster", *evidence.overrides(files))
+    assert "moving back to stage verify after cutover is refused while endpoint is cluster" in message
+    run = render("railiance01", "stage=verify", "endpoint=wsl2", *evidence.overrides(files))
+    assert run.outputs["liveSide"] == "wsl2"
+
+
+def test_rollback_to_wsl2_is_allowed_with_old_evidence_and_reminds(
+    render: Render, evidence: EvidenceSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = EvidenceSet(evidence.directory, now=evidence.now - timedelta(days=3))
+    files = old.standard()
+    overrides = [*old.overrides(files)]
+    assert "older than" in refused(render, "stage=cutover", "endpoint=cluster", *overrides)
+    run = render("railiance01", "stage=cutover", "endpoint=wsl2", *overrides)
+    assert run.outputs["liveSide"] == "wsl2"
+    assert run.warnings and "bring its new rows back" in run.warnings[0]
+
+
+def test_retiring_the_fallback_needs_its_own_decision(render: Render, evidence: EvidenceSet) -> None:
+    files = evidence.standard()
+    base = ["stage=stabilise", "endpoint=cluster", *evidence.overrides(files)]
+    assert "needs its own recorded decision" in refused(render, *base, "retireFallback=true")
+    decision = (
+        'fallbackRetirement={"by": "bob", "at": "2026-11-20T09:00:00Z", "reference": "https://tracker.example/retire"}'
+    )
+    run = render("railiance01", *base, "retireFallback=true", decision)
+    assert ("EndpointSlice", "state-hub-api-wsl2") not in kinds(run)
+    assert "only stage stabilise may retire it" in refused(
+        render, "stage=cutover", "endpoint=cluster", *evidence.overrides(files), "retireFallback=true", decision
+    )
+    assert "would leave clients nowhere" in refused(
+        render, "stage=stabilise", "endpoint=wsl2", *evidence.overrides(files), "retireFallback=true", decision
+    )
