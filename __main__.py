@@ -15,20 +15,22 @@ from components.operator_hints import api_base, restore_target
 from components.refusal import Refusal
 from components.settings import Stage, load_settings
 
-config = pulumi.Config()
-try:
+
+def main() -> None:
+    config = pulumi.Config()
     settings = load_settings(config.get, config.get_secret)
     plan = check_stage(settings, datetime.now(UTC))
-except Refusal as refusal:
-    raise pulumi.RunError(str(refusal)) from None
-for notice in plan.notices:
-    pulumi.log.warn(notice)
+    for notice in plan.notices:
+        pulumi.log.warn(notice)
 
-image = StateHubImage("state-hub-image", plan.image_source, registry_password=settings.build.password)
-pulumi.export("stage", settings.stage.value)
-pulumi.export("imageRef", image.ref)
+    image = StateHubImage("state-hub-image", plan.image_source, registry_password=settings.build.password)
+    pulumi.export("stage", settings.stage.value)
+    pulumi.export("imageRef", image.ref)
+    if image.labels is not None:
+        pulumi.export("imageLabels", image.labels)
+    if plan.deploy_image is None:
+        return
 
-if plan.deploy_image is not None:
     provider = kubernetes_provider(settings.kube)
     namespaces = settings.namespaces
     owned: list[pulumi.Resource] = []
@@ -66,3 +68,9 @@ if plan.deploy_image is not None:
     pulumi.export("apiBase", api_base(settings.exposure, front_door.host))
     if settings.stage is Stage.RESTORE:
         pulumi.export("restoreTarget", restore_target(namespaces.database, database.owner_secret_name))
+
+
+try:
+    main()
+except Refusal as refusal:
+    raise pulumi.RunError(str(refusal)) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from components.image_provenance import labelled_dockerfile, read_provenance
 from components.image_ref import BuildSpec, ImageRef
 from components.labels import APP_NAME
 
@@ -15,6 +16,8 @@ from components.labels import APP_NAME
 class StateHubImage(pulumi.ComponentResource):
     ref: pulumi.Output[str]
     """The digest-pinned reference (`repo@sha256:...`)."""
+    labels: dict[str, str] | None = None
+    """OCI provenance labels of a built image; None for a prebuilt one."""
 
     def __init__(
         self,
@@ -29,11 +32,14 @@ class StateHubImage(pulumi.ComponentResource):
             self.ref = pulumi.Output.from_input(str(source))
         else:
             build = source
+            provenance = read_provenance(build)
             image = docker.Image(
                 f"{name}-build",
                 image_name=f"{build.registry}/{APP_NAME}:{build.revision}",
                 build=docker.DockerBuildArgs(
-                    context=build.context, dockerfile=build.dockerfile, platform="linux/amd64"
+                    context=build.context,
+                    dockerfile=str(labelled_dockerfile(build, provenance)),
+                    platform="linux/amd64",
                 ),
                 registry=docker.RegistryArgs(
                     server=build.registry, username=build.username, password=registry_password
@@ -42,4 +48,5 @@ class StateHubImage(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.ref = image.repo_digest
+            self.labels = provenance.labels()
         self.register_outputs({"ref": self.ref})

@@ -126,7 +126,8 @@ def run_program(project_dir: Path, config: StackConfig, *, preview: bool = True)
     settings.ROOT.set(None)  # the program's own Stack becomes the root, as under the CLI
     set_all_config(dict(config.values), sorted(config.secret_keys))
     try:
-        loop.run_until_complete(run_in_stack(lambda: _run_main(project_dir)))
+        with contextlib.chdir(project_dir):  # the CLI runs a program in its project directory
+            loop.run_until_complete(run_in_stack(lambda: _run_main(project_dir)))
     finally:
         for task in asyncio.all_tasks(loop):
             task.cancel()

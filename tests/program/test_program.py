@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pulumi
 import pytest
 from statehub.manifests import is_secret, kubernetes_manifests
@@ -203,14 +207,55 @@ def test_ownership_labels(render: Render) -> None:
         assert owner == expected, manifest["metadata"]["name"]
 
 
-def test_stage_image_builds_and_pushes_without_touching_the_cluster(render: Render) -> None:
-    run = render("dev", "stage=image", "image=", "imageRevision=abc123")
+@pytest.fixture
+def checkout(tmp_path: Path) -> tuple[Path, str]:
+    """A State Hub checkout stand-in: a git repository with a Dockerfile, one commit."""
+    repo = tmp_path / "state-hub"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text('FROM python:3.12-slim\nCMD ["uvicorn"]\n')
+    env = {**os.environ, "GIT_AUTHOR_DATE": "2026-11-20T08:00:00Z", "GIT_COMMITTER_DATE": "2026-11-20T08:00:00Z"}
+    for argv in (
+        ["init", "-q"],
+        ["remote", "add", "origin", "https://git.example/state-hub.git"],
+        ["add", "Dockerfile"],
+        ["-c", "user.name=t", "-c", "user.email=t@example", "commit", "-qm", "state hub"],
+    ):
+        subprocess.run(["git", "-C", str(repo), *argv], check=True, env=env)
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return repo, head
+
+
+def test_stage_image_builds_and_pushes_without_touching_the_cluster(render: Render, checkout: tuple[Path, str]) -> None:
+    repo, head = checkout
+    run = render("dev", "stage=image", "image=", f"imageContext={repo}", f"imageRevision={head}")
     (image,) = run.of_type("docker:index/image:Image")
-    assert image.inputs["imageName"] == "localhost:5001/state-hub:abc123"
-    assert image.inputs["build"]["context"] == "../state-hub"
+    assert image.inputs["imageName"] == f"localhost:5001/state-hub:{head}"
+    assert image.inputs["build"]["context"] == str(repo)
     assert image.inputs["skipPush"] is False
     assert run.of_type("kubernetes:") == []
     assert run.outputs["imageRef"].startswith("localhost:5001/state-hub@sha256:")
+    labels = {
+        "org.opencontainers.image.source": "https://git.example/state-hub.git",
+        "org.opencontainers.image.revision": head,
+        "org.opencontainers.image.created": "2026-11-20T08:00:00+00:00",
+    }
+    assert run.outputs["imageLabels"] == labels
+    dockerfile = Path(image.inputs["build"]["dockerfile"]).read_text()
+    assert dockerfile.startswith("FROM python:3.12-slim\n")
+    assert dockerfile.rstrip().endswith(
+        f'org.opencontainers.image.created="{labels["org.opencontainers.image.created"]}"'
+    )
+
+
+def test_stage_image_refuses_a_revision_that_is_not_a_commit(render: Render, checkout: tuple[Path, str]) -> None:
+    repo, _ = checkout
+    with pytest.raises(pulumi.RunError, match="state-hub-infra:imageRevision is 'v9': it is not a commit"):
+        render("dev", "stage=image", "image=", f"imageContext={repo}", "imageRevision=v9")
 
 
 def test_stage_image_with_a_prebuilt_image_builds_nothing(render: Render) -> None:
