@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +13,9 @@ from statehub.dsn import Dsn, connect
 from statehub.ephemeral import EphemeralServer, ephemeral_server
 from statehub.synthetic import seed
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from tests.script_runner import run_script
+from tests.script_runner import script_env as plain_env
+
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")
 _names = itertools.count()
 
@@ -89,25 +90,10 @@ def dumped(pg16: EphemeralServer, tmp_path_factory: pytest.TempPathFactory) -> t
 
 def script_env(dsn: Dsn | None = None) -> dict[str, str]:
     """Passwords go through the environment, as an operator would give them."""
-    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
-    if dsn and dsn.get("password"):
-        env["PGPASSWORD"] = dsn.get("password") or ""
-    return env
+    password = dsn.get("password") if dsn else None
+    return plain_env(PGPASSWORD=password) if password else plain_env()
 
 
 def no_password(dsn: Dsn) -> str:
     """The DSN as an operator types it: no password in it."""
     return " ".join(f"{k}={v}" for k, v in dsn.params if k != "password")
-
-
-def run_script(
-    name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPTS / name), *args],
-        capture_output=True,
-        text=True,
-        env=env or script_env(),
-        timeout=timeout,
-        check=False,
-    )

@@ -13,7 +13,8 @@ from statehub.dsn import Dsn
 from statehub.ephemeral import free_port
 from statehub.restoring import user_tables
 
-from tests.data.conftest import PG15_BIN, NewDb, dump_cli, no_password, restore_cli, run_script, script_env
+from tests.data.conftest import PG15_BIN, NewDb, dump_cli, no_password, restore_cli, script_env
+from tests.script_runner import run_script
 
 
 def refused(result: object, *needles: str) -> None:

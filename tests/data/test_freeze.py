@@ -11,7 +11,8 @@ from statehub.dsn import ConnectError, Dsn, connect
 from statehub.ephemeral import EphemeralServer
 from statehub.freezing import probe_write
 
-from tests.data.conftest import create_db, no_password, run_script, script_env
+from tests.data.conftest import create_db, no_password, script_env
+from tests.script_runner import run_script
 
 APP_PASSWORD = "app-secret-Zq8"
 

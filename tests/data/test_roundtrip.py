@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +17,7 @@ from statehub.restoring import user_tables
 from statehub.synthetic import REAL_SIZE
 
 from tests.data.conftest import NewDb, compare_cli, create_db, dump_cli, no_password, restore_cli, script_env
+from tests.script_runner import SCRIPTS
 
 
 def dump_and_restore(source: Dsn, target: Dsn, tmp_path: Path) -> dict:  # type: ignore[type-arg]
@@ -137,12 +141,6 @@ def test_dump_from_15_restores_into_16(pg15: EphemeralServer, new_db: NewDb, tmp
 
 
 def test_a_killed_restore_leaves_the_target_empty(new_db: NewDb, tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-
-    from tests.data.conftest import SCRIPTS
-
     source, target = new_db(scale=60), new_db()
     assert dump_cli(source, tmp_path / "d").returncode == 0
     process = subprocess.Popen(
