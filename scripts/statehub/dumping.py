@@ -19,9 +19,10 @@ from statehub.reports import Report, write_report
 _DOCKER_ENV = ("PGUSER", "PGDATABASE", "PGPASSWORD")
 
 
-def _pg_dump_argv(snapshot: str, out: Path, jobs: int, *, dbname: str) -> list[str]:
+def _pg_dump_argv(snapshot: str, out: Path, jobs: int, *, dbname: str, compress: bool) -> list[str]:
     fmt = ["-Fd", "-j", str(jobs)] if jobs > 1 else ["-Fc"]
-    return [*fmt, "--snapshot", snapshot, "--no-sync", "-f", str(out), "-d", dbname]
+    level = [] if compress else ["-Z0"]
+    return [*fmt, *level, "--snapshot", snapshot, "--no-sync", "-f", str(out), "-d", dbname]
 
 
 def _docker_dump(container: str, snapshot: str, out: Path, dsn: Dsn) -> str:
@@ -60,9 +61,19 @@ def archived_sequences(archive: Path, pg_bin: Path | None) -> dict[str, list[obj
 
 
 def dump(
-    source: Dsn, out_dir: Path, *, jobs: int = 1, docker_container: str | None = None, pg_bin: Path | None = None
+    source: Dsn,
+    out_dir: Path,
+    *,
+    jobs: int = 1,
+    docker_container: str | None = None,
+    pg_bin: Path | None = None,
+    compress: bool = True,
 ) -> Report:
-    """Dump `source` into `out_dir` and write its manifest; the source is only read."""
+    """Dump `source` into `out_dir` and write its manifest; the source is only read.
+
+    `compress=False` writes an uncompressed archive: faster where the archive is short-lived
+    (the final copy inside the write-freeze window), larger on disk.
+    """
     if out_dir.exists() and any(out_dir.iterdir()):
         raise Refused(f"--out {out_dir} is not empty: choose a new folder (a dump never overwrites another)")
     started = time.monotonic()
@@ -82,7 +93,10 @@ def dump(
                 version = _docker_dump(docker_container, snapshot, archive, source)
             else:
                 assert pg_dump is not None
-                run_tool([str(pg_dump), *_pg_dump_argv(snapshot, archive, jobs, dbname=source.dbname)], source)
+                run_tool(
+                    [str(pg_dump), *_pg_dump_argv(snapshot, archive, jobs, dbname=source.dbname, compress=compress)],
+                    source,
+                )
                 version = f"pg_dump (PostgreSQL) {pg_dump_major}"
             timings["pg_dump_s"] = round(time.monotonic() - t, 3)
             return version

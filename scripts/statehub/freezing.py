@@ -37,14 +37,6 @@ def _roles(conn: psycopg.Connection[Any], requested: list[str]) -> tuple[list[st
     return [r for r in chosen if not known[r]], [r for r in chosen if known[r]]
 
 
-def _operator_session(conn: psycopg.Connection[Any]) -> None:
-    """Only the operator's superuser session may write while frozen (e.g. to freeze again or unfreeze)."""
-    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-    if not row or not row[0]:
-        raise Refused("freeze needs the operator's superuser session: connect as a superuser (e.g. postgres)")
-    conn.execute("SET default_transaction_read_only = off")
-
-
 def _state(conn: psycopg.Connection[Any], dbname: str) -> dict[str, int] | None:
     row = conn.execute(
         """SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
@@ -57,6 +49,20 @@ def _state(conn: psycopg.Connection[Any], dbname: str) -> dict[str, int] | None:
             parsed: dict[str, int] = json.loads(value)
             return parsed
     return None
+
+
+def is_frozen(dsn: Dsn) -> bool:
+    """True while a freeze made by this tool holds on the database at `dsn`."""
+    with connect(dsn, autocommit=True) as conn:
+        return _state(conn, dsn.dbname) is not None
+
+
+def operator_session(conn: psycopg.Connection[Any]) -> None:
+    """Only the operator's superuser session may write while frozen (e.g. to freeze again or unfreeze)."""
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if not row or not row[0]:
+        raise Refused("this needs the operator's superuser session: connect as a superuser (e.g. postgres)")
+    conn.execute("SET default_transaction_read_only = off")
 
 
 def probe_write(dsn: Dsn) -> str:
@@ -77,7 +83,7 @@ def probe_write(dsn: Dsn) -> str:
 def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
     dbname = dsn.dbname
     with connect(dsn, autocommit=True) as conn:
-        _operator_session(conn)
+        operator_session(conn)
         roles, superusers = _roles(conn, app_roles)
         state = _state(conn, dbname)
         if state is None:
@@ -134,7 +140,7 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
 def unfreeze(dsn: Dsn, *, probe: Dsn | None) -> Report:
     dbname = dsn.dbname
     with connect(dsn, autocommit=True) as conn:
-        _operator_session(conn)
+        operator_session(conn)
         state = _state(conn, dbname) or {}
         for role, limit in state.items():
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()

@@ -40,14 +40,19 @@ def user_tables(target: Dsn) -> list[str]:
         return [table.qualified for table in list_tables(conn)]
 
 
-def restore(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> Report:
+def load_archive(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> tuple[Report, float]:
+    """Verify the archive, refuse a non-empty target, restore in one transaction; no compare.
+
+    Returns the dump's manifest and the seconds pg_restore took.
+    """
     manifest, archive = verify_archive(dump_dir, pg_bin)
     existing = user_tables(target)
     if existing:
         raise Refused(
             f"target {target.masked()} already holds {len(existing)} user tables (e.g. {existing[0]}): restore only "
             f"into an empty database; reset it with DROP DATABASE {target.dbname}; CREATE DATABASE {target.dbname}; "
-            "(for cnpg: recreate the Cluster in stage empty) or point --target at an empty one"
+            "(for cnpg: DROP SCHEMA public CASCADE; CREATE SCHEMA public; as the owner, see the restoreTarget "
+            "output of stage restore) or point --target at an empty one"
         )
     started = time.monotonic()
     with step(f"restoring {archive.name} into {target.masked()}"):
@@ -64,7 +69,12 @@ def restore(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> Repor
             ],
             target,
         )
-    restore_s = round(time.monotonic() - started, 3)
+    return manifest, round(time.monotonic() - started, 3)
+
+
+def restore(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> Report:
+    """Restore, then compare the restored copy with the fingerprint the dump recorded."""
+    manifest, restore_s = load_archive(dump_dir, target, pg_bin=pg_bin)
     with step("comparing the restored copy with the dump's fingerprint"):
         report = compare_databases(
             manifest.details["fingerprint"], target, source_label=f"manifest {dump_dir} ({manifest.details['source']})"

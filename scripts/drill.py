@@ -1,0 +1,55 @@
+"""The restore drill (T01): dump the live source, restore it into an isolated PostgreSQL, compare.
+
+    PGPASSWORD=... uv run scripts/drill.py --source postgresql://operator@localhost:5432/state_hub \
+        --out evidence/drill
+
+Dumps inside an exported snapshot (as dump.py), restores into a throwaway PostgreSQL that the
+drill starts on a private socket and removes afterwards (or into --scratch DSN, an empty
+isolated database), compares the copy with the dump's fingerprint and, with --api-url (a State
+Hub wired to the --scratch copy), checks /state/health and /state/summary there. Writes
+OUT/dump/ (the archive the cluster restore can reuse), OUT/restore-compare.json and
+OUT/drill-report.json, which stage restore consumes. The source is only read.
+Exit 0 pass, 1 fail, 2 refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.drilling import DRILL_REPORT, drill
+from statehub.dsn import Dsn
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", required=True, help="DSN of the live database (read only)")
+    parser.add_argument("--out", required=True, type=Path, help="new, empty folder for the dump and the reports")
+    parser.add_argument("--scratch", help="DSN of an empty, isolated database to restore into (default: throwaway)")
+    parser.add_argument("--api-url", help="base URL of a State Hub wired to the --scratch copy")
+    parser.add_argument("--source-api-url", help="base URL of the live State Hub: summaries must then be equal")
+    parser.add_argument("--docker-container", metavar="NAME", help="run pg_dump inside the source's container")
+    parser.add_argument("--pg-bin", type=Path, help="folder of the PostgreSQL tools (and initdb for the throwaway)")
+    args = parser.parse_args()
+    report = drill(
+        Dsn.parse(args.source),
+        args.out,
+        scratch=Dsn.parse(args.scratch) if args.scratch else None,
+        api_url=args.api_url,
+        source_api_url=args.source_api_url,
+        pg_bin=args.pg_bin,
+        docker_container=args.docker_container,
+    )
+    details = report.details
+    for difference in details["differences"]:
+        console.print(f"[red]DIFF[/] {difference['kind']} {difference['where']}: {difference['detail']}")
+    console.print(
+        f"drill {report.result.upper()}: {details['compare']['rows']} rows in {details['compare']['tables']} tables, "
+        f"dump sha256 {details['dump']['sha256'][:16]}…, {details['seconds']} s -> {args.out / DRILL_REPORT}"
+    )
+    return PASS if report.result == "pass" else FAIL
+
+
+if __name__ == "__main__":
+    run_cli(main)

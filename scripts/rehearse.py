@@ -1,0 +1,62 @@
+"""Rehearse the whole migration on this machine, end to end, before touching production.
+
+    uv run scripts/rehearse.py [--out rehearsal] [--scale N]
+    PGPASSWORD=... uv run scripts/rehearse.py --source postgresql://operator@localhost:5432/state_hub
+
+Starts a "workstation" PostgreSQL (a synthetic State Hub at --scale times the real size, or a copy
+of --source, which is only read: the freeze then applies to the copy) and a "cluster" PostgreSQL
+standing in for state-hub-db, then runs the workplan in order: drill -> gate restore -> restore
+-> compare -> gate verify -> writes continue on WSL2 -> freeze -> final dump/restore/compare ->
+approval -> gate cutover (endpoint cluster) -> writes on the cluster -> rollback (freeze the
+cluster, bring its rows back, unfreeze WSL2) -> gate with endpoint wsl2. Every gate is the real
+Pulumi program under mocks with the rehearsal's evidence in its config. Prints the timeline and
+the write-freeze window (freeze to toggle ready) against a bare `pg_dump -Fc -Z0 | pg_restore`
+of the same database; writes every evidence file and summary.json/summary.md into --out. Every
+server it started is stopped when it ends, also on Ctrl-C or failure.
+Exit 0 every step passed, 1 a step failed or a gate refused, 2 refused (bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from statehub.cli import FAIL, PASS, Refused, console, run_cli
+from statehub.dsn import Dsn
+from statehub.rehearsal import StepResult, rehearse
+
+_COLOURS = {"pass": "green", "fail": "red", "stopped": "red", "error": "red"}
+
+
+def _echo(step: StepResult) -> None:
+    colour = _COLOURS.get(step.result, "white")
+    detail = f"  {step.detail}" if step.detail else ""
+    console.print(f"[{colour}]{step.result:>7}[/] {step.seconds:7.3f} s  {step.name}{detail}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", help="DSN of a real State Hub database to rehearse with (read only)")
+    parser.add_argument("--out", type=Path, help="new or empty folder for evidence and summary (default: a temp dir)")
+    parser.add_argument("--scale", type=int, default=1, help="synthetic size as a multiple of the real one (default 1)")
+    args = parser.parse_args()
+    if args.scale < 1:
+        raise Refused(f"--scale {args.scale}: give 1 or more")
+    if args.source and args.scale != 1:
+        raise Refused("--scale applies to the synthetic database; with --source the size is the source's")
+    out = args.out or Path(tempfile.mkdtemp(prefix="state-hub-rehearsal-"))
+    if out.exists() and any(out.iterdir()):
+        raise Refused(f"--out {out} is not empty: choose a new folder (a rehearsal never overwrites evidence)")
+    summary = rehearse(out, source=Dsn.parse(args.source) if args.source else None, scale=args.scale, echo=_echo)
+    colour = "green" if summary.result == "pass" else "red"
+    stopped = f" at {summary.stopped_at}" if summary.stopped_at else ""
+    console.print(
+        f"[{colour}]rehearsal {summary.result.upper()}{stopped}[/]: write-freeze window {summary.window_seconds} s, "
+        f"bare copy {summary.bare_copy_seconds} s, ratio {summary.window_ratio}; evidence and summary in {out}"
+    )
+    return PASS if summary.result == "pass" else FAIL
+
+
+if __name__ == "__main__":
+    run_cli(main)

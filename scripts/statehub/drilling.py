@@ -1,0 +1,97 @@
+"""The restore drill (T01): dump the live source, restore it into an isolated server, compare.
+
+The source is only read. By default the restore goes into a throwaway PostgreSQL that the drill
+starts on a private socket (no TCP port) and removes afterwards; `scratch` names an isolated
+database instead (it must be empty and must not be the source).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from statehub.cli import Refused, step
+from statehub.comparing import DEFAULT_VOLATILE_KEYS, compare_apis
+from statehub.dsn import Dsn
+from statehub.dumping import dump
+from statehub.ephemeral import ephemeral_server, pgserver_bin
+from statehub.reports import Report, write_report
+from statehub.restoring import restore
+
+DUMP_DIR = "dump"
+RESTORE_REPORT = "restore-compare.json"
+DRILL_REPORT = "drill-report.json"
+
+
+@contextmanager
+def _isolated_target(scratch: Dsn | None, pg_bin: Path | None) -> Iterator[tuple[Dsn, str]]:
+    if scratch is not None:
+        yield scratch, scratch.masked()
+        return
+    bin_dir = pg_bin if pg_bin and (pg_bin / "initdb").exists() else pgserver_bin()
+    with ephemeral_server(bin_dir) as server:
+        yield server.create_database("state_hub"), f"throwaway PostgreSQL from {bin_dir} (removed afterwards)"
+
+
+def _same_database(a: Dsn, b: Dsn) -> bool:
+    keys = ("host", "port", "dbname")
+    return all((a.get(k) or "") == (b.get(k) or "") for k in keys)
+
+
+def drill(
+    source: Dsn,
+    out: Path,
+    *,
+    scratch: Dsn | None = None,
+    api_url: str | None = None,
+    source_api_url: str | None = None,
+    pg_bin: Path | None = None,
+    docker_container: str | None = None,
+    compress: bool = True,
+) -> Report:
+    """Run the drill and write `out/drill-report.json`; returns the report."""
+    if scratch is not None and _same_database(source, scratch):
+        raise Refused(
+            f"--scratch {scratch.masked()} is the source itself: the drill restores into an isolated database"
+        )
+    if api_url and scratch is None:
+        raise Refused(
+            "--api-url needs --scratch: the throwaway server is removed when the drill ends, so no State Hub can be "
+            "wired to it; point a State Hub at a --scratch database and pass its URL"
+        )
+    started = time.monotonic()
+    manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container, compress=compress)
+    with _isolated_target(scratch, pg_bin) as (target, target_label):
+        compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin)
+        write_report(compare, out / RESTORE_REPORT)
+        api_problems: list[dict[str, str]] = []
+        if api_url:
+            with step(f"checking the State Hub API at {api_url}"):
+                api_problems = compare_apis(source_api_url, api_url, set(DEFAULT_VOLATILE_KEYS))
+    archive = manifest.details["archive"]
+    details: dict[str, Any] = {
+        "source": source.masked(),
+        "restored_into": target_label,
+        "dump": {
+            "folder": str(out / DUMP_DIR),
+            "sha256": archive["sha256"],
+            "size_bytes": archive["size_bytes"],
+            "fingerprint_sha256": manifest.details["fingerprint_sha256"],
+        },
+        "compare": {
+            "report": str(out / RESTORE_REPORT),
+            "result": compare.result,
+            "tables": len(compare.details["tables"]),
+            "rows": sum(t["source_rows"] for t in compare.details["tables"].values()),
+        },
+        "differences": compare.details["differences"] + api_problems,
+        "api": {"url": api_url, "source_url": source_api_url, "problems": api_problems} if api_url else None,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    passed = compare.result == "pass" and not api_problems
+    report = Report(kind="drill", result="pass" if passed else "fail", details=details)
+    write_report(report, out / DRILL_REPORT)
+    return report

@@ -1,0 +1,46 @@
+"""Rollback: bring the cluster's writes since cutover back to the frozen WSL2 database, and prove it.
+
+    PGPASSWORD=... uv run scripts/sync_back.py --cluster "$CLUSTER_DSN" --wsl2 "$WSL2_DSN" \
+        --report evidence/sync-back.json
+
+Run after freezing state-hub-db and before unfreezing WSL2 (the rollback reminder of the
+program says when). Makes every WSL2 table equal to the cluster's in one transaction (deletes,
+updates and inserts by primary key; tables without a key replaced whole; sequences moved), then
+compares both sides. Refuses unless WSL2 is frozen and both schemas are equal. Give the cluster
+password in PGPASSWORD and the WSL2 superuser password in PGWSL2PASSWORD (or ~/.pgpass).
+Exit 0 equal afterwards, 1 not equal, 2 refused (nothing changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.dsn import Dsn
+from statehub.reports import write_report
+from statehub.syncing import sync_back
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cluster", required=True, help="DSN of state-hub-db (read only)")
+    parser.add_argument("--wsl2", required=True, help="superuser DSN of the frozen WSL2 database (written)")
+    parser.add_argument("--report", required=True, type=Path, help="sync-back report to write")
+    args = parser.parse_args()
+    wsl2 = Dsn.parse(args.wsl2)
+    if os.environ.get("PGWSL2PASSWORD"):
+        wsl2 = wsl2.replace(password=os.environ["PGWSL2PASSWORD"])
+    report = sync_back(Dsn.parse(args.cluster), wsl2)
+    write_report(report, args.report)
+    totals = report.details["totals"]
+    console.print(
+        f"sync-back {report.result.upper()}: {totals['inserted']} inserted, {totals['updated']} updated, "
+        f"{totals['deleted']} deleted; compare after: {report.result}"
+    )
+    return PASS if report.result == "pass" else FAIL
+
+
+if __name__ == "__main__":
+    run_cli(main)
