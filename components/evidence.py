@@ -53,7 +53,9 @@ FINAL_COMPARE = EvidenceKind(
     "finalCompareReport",
     "compare",
     "a passing final compare of the frozen WSL2 database with state-hub-db, taken after the freeze",
-    'uv run scripts/compare.py --source "$WSL2_DSN" --target "$CLUSTER_DSN" --report evidence/final-compare.json',
+    'uv run scripts/dump.py --source "$WSL2_DSN" --out evidence/final --restore-into "$CLUSTER_DSN" && '
+    'uv run scripts/compare.py --manifest evidence/final/manifest.json --target "$CLUSTER_DSN" '
+    "--report evidence/final-compare.json",
 )
 
 

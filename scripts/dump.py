@@ -4,12 +4,23 @@
 
 Writes DIR/state-hub.dump and DIR/manifest.json (archive sha256 and size, server and pg_dump
 versions, the fingerprint, timings). The source is only read. Give the password through
-PGPASSWORD or ~/.pgpass, not in the DSN. Exit 0 done, 2 refused (nothing written to the source).
+PGPASSWORD or ~/.pgpass, not in the DSN.
+
+The final copy inside the write-freeze window pipes instead (uncompressed, restored while it is
+written, the archive still kept as evidence), then compares the cluster with the manifest:
+
+    PGPASSWORD=... PGTARGETPASSWORD=... uv run scripts/dump.py --source "$WSL2_DSN" \
+        --out evidence/final --restore-into "$CLUSTER_DSN"
+    uv run scripts/compare.py --manifest evidence/final/manifest.json --target "$CLUSTER_DSN" \
+        --report evidence/final-compare.json
+
+Exit 0 done, 2 refused (nothing written to the source; --restore-into must be empty).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from statehub.cli import PASS, console, run_cli
@@ -27,12 +38,26 @@ def main() -> int:
         metavar="NAME",
         help="run pg_dump inside this container (the workstation's Postgres), e.g. infra-postgres-1",
     )
+    parser.add_argument(
+        "--restore-into",
+        metavar="DSN",
+        help="empty database to restore into while dumping (uncompressed; its password in PGTARGETPASSWORD)",
+    )
     parser.add_argument("--pg-bin", type=Path, help="folder of the pg_dump to use (default: PG_BIN, pgserver's, PATH)")
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: give 1 or more")
+    target = Dsn.parse(args.restore_into) if args.restore_into else None
+    if target and os.environ.get("PGTARGETPASSWORD"):
+        target = target.replace(password=os.environ["PGTARGETPASSWORD"])
     report = dump(
-        Dsn.parse(args.source), args.out, jobs=args.jobs, docker_container=args.docker_container, pg_bin=args.pg_bin
+        Dsn.parse(args.source),
+        args.out,
+        jobs=args.jobs,
+        docker_container=args.docker_container,
+        pg_bin=args.pg_bin,
+        compress=target is None,
+        restore_into=target,
     )
     archive = report.details["archive"]
     console.print(

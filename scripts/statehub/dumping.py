@@ -13,16 +13,19 @@ from statehub.archive import ARCHIVE_NAME, MANIFEST_NAME, archive_sha256
 from statehub.cli import Refused, step
 from statehub.dsn import Dsn, connect
 from statehub.fingerprint import fingerprint, fingerprint_digest
-from statehub.pgtools import ToolError, find_tool, require_matching, run_tool
+from statehub.pgtools import ToolError, find_tool, pipe_tools, require_matching, run_tool
 from statehub.reports import Report, write_report
+from statehub.restoring import RESTORE_FLAGS, require_empty
 
 _DOCKER_ENV = ("PGUSER", "PGDATABASE", "PGPASSWORD")
 
 
-def _pg_dump_argv(snapshot: str, out: Path, jobs: int, *, dbname: str, compress: bool) -> list[str]:
+def _pg_dump_argv(snapshot: str, out: Path | None, jobs: int, *, dbname: str, compress: bool) -> list[str]:
+    """pg_dump's arguments; `out` None writes the archive to stdout (a piped copy)."""
     fmt = ["-Fd", "-j", str(jobs)] if jobs > 1 else ["-Fc"]
     level = [] if compress else ["-Z0"]
-    return [*fmt, *level, "--snapshot", snapshot, "--no-sync", "-f", str(out), "-d", dbname]
+    target = ["-f", str(out)] if out else []
+    return [*fmt, *level, "--snapshot", snapshot, "--no-sync", *target, "-d", dbname]
 
 
 def _docker_dump(container: str, snapshot: str, out: Path, dsn: Dsn) -> str:
@@ -68,14 +71,20 @@ def dump(
     docker_container: str | None = None,
     pg_bin: Path | None = None,
     compress: bool = True,
+    restore_into: Dsn | None = None,
 ) -> Report:
     """Dump `source` into `out_dir` and write its manifest; the source is only read.
 
     `compress=False` writes an uncompressed archive: faster where the archive is short-lived
-    (the final copy inside the write-freeze window), larger on disk.
+    (the final copy inside the write-freeze window), larger on disk. `restore_into` (an empty
+    database) streams the archive into pg_restore while it is written: the piped final copy.
     """
     if out_dir.exists() and any(out_dir.iterdir()):
         raise Refused(f"--out {out_dir} is not empty: choose a new folder (a dump never overwrites another)")
+    if restore_into is not None:
+        if jobs > 1 or docker_container:
+            raise Refused("a piped copy streams one custom-format archive: drop --jobs and --docker-container")
+        require_empty(restore_into)
     started = time.monotonic()
     with connect(source, autocommit=True) as conn:
         server_major = int(str((conn.execute("SHOW server_version_num").fetchone() or ["0"])[0])) // 10000
@@ -91,6 +100,12 @@ def dump(
             t = time.monotonic()
             if docker_container:
                 version = _docker_dump(docker_container, snapshot, archive, source)
+            elif restore_into is not None:
+                assert pg_dump is not None
+                argv = [str(pg_dump), *_pg_dump_argv(snapshot, None, jobs, dbname=source.dbname, compress=compress)]
+                pg_restore = [str(find_tool("pg_restore", pg_bin)), *RESTORE_FLAGS, "-d", restore_into.dbname]
+                pipe_tools(argv, source, archive, pg_restore, restore_into)
+                version = f"pg_dump (PostgreSQL) {pg_dump_major}"
             else:
                 assert pg_dump is not None
                 run_tool(
@@ -107,7 +122,8 @@ def dump(
             timings["fingerprint_s"] = round(time.monotonic() - t, 3)
             return fp
 
-        with step(f"dumping {source.masked()} in snapshot {snapshot}"), ThreadPoolExecutor(2) as pool:
+        into = f" into {restore_into.masked()}" if restore_into else ""
+        with step(f"dumping {source.masked()}{into} in snapshot {snapshot}"), ThreadPoolExecutor(2) as pool:
             dumped, fingerprinted = pool.submit(run_dump), pool.submit(run_fingerprint)
             pg_dump_version, fp = dumped.result(), fingerprinted.result()
         conn.execute("COMMIT")
@@ -130,6 +146,7 @@ def dump(
             "server_version": fp["server_version"],
             "pg_dump_version": pg_dump_version,
             "snapshot": snapshot,
+            "restored_into": restore_into.masked() if restore_into else None,
             "fingerprint": fp,
             "fingerprint_sha256": fingerprint_digest(fp),
             "timings": timings,

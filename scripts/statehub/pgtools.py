@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from statehub.dsn import Dsn
 from statehub.ephemeral import pgserver_bin
+
+_CHUNK = 1 << 16
+"""Forward what the pipe holds at once rather than waiting to fill a large buffer."""
 
 
 class ToolError(Exception):
@@ -68,3 +73,39 @@ def run_tool(argv: list[str], dsn: Dsn | None, *, stdout: int | None = None) -> 
         last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise ToolError(f"{Path(argv[0]).name} failed (exit {result.returncode}): {last}")
     return result
+
+
+def pipe_tools(producer: list[str], producer_dsn: Dsn, copy_to: Path, consumer: list[str], consumer_dsn: Dsn) -> None:
+    """`producer | tee copy_to | consumer`, each tool with its own connection environment.
+
+    The archive is kept on disk while it streams into the consumer, so a piped copy leaves the
+    same evidence as a dump followed by a restore, in about the time of the slower of the two.
+    """
+    with tempfile.TemporaryFile() as producer_err, tempfile.TemporaryFile() as consumer_err:
+        source = subprocess.Popen(producer, stdout=subprocess.PIPE, stderr=producer_err, env=producer_dsn.child_env())
+        sink = subprocess.Popen(
+            consumer,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=consumer_err,
+            env=consumer_dsn.child_env(),
+        )
+        assert source.stdout is not None
+        assert sink.stdin is not None
+        try:
+            with copy_to.open("wb") as archive:
+                while chunk := os.read(source.stdout.fileno(), _CHUNK):
+                    archive.write(chunk)
+                    sink.stdin.write(chunk)
+        except BrokenPipeError:
+            source.kill()  # the consumer stopped: its own error says why
+        finally:
+            source.stdout.close()
+            with contextlib.suppress(BrokenPipeError):
+                sink.stdin.close()
+            source_code, sink_code = source.wait(), sink.wait()
+        for argv, code, err in ((consumer, sink_code, consumer_err), (producer, source_code, producer_err)):
+            if code != 0:
+                err.seek(0)
+                last = (err.read().decode(errors="replace").strip().splitlines() or ["(no message)"])[-1]
+                raise ToolError(f"{Path(argv[0]).name} failed (exit {code}): {last}")

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import pulumi
 from psycopg import sql
 
+from statehub.archive import read_manifest
 from statehub.comparing import compare_databases
 from statehub.drilling import DRILL_REPORT, DUMP_DIR, drill
 from statehub.dsn import Dsn, connect
@@ -65,6 +66,7 @@ class Rehearsal:
     workstation_app: Dsn
     cluster: Dsn
     cluster_app: Dsn
+    cluster_server: EphemeralServer
     synthetic: bool
     """Seeded synthetic State Hub (writes go to its tables) or a copy of a real source (writes go to
     an added `rehearsal_writes` table, since the real tables' columns are not ours to guess)."""
@@ -167,6 +169,14 @@ def reset_database(server_dsn: Dsn) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(server_dsn.dbname)))
 
 
+def checkpoint(*dsns: Dsn) -> None:
+    """Flush both servers before a timed copy, so a checkpoint the earlier steps made due does not
+    land inside one measurement and not the other."""
+    for dsn in dsns:
+        with connect(dsn, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+
+
 def gate(context: Rehearsal, stage: str, endpoint: str) -> ProgramRun:
     """The real program under mocks, with this rehearsal's evidence in the stack config."""
     overrides = [f"stage={stage}", f"endpoint={endpoint}"]
@@ -250,6 +260,7 @@ class Summary:
 
 
 WINDOW = ("freeze WSL2", "gate cutover, endpoint cluster")
+BARE_COPY = "reference: bare pg_dump -Fc -Z0 | pg_restore of the frozen WSL2"
 
 
 @contextmanager
@@ -289,11 +300,8 @@ def rehearse(
                     inject(name, context)
                 return timeline.run(name, action, verdict=verdict)
 
-            _run_workplan(context, step, source)
+            bare = _run_workplan(context, step, source)
             window = timeline.seconds(*WINDOW)
-            bare = timeline.run(
-                "reference: bare pg_dump -Z0 | pg_restore", lambda: bare_copy_seconds(context.workstation, cl_server)
-            )
             if source is not None and original is not None:
                 unchanged = timeline.run(
                     "the given source is unchanged",
@@ -342,12 +350,21 @@ def _prepare(
             conn.execute(
                 "CREATE TABLE rehearsal_writes (id bigserial PRIMARY KEY, label text NOT NULL, i int NOT NULL)"
             )
-    context = Rehearsal(out, workstation, _app_role(ws_server), cluster, _app_role(cl_server), synthetic=source is None)
+    context = Rehearsal(
+        out,
+        workstation,
+        _app_role(ws_server),
+        cluster,
+        _app_role(cl_server),
+        cluster_server=cl_server,
+        synthetic=source is None,
+    )
     _grant_app(workstation)
     return context
 
 
-def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | None) -> None:
+def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | None) -> float:
+    """Every step in order; returns the seconds of the bare reference copy."""
     out, evidence = context.out, context.evidence
     drill_dir = out / "drill"
     step("drill", lambda: drill(source or context.workstation, drill_dir), report_verdict)
@@ -358,14 +375,19 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
     step("restore into the cluster", lambda: load_archive(drill_dir / DUMP_DIR, context.cluster))
     restore_compare = out / "restore-compare.json"
 
-    def compare_restore() -> Report:
-        manifest = json.loads((drill_dir / DUMP_DIR / "manifest.json").read_text())
-        return compare_databases(manifest["details"]["fingerprint"], context.cluster, source_label="drill dump")
-
-    report = step("compare the restore", compare_restore, report_verdict)
+    report = step(
+        "compare the restore",
+        lambda: compare_databases(
+            read_manifest(drill_dir / DUMP_DIR).details["fingerprint"], context.cluster, source_label="drill dump"
+        ),
+        report_verdict,
+    )
     write_report(report, restore_compare)
     evidence["restoreCompareReport"] = restore_compare
     step("gate verify", lambda: gate(context, "verify", "wsl2"))
+    # the cluster is not live yet: emptying it for the final copy stays outside the write-freeze window
+    step("reset the cluster database for the final copy", lambda: reset_database(context.cluster))
+    step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster))
     step(
         "writes continue on WSL2",
         lambda: simulate_writes(context.workstation_app, "workstation", 25, synthetic=context.synthetic),
@@ -378,17 +400,26 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
     )
     evidence["freezeReport"] = write_report(freeze_report, out / "freeze.json")
     final_dir = out / "final"
-    step("final dump", lambda: dump(context.workstation, final_dir / DUMP_DIR, compress=False), report_verdict)
-    step("reset the cluster database", lambda: reset_database(context.cluster))
-    step("final restore", lambda: load_archive(final_dir / DUMP_DIR, context.cluster))
+    step(
+        "final copy (pg_dump | pg_restore, archive kept)",
+        lambda: dump(context.workstation, final_dir / DUMP_DIR, compress=False, restore_into=context.cluster),
+        report_verdict,
+    )
     final = step(
-        "final compare (frozen WSL2 vs cluster)",
-        lambda: compare_databases(context.workstation, context.cluster, source_label="frozen WSL2"),
+        "final compare (cluster vs the frozen WSL2's snapshot)",
+        lambda: compare_databases(
+            read_manifest(final_dir / DUMP_DIR).details["fingerprint"],
+            context.cluster,
+            source_label="final dump of the frozen WSL2",
+        ),
         report_verdict,
     )
     evidence["finalCompareReport"] = write_report(final, out / "final-compare.json")
     step("record the approval", lambda: _approve(context))
     step("gate cutover, endpoint cluster", lambda: gate(context, "cutover", "cluster"))
+    # the reference, measured on the same frozen database the final copy read, under the same conditions
+    step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster))
+    bare: float = step(BARE_COPY, lambda: bare_copy_seconds(context.workstation, context.cluster_server))
     _grant_app(context.cluster)
     step(
         "writes on the cluster after cutover",
@@ -414,6 +445,7 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
     rollback = step("gate cutover, endpoint wsl2 (rollback)", lambda: gate(context, "cutover", "wsl2"))
     if not rollback.warnings:
         raise RuntimeError("the rollback gate printed no reminder")
+    return bare
 
 
 def _count(written: int) -> tuple[str, str]:

@@ -35,6 +35,10 @@ def verify_archive(dump_dir: Path, pg_bin: Path | None = None) -> tuple[Report, 
     return manifest, path
 
 
+RESTORE_FLAGS = ("--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges")
+"""One transaction (a failure leaves the target as it was); owners and grants are the cluster's own."""
+
+
 def user_tables(target: Dsn) -> list[str]:
     with connect(target, autocommit=True) as conn:
         return [table.qualified for table in list_tables(conn)]
@@ -46,6 +50,15 @@ def load_archive(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> 
     Returns the dump's manifest and the seconds pg_restore took.
     """
     manifest, archive = verify_archive(dump_dir, pg_bin)
+    require_empty(target)
+    started = time.monotonic()
+    with step(f"restoring {archive.name} into {target.masked()}"):
+        run_tool([str(find_tool("pg_restore", pg_bin)), *RESTORE_FLAGS, "-d", target.dbname, str(archive)], target)
+    return manifest, round(time.monotonic() - started, 3)
+
+
+def require_empty(target: Dsn) -> None:
+    """A restore goes only into a database without user tables: it never merges or overwrites."""
     existing = user_tables(target)
     if existing:
         raise Refused(
@@ -54,22 +67,6 @@ def load_archive(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> 
             "(for cnpg: DROP SCHEMA public CASCADE; CREATE SCHEMA public; as the owner, see the restoreTarget "
             "output of stage restore) or point --target at an empty one"
         )
-    started = time.monotonic()
-    with step(f"restoring {archive.name} into {target.masked()}"):
-        run_tool(
-            [
-                str(find_tool("pg_restore", pg_bin)),
-                "--single-transaction",
-                "--exit-on-error",
-                "--no-owner",
-                "--no-privileges",
-                "-d",
-                target.dbname,
-                str(archive),
-            ],
-            target,
-        )
-    return manifest, round(time.monotonic() - started, 3)
 
 
 def restore(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> Report:
