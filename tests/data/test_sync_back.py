@@ -1,0 +1,88 @@
+"""The rollback's reverse sync: the cluster's writes since cutover come back to the frozen WSL2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from statehub.cli import Refused
+from statehub.dsn import Dsn, connect
+from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.freezing import freeze
+from statehub.syncing import sync_back
+
+from tests.data.conftest import NewDb, no_password
+from tests.script_runner import run_script, script_env
+
+CLUSTER_WRITES = [
+    "INSERT INTO progress_events (task_id, kind, payload) VALUES (5, 'note', '{\"on\": \"cluster\"}')",
+    "UPDATE tasks SET status = 'done', notes = NULL WHERE id = 9",
+    "DELETE FROM progress_events WHERE id = 12",
+    "INSERT INTO agent_notes (agent, note) VALUES ('agent-1', 'written on the cluster')",
+    "INSERT INTO repos (name) VALUES ('new-repo')",
+]
+
+
+def copy_pair(new_db: NewDb) -> tuple[Dsn, Dsn]:
+    """WSL2 and the cluster holding the same State Hub (seeded twice, identically)."""
+    wsl2, cluster = new_db(scale=1), new_db(scale=1)
+    assert fingerprint_digest(fingerprint(wsl2)) == fingerprint_digest(fingerprint(cluster))
+    return wsl2, cluster
+
+
+def test_sync_back_brings_every_kind_of_change_back(new_db: NewDb) -> None:
+    wsl2, cluster = copy_pair(new_db)
+    with connect(cluster, autocommit=True) as conn:
+        for statement in CLUSTER_WRITES:
+            conn.execute(statement.encode())
+    freeze(wsl2, app_roles=[], probe=None)
+    report = sync_back(cluster, wsl2)
+    assert report.result == "pass", report.details["differences"]
+    changes = report.details["changes"]
+    assert changes["public.progress_events"] == {"inserted": 1, "updated": 0, "deleted": 1}
+    assert changes["public.tasks"] == {"inserted": 0, "updated": 1, "deleted": 0}
+    assert changes["public.repos"] == {"inserted": 1, "updated": 0, "deleted": 0}
+    assert changes["public.agent_notes"] == {"inserted": 21, "updated": 0, "deleted": 20}  # no key: replaced whole
+    assert set(changes) == {"public.progress_events", "public.tasks", "public.repos", "public.agent_notes"}
+    assert fingerprint_digest(fingerprint(wsl2)) == fingerprint_digest(fingerprint(cluster))
+    with connect(wsl2) as conn:  # sequences moved too: the next id does not collide with the cluster's
+        assert (conn.execute("SELECT last_value FROM repos_id_seq").fetchone() or [0])[0] == 24
+
+
+def test_sync_back_refuses_an_unfrozen_wsl2(new_db: NewDb) -> None:
+    wsl2, cluster = copy_pair(new_db)
+    with pytest.raises(Refused, match="is not frozen"):
+        sync_back(cluster, wsl2)
+
+
+def test_sync_back_refuses_a_different_schema_and_changes_nothing(new_db: NewDb) -> None:
+    wsl2, cluster = copy_pair(new_db)
+    with connect(cluster, autocommit=True) as conn:
+        conn.execute("ALTER TABLE tasks ADD COLUMN estimate int")
+        conn.execute("INSERT INTO repos (name) VALUES ('after-migration')")
+    freeze(wsl2, app_roles=[], probe=None)
+    before = fingerprint_digest(fingerprint(wsl2))
+    with pytest.raises(Refused, match="schema differs"):
+        sync_back(cluster, wsl2)
+    assert fingerprint_digest(fingerprint(wsl2)) == before
+
+
+def test_sync_back_cli(new_db: NewDb, tmp_path: Path) -> None:
+    wsl2, cluster = copy_pair(new_db)
+    with connect(cluster, autocommit=True) as conn:
+        conn.execute(CLUSTER_WRITES[0].encode())
+    freeze(wsl2, app_roles=[], probe=None)
+    password = wsl2.get("password") or ""
+    result = run_script(
+        "sync_back.py",
+        "--cluster",
+        no_password(cluster),
+        "--wsl2",
+        no_password(wsl2),
+        "--report",
+        str(tmp_path / "sync.json"),
+        env=script_env(PGPASSWORD=password, PGWSL2PASSWORD=password),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 inserted, 0 updated, 0 deleted" in result.stderr
+    assert password not in (tmp_path / "sync.json").read_text()

@@ -1,0 +1,169 @@
+"""The rehearsal is the project's end-to-end test: every step for real, the real program as gate,
+evidence from the real scripts' code against real PostgreSQL; and a failure injected at a step
+stops it at the right gate with that gate's message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from statehub.dsn import Dsn, connect
+from statehub.ephemeral import EphemeralServer, ephemeral_server
+from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.rehearsal import Rehearsal, rehearse
+from statehub.synthetic import seed
+
+from tests.script_runner import run_script
+
+
+def test_the_rehearsal_passes_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "rehearsal"
+    result = run_script("rehearse.py", "--out", str(out), timeout=120)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["result"] == "pass"
+    assert all(step["result"] == "pass" for step in summary["steps"]), summary["steps"]
+    names = [step["name"] for step in summary["steps"]]
+    for gate in (
+        "gate restore",
+        "gate verify",
+        "gate cutover, endpoint cluster",
+        "gate cutover, endpoint wsl2 (rollback)",
+    ):
+        assert gate in names
+    assert summary["write_freeze_window_s"] > 0 and summary["window_ratio"] > 0
+    for evidence in (
+        "drill/drill-report.json",
+        "restore-compare.json",
+        "freeze.json",
+        "final-compare.json",
+        "sync-back.json",
+        "unfreeze.json",
+        "summary.md",
+    ):
+        assert (out / evidence).exists(), evidence
+    assert "write-freeze window" in result.stderr
+
+
+def at(step_name: str, action):  # type: ignore[no-untyped-def]
+    def inject(name: str, context: Rehearsal) -> None:
+        if name == step_name:
+            action(context)
+
+    return inject
+
+
+def sql_on(which: str, statement: str):  # type: ignore[no-untyped-def]
+    def action(context: Rehearsal) -> None:
+        with connect(getattr(context, which), autocommit=True) as conn:
+            conn.execute("SET default_transaction_read_only = off")
+            conn.execute(statement.encode())
+
+    return action
+
+
+def age_drill(context: Rehearsal) -> None:
+    path = context.evidence["drillReport"]
+    report = json.loads(path.read_text())
+    report["created_at"] = (datetime.now(UTC) - timedelta(hours=30)).isoformat()
+    path.write_text(json.dumps(report))
+
+
+def tamper_final_compare(context: Rehearsal) -> None:
+    path = context.evidence["finalCompareReport"]
+    path.write_text(path.read_text().replace('"result": "pass"', '"result":  "pass"'))
+
+
+INJECTIONS = {
+    "stale drill": ("gate restore", age_drill, "gate restore", "older than state-hub-infra:evidenceMaxAgeHours"),
+    "cluster row changed before the restore compare": (
+        "compare the restore",
+        sql_on("cluster", "UPDATE tasks SET title = 'tampered' WHERE id = 5"),
+        "gate verify",
+        "says fail: content difference in public.tasks",
+    ),
+    "WSL2 written after the freeze": (
+        "final copy (pg_dump | pg_restore, archive kept)",
+        sql_on("workstation", "INSERT INTO repos (name) VALUES ('sneaked in after the freeze')"),
+        "gate cutover",
+        "inconsistent evidence",
+    ),
+    "cluster row changed before the final compare": (
+        "final compare (cluster vs the frozen WSL2's snapshot)",
+        sql_on("cluster", "DELETE FROM progress_events WHERE id = 7"),
+        "gate cutover",
+        "says fail: row-count difference in public.progress_events",
+    ),
+    "evidence edited after approval": (
+        "gate cutover, endpoint cluster",
+        tamper_final_compare,
+        "gate cutover",
+        "the evidence is not what the approver reviewed",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(INJECTIONS))
+def test_an_injected_failure_stops_at_the_right_gate(tmp_path: Path, case: str) -> None:
+    step_name, action, gate, message = INJECTIONS[case]
+    summary = rehearse(tmp_path / "r", inject=at(step_name, action))
+    assert summary.result == "fail"
+    assert summary.stopped_at == gate
+    last = summary.steps[-1]
+    assert last.result == "stopped"
+    assert message in last.detail, last.detail
+    written = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert written["stopped_at"] == gate
+
+
+def test_servers_are_stopped_on_interrupt(tmp_path: Path) -> None:
+    seen: list[Path] = []
+
+    def interrupt(name: str, context: Rehearsal) -> None:
+        if name == "gate verify":
+            seen.extend(Path(dsn.get("host") or "") for dsn in (context.workstation, context.cluster))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rehearse(tmp_path / "r", inject=interrupt)
+    assert len(seen) == 2
+    for socket_dir in seen:
+        assert not socket_dir.parent.exists(), f"{socket_dir.parent} left behind"
+
+
+@pytest.fixture
+def real_source() -> Iterator[tuple[EphemeralServer, Dsn]]:
+    with ephemeral_server() as server:
+        source = server.create_database("state_hub")
+        with connect(source) as conn:
+            seed(conn, 1)
+        yield server, source
+
+
+def test_rehearsing_against_a_given_source_only_reads_it(tmp_path: Path, real_source) -> None:  # type: ignore[no-untyped-def]
+    server, source = real_source
+    before = fingerprint_digest(fingerprint(source))
+    passwords = {server.password}
+
+    def remember_passwords(name: str, context: Rehearsal) -> None:
+        for dsn in (context.workstation, context.workstation_app, context.cluster, context.cluster_app):
+            passwords.add(dsn.get("password") or "")
+
+    summary = rehearse(tmp_path / "r", source=source, inject=remember_passwords)
+    assert summary.result == "pass", [s for s in summary.steps if s.result != "pass"]
+    assert summary.source_unchanged is True
+    assert fingerprint_digest(fingerprint(source)) == before
+    with connect(source) as conn:
+        settings = conn.execute(
+            "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %s",
+            (source.dbname,),
+        ).fetchone()
+        assert settings == (0,)  # never frozen: the freeze applied to the copy
+    assert len(passwords) == 5 and "" not in passwords
+    for path in (tmp_path / "r").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".md"):
+            text = path.read_text()
+            assert not any(p in text for p in passwords), f"a password in {path}"
