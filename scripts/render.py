@@ -69,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print("[bold]outputs[/]")
     for key, value in sorted(plain(run.outputs).items()):
-        console.print(f"  {key}: {value}")
+        if isinstance(value, dict):
+            console.print(f"  {key}:")
+            for name, item in sorted(value.items()):
+                console.print(f"    {name}: {item}")
+        else:
+            console.print(f"  {key}: {value}")
     written = write_manifests(kubernetes_manifests(run), args.out)
     console.print(f"wrote {len(written)} manifests to {args.out}")
     return 0
