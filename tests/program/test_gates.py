@@ -4,6 +4,8 @@ evidence, each kind of bad evidence refused with its own message, and the endpoi
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,6 +126,9 @@ def spoil_cases(evidence: EvidenceSet) -> dict[str, tuple[str, dict[str, Path], 
     garbage = evidence.directory / "garbage.json"
     garbage.write_text("{not json")
     cases["not-json"] = ("restore", {"drillReport": garbage}, "is not an evidence report")
+    newer = evidence.write("drill-v2", "drill", age=timedelta(hours=1))
+    newer.write_text(newer.read_text().replace('"schema_version": 1', '"schema_version": 2'))
+    cases["schema-version"] = ("restore", {"drillReport": newer}, "has schema_version 2; this program reads 1")
     cases["missing-file"] = ("restore", {"drillReport": evidence.directory / "nope.json"}, "cannot be read")
     other = evidence.write(
         "final-other", "compare", age=timedelta(minutes=40), differences=[], source_fingerprint_sha256="0" * 64
@@ -149,6 +154,7 @@ def spoil_cases(evidence: EvidenceSet) -> dict[str, tuple[str, dict[str, Path], 
 
 
 CASES = [
+    "schema-version",
     "failing",
     "stale",
     "future",
@@ -269,3 +275,10 @@ def test_retiring_the_fallback_needs_its_own_decision(render: Render, evidence: 
     assert "would leave clients nowhere" in refused(
         render, "stage=stabilise", "endpoint=wsl2", *evidence.overrides(files), "retireFallback=true", decision
     )
+
+
+def test_gates_and_settings_import_no_pulumi() -> None:
+    """Gates are pure: importing them (with settings and evidence) must not pull in the Pulumi SDK."""
+    code = "import sys, components.gates, components.settings, components.evidence; print('pulumi' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    assert done.stdout.strip() == "False", done.stderr
