@@ -280,5 +280,5 @@ def test_retiring_the_fallback_needs_its_own_decision(render: Render, evidence: 
 def test_gates_and_settings_import_no_pulumi() -> None:
     """Gates are pure: importing them (with settings and evidence) must not pull in the Pulumi SDK."""
     code = "import sys, components.gates, components.settings, components.evidence; print('pulumi' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False", done.stderr
