@@ -393,12 +393,9 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
         lambda: simulate_writes(context.workstation_app, "workstation", 25, synthetic=context.synthetic),
         _count,
     )
-    freeze_report = step(
-        "freeze WSL2",
-        lambda: freeze(context.workstation, app_roles=[APP_ROLE], probe=context.workstation_app),
-        report_verdict,
+    evidence["freezeReport"] = _freeze_step(
+        step, "freeze WSL2", context.workstation, context.workstation_app, out / "freeze.json"
     )
-    evidence["freezeReport"] = write_report(freeze_report, out / "freeze.json")
     final_dir = out / "final"
     step(
         "final copy (pg_dump | pg_restore, archive kept)",
@@ -426,12 +423,9 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
         lambda: simulate_writes(context.cluster_app, "cluster", 10, synthetic=context.synthetic),
         _count,
     )
-    cluster_freeze = step(
-        "rollback: freeze the cluster",
-        lambda: freeze(context.cluster, app_roles=[APP_ROLE], probe=context.cluster_app),
-        report_verdict,
+    _freeze_step(
+        step, "rollback: freeze the cluster", context.cluster, context.cluster_app, out / "cluster-freeze.json"
     )
-    write_report(cluster_freeze, out / "cluster-freeze.json")
     synced = step(
         "rollback: bring the cluster's rows back to WSL2",
         lambda: sync_back(context.cluster, context.workstation),
@@ -446,6 +440,12 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
     if not rollback.warnings:
         raise RuntimeError("the rollback gate printed no reminder")
     return bare
+
+
+def _freeze_step(step: Callable[..., Any], name: str, admin: Dsn, app: Dsn, report: Path) -> Path:
+    """Freeze with the application role's write proof; returns the written report."""
+    frozen = step(name, lambda: freeze(admin, app_roles=[APP_ROLE], probe=app), report_verdict)
+    return write_report(frozen, report)
 
 
 def _count(written: int) -> tuple[str, str]:

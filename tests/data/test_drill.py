@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from statehub.dsn import Dsn, connect
-from statehub.ephemeral import free_port
 from statehub.fingerprint import fingerprint, fingerprint_digest
 
 from tests.data.conftest import NewDb, no_password, script_env
+from tests.http_stub import serve_json
 from tests.script_runner import run_script
 
 
@@ -83,28 +81,8 @@ def test_bad_drill_requests_are_refused(new_db: NewDb, tmp_path: Path, case: str
 
 @pytest.fixture
 def state_hub_api() -> Iterator[str]:
-    """A stand-in State Hub API: health ok and a summary; everything under /broken fails."""
-
-    class Api(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            bodies = {"/state/health": {"status": "ok", "db": "connected"}, "/state/summary": {"workstreams": 117}}
-            body = bodies.get(self.path)
-            if body is None:
-                self.send_error(503)
-                return
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    """A stand-in State Hub API: health ok and a summary; anything under /broken answers 404."""
+    with serve_json(
+        {"/state/health": {"status": "ok", "db": "connected"}, "/state/summary": {"workstreams": 117}}
+    ) as host:
+        yield f"http://{host}"

@@ -14,7 +14,7 @@ import pytest
 from statehub.manifests import kubernetes_manifests
 from statehub.offline_program import ProgramRun
 
-from tests.program.conftest import Render
+from tests.program.conftest import PRIVATE_INGRESS, Render, manifest
 from tests.program.evidence_set import EvidenceSet, sha256_of
 
 STAGES_WITH_EVIDENCE = ["restore", "verify", "cutover", "stabilise"]
@@ -32,10 +32,6 @@ def evidence(tmp_path: Path) -> EvidenceSet:
 
 def kinds(run: ProgramRun) -> list[tuple[str, str]]:
     return sorted((m["kind"], m["metadata"]["name"]) for m in kubernetes_manifests(run))
-
-
-def named(run: ProgramRun, kind: str, name: str) -> dict:  # type: ignore[type-arg]
-    return next(m for m in kubernetes_manifests(run) if m["kind"] == kind and m["metadata"]["name"] == name)
 
 
 def refused(render: Render, *overrides: str) -> str:
@@ -61,7 +57,7 @@ def test_restore_scales_the_app_to_zero_and_says_how_to_reach_the_database(
 ) -> None:
     files = evidence.standard()
     run = render("railiance01", "stage=restore", f"drillReport={files['drillReport']}")
-    deployment = named(run, "Deployment", "state-hub")
+    deployment = manifest(run, "Deployment", "state-hub")
     assert deployment["spec"]["replicas"] == 0
     target = run.outputs["restoreTarget"]
     assert target["service"] == "state-hub-db-rw"
@@ -69,7 +65,7 @@ def test_restore_scales_the_app_to_zero_and_says_how_to_reach_the_database(
     assert target["secret"] == "state-hub-db-owner"
     assert "password" not in " ".join(v for k, v in target.items() if k != "2-password").lower()
     verify = render("railiance01", "stage=verify", *evidence.overrides(files, approve=False)[:2])
-    assert named(verify, "Deployment", "state-hub")["spec"]["replicas"] == 1
+    assert manifest(verify, "Deployment", "state-hub")["spec"]["replicas"] == 1
     assert "restoreTarget" not in verify.outputs
 
 
@@ -202,9 +198,9 @@ def test_cutover_needs_the_approval(render: Render, evidence: EvidenceSet) -> No
 def test_the_toggle_routes_to_wsl2_or_to_the_pods(render: Render, evidence: EvidenceSet) -> None:
     files = evidence.standard()
     wsl2 = render("railiance01", "stage=cutover", "endpoint=wsl2", *evidence.overrides(files))
-    door = named(wsl2, "Service", "state-hub-api")
+    door = manifest(wsl2, "Service", "state-hub-api")
     assert "selector" not in door["spec"]
-    slice_ = named(wsl2, "EndpointSlice", "state-hub-api-wsl2")
+    slice_ = manifest(wsl2, "EndpointSlice", "state-hub-api-wsl2")
     assert slice_["endpoints"] == [{"addresses": ["192.0.2.10"]}]
     assert slice_["ports"] == [{"name": "http", "port": 8000, "protocol": "TCP"}]
     assert slice_["metadata"]["labels"]["kubernetes.io/service-name"] == "state-hub-api"
@@ -212,7 +208,7 @@ def test_the_toggle_routes_to_wsl2_or_to_the_pods(render: Render, evidence: Evid
     assert wsl2.outputs["apiBase"] == "http://state-hub-api.railiance-apps.svc:8000"
 
     cluster = render("railiance01", "stage=cutover", "endpoint=cluster", *evidence.overrides(files))
-    door = named(cluster, "Service", "state-hub-api")
+    door = manifest(cluster, "Service", "state-hub-api")
     assert door["spec"]["selector"] == {"app.kubernetes.io/name": "state-hub", "app.kubernetes.io/component": "api"}
     assert ("EndpointSlice", "state-hub-api-wsl2") not in kinds(cluster)
     assert cluster.outputs["liveSide"] == "cluster"
@@ -220,14 +216,8 @@ def test_the_toggle_routes_to_wsl2_or_to_the_pods(render: Render, evidence: Evid
 
 
 def test_private_ingress_goes_through_the_front_door(render: Render) -> None:
-    run = render(
-        "railiance01",
-        "exposure=private-ingress",
-        "hostname=state-hub.railiance.internal",
-        "ingressClassName=traefik-private",
-        "ingressAllowCidrs=['100.64.0.0/10']",
-    )
-    ingress = named(run, "Ingress", "state-hub")
+    run = render("railiance01", *PRIVATE_INGRESS)
+    ingress = manifest(run, "Ingress", "state-hub")
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == "state-hub-api"
     assert run.outputs["apiBase"] == "http://state-hub.railiance.internal"

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from statehub.manifests import MASK, kubernetes_manifests, write_manifests
 
-from tests.program.conftest import PROJECT_DIR, Render
+from tests.program.conftest import PRIVATE_INGRESS, PROJECT_DIR, Render
 
 KUBERNETES_VERSION = "1.31"
 CHECKOV = "checkov==3.3.30"
@@ -24,14 +24,7 @@ CNPG_SCHEMAS = PROJECT_DIR.parent / "shared" / "schemas" / "cnpg"
 STACK_VARIANTS = {
     "dev": ("dev",),
     "railiance01": ("railiance01",),
-    "railiance01-private-ingress": (
-        "railiance01",
-        "exposure=private-ingress",
-        "hostname=state-hub.railiance.internal",
-        "ingressClassName=traefik-private",
-        "ingressAllowCidrs=['100.64.0.0/10']",
-        "accessNamespaces=['tailscale']",
-    ),
+    "railiance01-private-ingress": ("railiance01", *PRIVATE_INGRESS, "accessNamespaces=['tailscale']"),
 }
 CUSTOM_KINDS = {"Cluster", "Middleware"}
 

@@ -9,25 +9,10 @@ from pathlib import Path
 import pulumi
 import pytest
 from statehub.manifests import is_secret, kubernetes_manifests
-from statehub.offline_program import ProgramRun
 
-from tests.program.conftest import Render
+from tests.program.conftest import PRIVATE_INGRESS, Render, by_kind, manifest, one
 
 DIGEST = "sha256:" + "ab" * 32
-
-
-def by_kind(run: ProgramRun, kind: str) -> list[dict]:  # type: ignore[type-arg]
-    return [m for m in kubernetes_manifests(run) if m["kind"] == kind]
-
-
-def manifest(run: ProgramRun, kind: str, name: str) -> dict:  # type: ignore[type-arg]
-    return next(m for m in by_kind(run, kind) if m["metadata"]["name"] == name)
-
-
-def one(run: ProgramRun, kind: str) -> dict:  # type: ignore[type-arg]
-    found = by_kind(run, kind)
-    assert len(found) == 1, f"{len(found)} {kind}"
-    return found[0]
 
 
 def test_every_kubernetes_resource_uses_the_explicit_provider(render: Render) -> None:
@@ -158,13 +143,7 @@ def test_app_network_policies_follow_the_access_path(render: Render) -> None:
 
 def test_no_ingress_unless_private_ingress(render: Render) -> None:
     assert by_kind(render("railiance01"), "Ingress") == []
-    run = render(
-        "railiance01",
-        "exposure=private-ingress",
-        "hostname=state-hub.railiance.internal",
-        "ingressClassName=traefik-private",
-        "ingressAllowCidrs=['100.64.0.0/10']",
-    )
+    run = render("railiance01", *PRIVATE_INGRESS)
     ingress = one(run, "Ingress")
     assert ingress["spec"]["ingressClassName"] == "traefik-private"
     assert ingress["spec"]["rules"][0]["host"] == "state-hub.railiance.internal"
@@ -177,18 +156,10 @@ def test_no_ingress_unless_private_ingress(render: Render) -> None:
 
 
 def test_no_config_produces_a_public_service(render: Render) -> None:
-    for overrides in (
-        [],
-        [
-            "exposure=private-ingress",
-            "hostname=h.internal",
-            "ingressClassName=traefik-private",
-            "ingressAllowCidrs=['10.0.0.0/8']",
-        ],
-    ):
-        for manifest in kubernetes_manifests(render("railiance01", *overrides)):
-            if manifest["kind"] == "Service":
-                assert manifest["spec"]["type"] == "ClusterIP"
+    for overrides in ((), PRIVATE_INGRESS):
+        for rendered in kubernetes_manifests(render("railiance01", *overrides)):
+            if rendered["kind"] == "Service":
+                assert rendered["spec"]["type"] == "ClusterIP"
 
 
 def test_namespaces_only_where_the_stack_owns_them(render: Render) -> None:
@@ -200,11 +171,11 @@ def test_namespaces_only_where_the_stack_owns_them(render: Render) -> None:
 
 
 def test_ownership_labels(render: Render) -> None:
-    for manifest in kubernetes_manifests(render("dev")):
-        owner = manifest["metadata"]["labels"]["railiance.io/owner"]
-        namespace = manifest["metadata"].get("namespace", manifest["metadata"]["name"])
+    for rendered in kubernetes_manifests(render("dev")):
+        owner = rendered["metadata"]["labels"]["railiance.io/owner"]
+        namespace = rendered["metadata"].get("namespace", rendered["metadata"]["name"])
         expected = "railiance-platform" if namespace == "databases" else "railiance-apps"
-        assert owner == expected, manifest["metadata"]["name"]
+        assert owner == expected, rendered["metadata"]["name"]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from components.refusal import SettingsError
 from components.settings import Endpoint, Exposure, Stage, load_settings
-from tests.program.conftest import stack_config
+from tests.program.conftest import PRIVATE_INGRESS, stack_config
 
 
 def settings_of(stack: str, *overrides: str):  # type: ignore[no-untyped-def]
@@ -66,16 +66,11 @@ def test_each_bad_value_is_refused_by_name(override: str, key: str, shown: str, 
     assert f"pulumi config set state-hub-infra:{key} " in message
 
 
-PRIVATE_INGRESS = (
-    "exposure=private-ingress",
-    "hostname=state-hub.railiance.internal",
-    "ingressClassName=traefik-private",
-    "ingressAllowCidrs=['100.64.0.0/10', '192.168.1.0/24']",
-)
+TWO_CIDRS = "ingressAllowCidrs=['100.64.0.0/10', '192.168.1.0/24']"
 
 
 def test_private_ingress_needs_its_decisions() -> None:
-    settings = settings_of("railiance01", *PRIVATE_INGRESS)
+    settings = settings_of("railiance01", *PRIVATE_INGRESS, TWO_CIDRS)
     assert settings.exposure.allow_cidrs == ("100.64.0.0/10", "192.168.1.0/24")
     for missing in ("hostname=", "ingressClassName=", "ingressAllowCidrs="):
         key = missing.rstrip("=")

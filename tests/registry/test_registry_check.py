@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from statehub.ephemeral import free_port
 
+from tests.http_stub import serve_json
 from tests.registry.conftest import PASSWORD, USER, Registry, push_tiny_image
 from tests.script_runner import run_script, script_env
 
@@ -62,20 +61,8 @@ def test_credentials_problems_are_explained(registry: Registry) -> None:
 @pytest.fixture
 def not_a_registry() -> Iterator[str]:
     """A web server that answers 404 everywhere, like Gitea without its package registry."""
-
-    class NotFound(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_error(404)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), NotFound)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with serve_json({}) as host:
+        yield host
 
 
 def test_404_on_v2_means_no_registry_there(not_a_registry: str) -> None:
