@@ -101,6 +101,8 @@ def load_evidence(kind: EvidenceKind, path: Path | None, stage: str, freshness: 
         raise GateRefusal(
             f"{named} has schema_version {report.schema_version}; this program reads {SCHEMA_VERSION}. {run}"
         )
+    if report.created_at.tzinfo is None:
+        raise GateRefusal(f"{named} has created_at {report.created_at.isoformat()} without a time zone. {run}")
     if report.result != "pass":
         raise GateRefusal(f"{named} says {report.result}: {_failure_summary(report)}. Fix the cause, then {run}")
     if freshness is not None:
@@ -109,8 +111,6 @@ def load_evidence(kind: EvidenceKind, path: Path | None, stage: str, freshness: 
 
 
 def _check_age(named: str, created_at: datetime, freshness: Freshness, run: str) -> None:
-    if created_at.tzinfo is None:
-        raise GateRefusal(f"{named} has created_at {created_at.isoformat()} without a time zone. {run}")
     age = freshness.now - created_at
     if age < timedelta(0):
         raise GateRefusal(
