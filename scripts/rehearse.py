@@ -46,6 +46,8 @@ def main() -> int:
     if args.source and args.scale != 1:
         raise Refused("--scale applies to the synthetic database; with --source the size is the source's")
     out = args.out or Path(tempfile.mkdtemp(prefix="state-hub-rehearsal-"))
+    if out.exists() and not out.is_dir():
+        raise Refused(f"--out {out} is a file: give a new or empty folder")
     if out.exists() and any(out.iterdir()):
         raise Refused(f"--out {out} is not empty: choose a new folder (a rehearsal never overwrites evidence)")
     summary = rehearse(out, source=Dsn.parse(args.source) if args.source else None, scale=args.scale, echo=_echo)

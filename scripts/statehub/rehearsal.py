@@ -310,13 +310,21 @@ def rehearse(
                 )
     except GateStopped as stopped:
         stopped_at = f"gate {stopped.stage}"
+    except BaseException:  # an error or Ctrl-C: the servers are already stopped; keep the partial timeline
+        last = timeline.steps[-1].name if timeline.steps else "start"
+        _write_summary(
+            out, Summary("fail", f"error at {last}", timeline.steps, None, None, None, None if source else scale, rows)
+        )
+        raise
     result = "pass" if stopped_at is None and all(s.result == "pass" for s in timeline.steps) else "fail"
-    if source is not None and unchanged is False:
-        result = "fail"
     summary = Summary(result, stopped_at, timeline.steps, window, bare, unchanged, None if source else scale, rows)
+    _write_summary(out, summary)
+    return summary
+
+
+def _write_summary(out: Path, summary: Summary) -> None:
     (out / "summary.json").write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
     (out / "summary.md").write_text(summary.markdown())
-    return summary
 
 
 def _row_count(dsn: Dsn) -> int:

@@ -130,6 +130,7 @@ def test_servers_are_stopped_on_interrupt(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         rehearse(tmp_path / "r", inject=interrupt)
     assert len(seen) == 2
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["stopped_at"] == "error at compare the restore"
     for socket_dir in seen:
         assert not socket_dir.parent.exists(), f"{socket_dir.parent} left behind"
 
