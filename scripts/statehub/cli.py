@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import psycopg
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -27,6 +28,10 @@ def run_cli(main: Callable[[], int]) -> None:
         code = main()
     except (Refused, ConnectError, DsnError, ToolError) as error:
         print(f"error: {error}", file=sys.stderr)
+        code = REFUSED
+    except psycopg.Error as error:  # the database refused mid-way; what it says is the one line
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: the database refused: {first}", file=sys.stderr)
         code = REFUSED
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

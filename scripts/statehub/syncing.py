@@ -3,7 +3,8 @@
 After a rollback the cluster is the truth: every table of WSL2 is made equal to the cluster's,
 row by row (by primary key: delete what the cluster deleted, update what it changed, insert
 what it added; tables without a key are replaced as a whole), and sequences are moved to the
-cluster's values. The cluster is read in one snapshot and streamed with COPY; WSL2 is written in
+cluster's values. The cluster is read in one snapshot; for keyed tables only each key with its
+row hash crosses over, then only the rows whose hash WSL2 lacks (COPY both times); WSL2 is written in
 one transaction by the operator's superuser session (the only session a freeze lets write), with
 foreign-key triggers off while rows move, so a failure leaves WSL2 exactly as it was. A compare
 afterwards proves the two are equal. This is the one write to WSL2 besides freeze/unfreeze that
@@ -12,6 +13,7 @@ the safety contract asks for, so it refuses unless WSL2 is frozen and both schem
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -42,27 +44,28 @@ def _qualified(alias: str, names: list[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in names)
 
 
-def _row_text(alias: str, names: list[str]) -> sql.Composable:
-    """The row's text: compares every type, also those without an equality operator (json)."""
-    return sql.SQL("ROW({})::text").format(_qualified(alias, names))
-
-
-def _stream(cluster: Connection, wsl2: Connection, table: TableRef, names: list[str]) -> None:
-    """COPY the cluster's rows of `table` into a temporary table `incoming` on WSL2."""
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in names)
-    wsl2.execute(
-        sql.SQL("CREATE TEMP TABLE incoming ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-            cols, table.ident()
-        )
-    )
-    out_sql = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(cols, table.ident())
-    with cluster.cursor().copy(out_sql) as source, wsl2.cursor().copy("COPY incoming FROM STDIN") as target:
+def _copy_between(cluster: Connection, wsl2: Connection, query: sql.Composable, into: str) -> None:
+    """Stream the rows of `query` on the cluster into the temporary table `into` on WSL2 (COPY)."""
+    out_sql = sql.SQL("COPY ({}) TO STDOUT").format(query)
+    in_sql = sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(into))
+    with cluster.cursor().copy(out_sql) as source, wsl2.cursor().copy(in_sql) as target:
         for chunk in source:
             target.write(chunk)
 
 
-def _replace_whole(wsl2: Connection, table: TableRef, names: list[str]) -> dict[str, int]:
+def _temp_like(wsl2: Connection, name: str, columns: sql.Composable, table: TableRef) -> None:
+    wsl2.execute(
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} AS t WITH NO DATA").format(
+            sql.Identifier(name), columns, table.ident()
+        )
+    )
+
+
+def _replace_whole(cluster: Connection, wsl2: Connection, table: TableRef, names: list[str]) -> dict[str, int]:
     """A table without a key: replace its rows when the two multisets differ."""
+    plain = sql.SQL(", ").join(sql.Identifier(c) for c in names)
+    _temp_like(wsl2, "incoming", plain, table)
+    _copy_between(cluster, wsl2, sql.SQL("SELECT {} FROM {}").format(plain, table.ident()), "incoming")
     cols, target = _qualified("x", names), table.ident()
     differs = wsl2.execute(
         sql.SQL(
@@ -74,42 +77,68 @@ def _replace_whole(wsl2: Connection, table: TableRef, names: list[str]) -> dict[
         return {"inserted": 0, "updated": 0, "deleted": 0}
     deleted = wsl2.execute(sql.SQL("DELETE FROM {}").format(target)).rowcount
     inserted = wsl2.execute(
-        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM incoming AS x").format(
-            target, sql.SQL(", ").join(sql.Identifier(c) for c in names), cols
-        )
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM incoming AS x").format(target, plain, cols)
     ).rowcount
     return {"inserted": inserted, "updated": 0, "deleted": deleted}
 
 
-def _merge_by_key(wsl2: Connection, table: TableRef, names: list[str]) -> dict[str, int]:
-    target = table.ident()
-    key = sql.SQL(" AND ").join(sql.SQL("t.{k} = i.{k}").format(k=sql.Identifier(k)) for k in table.primary_key)
+def _merge_by_key(cluster: Connection, wsl2: Connection, table: TableRef, names: list[str]) -> dict[str, int]:
+    """Ship only what differs: first every key with its row hash, then the rows whose hash is new."""
+    target, keys = table.ident(), table.primary_key
+    key_cols = _qualified("t", list(keys))
+    row_hash = sql.SQL("hash_record_extended({}, 0)").format(table.hashed_row())
+    _temp_like(wsl2, "theirs", sql.SQL("{}, 0::bigint AS row_hash").format(key_cols), table)
+    _copy_between(cluster, wsl2, sql.SQL("SELECT {}, {} FROM {} AS t").format(key_cols, row_hash, target), "theirs")
+    match = sql.SQL(" AND ").join(sql.SQL("t.{k} = i.{k}").format(k=sql.Identifier(k)) for k in keys)
     deleted = wsl2.execute(
-        sql.SQL("DELETE FROM {} AS t WHERE NOT EXISTS (SELECT FROM incoming AS i WHERE {})").format(target, key)
+        sql.SQL("DELETE FROM {} AS t WHERE NOT EXISTS (SELECT FROM theirs AS i WHERE {})").format(target, match)
     ).rowcount
-    others = [c for c in names if c not in table.primary_key]
+    wanted = wsl2.execute(
+        sql.SQL(
+            "SELECT json_agg(json_build_object({})) FROM theirs AS i "
+            "WHERE NOT EXISTS (SELECT FROM {} AS t WHERE {} AND {} = i.row_hash)"
+        ).format(
+            sql.SQL(", ").join(sql.SQL("{}, i.{}").format(sql.Literal(k), sql.Identifier(k)) for k in keys),
+            target,
+            match,
+            row_hash,
+        )
+    ).fetchone()
+    if not wanted or wanted[0] is None:
+        return {"inserted": 0, "updated": 0, "deleted": deleted}
+    plain = sql.SQL(", ").join(sql.Identifier(c) for c in names)
+    _temp_like(wsl2, "incoming", plain, table)
+    _copy_between(
+        cluster,
+        wsl2,
+        sql.SQL("SELECT {} FROM {} AS t JOIN json_populate_recordset(NULL::{}, {}) AS i ON {}").format(
+            _qualified("t", names), target, target, sql.Literal(json.dumps(wanted[0])), match
+        ),
+        "incoming",
+    )
+    others = [c for c in names if c not in keys]
     updated = 0
     if others:
         assignments = sql.SQL(", ").join(sql.SQL("{c} = i.{c}").format(c=sql.Identifier(c)) for c in others)
         updated = wsl2.execute(
-            sql.SQL("UPDATE {} AS t SET {} FROM incoming AS i WHERE {} AND {} IS DISTINCT FROM {}").format(
-                target, assignments, key, _row_text("t", names), _row_text("i", names)
-            )
+            sql.SQL("UPDATE {} AS t SET {} FROM incoming AS i WHERE {}").format(target, assignments, match)
         ).rowcount
     inserted = wsl2.execute(
         sql.SQL(
             "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM incoming AS i "
             "WHERE NOT EXISTS (SELECT FROM {} AS t WHERE {})"
-        ).format(target, sql.SQL(", ").join(sql.Identifier(c) for c in names), _qualified("i", names), target, key)
+        ).format(target, plain, _qualified("i", names), target, match)
     ).rowcount
     return {"inserted": inserted, "updated": updated, "deleted": deleted}
 
 
 def _sync_table(cluster: Connection, wsl2: Connection, table: TableRef) -> dict[str, int]:
     names = _columns(wsl2, table)
-    _stream(cluster, wsl2, table, names)
-    changes = _merge_by_key(wsl2, table, names) if table.primary_key else _replace_whole(wsl2, table, names)
-    wsl2.execute("DROP TABLE incoming")
+    if table.primary_key:
+        changes = _merge_by_key(cluster, wsl2, table, names)
+    else:
+        changes = _replace_whole(cluster, wsl2, table, names)
+    wsl2.execute("DROP TABLE IF EXISTS theirs, incoming")
     return changes
 
 
