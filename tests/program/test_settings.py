@@ -54,6 +54,40 @@ def test_committed_stacks_load() -> None:
         ("exposure=public-ingress", "exposure", "'public-ingress'", "refused: a public Ingress"),
         ("exposure=tunnel", "exposure", "'tunnel'", "one of cluster-internal, private-ingress"),
         ("accessNamespaces=tailscale", "accessNamespaces", "'tailscale'", "not a list"),
+        ("wsl2Address=workstation", "wsl2Address", "'workstation'", "not an IP address"),
+        ("wsl2Address=127.0.0.1", "wsl2Address", "'127.0.0.1'", "loopback"),
+        ("wsl2Address=", "wsl2Address", "unset", "routes to the WSL2 fallback"),
+        ("evidenceMaxAgeHours=0", "evidenceMaxAgeHours", "'0'", "between 1 and 336"),
+        (
+            'approval={"by": "alice", "at": "2026-11-27T10:00:00Z", "reference": "https://tracker.example/1", "freezeReportSha256": "abc", "finalCompareReportSha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}',
+            "approval.freezeReportSha256",
+            "'abc'",
+            "not a sha256",
+        ),
+        (
+            'approval={"by": "alice", "at": "2026-11-27T10:00:00", "reference": "https://tracker.example/1", "freezeReportSha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "finalCompareReportSha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}',
+            "approval.at",
+            "'2026-11-27T10:00:00'",
+            "time zone",
+        ),
+        (
+            'approval={"by": "alice", "at": "yesterday", "reference": "https://tracker.example/1", "freezeReportSha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "finalCompareReportSha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}',
+            "approval.at",
+            "'yesterday'",
+            "ISO 8601",
+        ),
+        (
+            'approval={"at": "2026-11-27T10:00:00Z", "reference": "https://tracker.example/1", "freezeReportSha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "finalCompareReportSha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}',
+            "approval.by",
+            "unset",
+            "records by",
+        ),
+        (
+            'fallbackRetirement={"by": "bob", "at": "2026-11-27T10:00:00Z"}',
+            "fallbackRetirement.reference",
+            "unset",
+            "records reference",
+        ),
     ],
 )
 def test_each_bad_value_is_refused_by_name(override: str, key: str, shown: str, problem: str) -> None:
@@ -63,7 +97,8 @@ def test_each_bad_value_is_refused_by_name(override: str, key: str, shown: str, 
     assert refused.value.key == key
     assert f"state-hub-infra:{key} is {shown}" in message
     assert problem in message
-    assert f"pulumi config set state-hub-infra:{key} " in message
+    path_flag = "--path " if "." in key else ""
+    assert f"pulumi config set {path_flag}state-hub-infra:{key} " in message
 
 
 TWO_CIDRS = "ingressAllowCidrs=['100.64.0.0/10', '192.168.1.0/24']"
