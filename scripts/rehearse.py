@@ -24,7 +24,8 @@ from pathlib import Path
 
 from statehub.cli import FAIL, PASS, Refused, console, run_cli
 from statehub.dsn import Dsn
-from statehub.rehearsal import StepResult, rehearse
+from statehub.rehearsal import rehearse
+from statehub.timeline import StepResult
 
 _COLOURS = {"pass": "green", "fail": "red", "stopped": "red", "error": "red"}
 

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pulumi
-from psycopg import sql
 
 from statehub.archive import read_manifest
 from statehub.comparing import compare_databases
@@ -33,28 +29,25 @@ from statehub.ephemeral import EphemeralServer, ephemeral_server
 from statehub.fingerprint import fingerprint, fingerprint_digest
 from statehub.freezing import freeze, unfreeze
 from statehub.offline_program import ProgramRun, run_program
-from statehub.pgtools import find_tool
-from statehub.reports import Report, write_report
+from statehub.reports import write_report
 from statehub.restoring import load_archive, restore
 from statehub.stack_config import load_stack_config
+from statehub.stand_ins import (
+    APP_ROLE,
+    DATABASE,
+    bare_copy_seconds,
+    checkpoint,
+    create_app_role,
+    grant_app,
+    reset_database,
+    simulate_writes,
+)
 from statehub.syncing import sync_back
 from statehub.synthetic import seed
+from statehub.timeline import GateStopped, StepResult, Summary, T, Timeline, report_verdict
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACK = "railiance01"
-DATABASE = "state_hub"
-APP_ROLE = "state_hub_app"
-
-T = TypeVar("T")
-
-
-@dataclass
-class StepResult:
-    name: str
-    seconds: float
-    result: str
-    """pass, fail (evidence that does not pass), stopped (a gate refused) or error."""
-    detail: str = ""
 
 
 @dataclass
@@ -78,105 +71,6 @@ Injection = Callable[[str, Rehearsal], None]
 """Called with each step's name before the step runs (tests inject failures with it)."""
 
 
-class GateStopped(Exception):
-    def __init__(self, stage: str, endpoint: str, message: str) -> None:
-        super().__init__(f"gate {stage} (endpoint {endpoint}) refused: {message}")
-        self.stage = stage
-        self.message = message
-
-
-@dataclass
-class Timeline:
-    steps: list[StepResult] = field(default_factory=list)
-    echo: Callable[[StepResult], None] = lambda _: None
-
-    def run(self, name: str, action: Callable[[], T], *, verdict: Callable[[T], tuple[str, str]] | None = None) -> T:
-        started = time.monotonic()
-        try:
-            value = action()
-        except GateStopped as stopped:
-            self._record(StepResult(name, time.monotonic() - started, "stopped", stopped.message))
-            raise
-        except BaseException as error:
-            self._record(StepResult(name, time.monotonic() - started, "error", str(error) or type(error).__name__))
-            raise
-        result, detail = verdict(value) if verdict else ("pass", "")
-        self._record(StepResult(name, time.monotonic() - started, result, detail))
-        return value
-
-    def _record(self, step: StepResult) -> None:
-        step.seconds = round(step.seconds, 3)
-        self.steps.append(step)
-        self.echo(step)
-
-    def seconds(self, first: str, last: str) -> float:
-        names = [s.name for s in self.steps]
-        window = self.steps[names.index(first) : names.index(last) + 1]
-        return round(sum(s.seconds for s in window), 3)
-
-
-def report_verdict(report: Report) -> tuple[str, str]:
-    differences = report.details.get("differences") or []
-    detail = "; ".join(f"{d['kind']} {d['where']}" for d in differences[:3])
-    return report.result, detail
-
-
-def _grant_app(dsn: Dsn) -> None:
-    with connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dsn.dbname), sql.Identifier(APP_ROLE))
-        )
-        for statement in (
-            "GRANT USAGE ON SCHEMA public TO {}",
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}",
-            "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}",
-        ):
-            conn.execute(sql.SQL(statement).format(sql.Identifier(APP_ROLE)))
-
-
-def _app_role(server: EphemeralServer) -> Dsn:
-    password = secrets.token_urlsafe(18)
-    with connect(server.dsn("postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(APP_ROLE), sql.Literal(password))
-        )
-    return server.dsn(DATABASE).replace(user=APP_ROLE, password=password)
-
-
-def simulate_writes(app: Dsn, label: str, count: int, *, synthetic: bool) -> int:
-    """What the State Hub's clients do: new progress events, a task moving on, a token event."""
-    with connect(app) as conn:
-        if not synthetic:
-            for i in range(count):
-                conn.execute("INSERT INTO rehearsal_writes (label, i) VALUES (%s, %s)", (label, i))
-            conn.commit()
-            return count
-        for i in range(count):
-            conn.execute(
-                "INSERT INTO progress_events (task_id, kind, payload) VALUES (1 + %s %% 900, 'note', %s)",
-                (i, json.dumps({"by": label, "i": i})),
-            )
-        conn.execute("UPDATE tasks SET status = 'done', notes = %s WHERE id IN (2, 3)", (f"closed during {label}",))
-        conn.execute("INSERT INTO token_events (agent, tokens, cost) VALUES (%s, 1234, 0.0123)", (label,))
-        conn.commit()
-    return count + 3
-
-
-def reset_database(server_dsn: Dsn) -> None:
-    """Drop and recreate the cluster stand-in's database (what recreating state-hub-db does)."""
-    with connect(server_dsn.replace(dbname="postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(server_dsn.dbname)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(server_dsn.dbname)))
-
-
-def checkpoint(*dsns: Dsn) -> None:
-    """Flush both servers before a timed copy, so a checkpoint the earlier steps made due does not
-    land inside one measurement and not the other."""
-    for dsn in dsns:
-        with connect(dsn, autocommit=True) as conn:
-            conn.execute("CHECKPOINT")
-
-
 def gate(context: Rehearsal, stage: str, endpoint: str) -> ProgramRun:
     """The real program under mocks, with this rehearsal's evidence in the stack config."""
     overrides = [f"stage={stage}", f"endpoint={endpoint}"]
@@ -187,76 +81,6 @@ def gate(context: Rehearsal, stage: str, endpoint: str) -> ProgramRun:
         return run_program(PROJECT_DIR, load_stack_config(PROJECT_DIR, STACK, overrides))
     except pulumi.RunError as refusal:
         raise GateStopped(stage, endpoint, str(refusal)) from None
-
-
-def bare_copy_seconds(source: Dsn, cluster_server: EphemeralServer) -> float:
-    """`pg_dump -Fc -Z0 | pg_restore` of the same database into a fresh one: the reference cost."""
-    target = cluster_server.create_database("bare_copy")
-    started = time.monotonic()
-    dumper = subprocess.Popen(
-        [str(find_tool("pg_dump")), "-Fc", "-Z0", "-d", source.dbname],
-        stdout=subprocess.PIPE,
-        env=source.child_env(),
-    )
-    restored = subprocess.run(
-        [str(find_tool("pg_restore")), "--no-owner", "-d", target.dbname],
-        stdin=dumper.stdout,
-        env=target.child_env(),
-        capture_output=True,
-        check=False,
-    )
-    if dumper.stdout:
-        dumper.stdout.close()
-    if dumper.wait() != 0 or restored.returncode != 0:
-        raise RuntimeError(f"bare copy failed: {restored.stderr.decode(errors='replace')[-300:]}")
-    return round(time.monotonic() - started, 3)
-
-
-@dataclass
-class Summary:
-    result: str
-    stopped_at: str | None
-    steps: list[StepResult]
-    window_seconds: float | None
-    bare_copy_seconds: float | None
-    source_unchanged: bool | None
-    scale: int | None
-    rows: int
-
-    @property
-    def window_ratio(self) -> float | None:
-        if self.window_seconds is None or not self.bare_copy_seconds:
-            return None
-        return round(self.window_seconds / self.bare_copy_seconds, 2)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "rehearsal",
-            "created_at": datetime.now(UTC).isoformat(),
-            "result": self.result,
-            "stopped_at": self.stopped_at,
-            "scale": self.scale,
-            "rows": self.rows,
-            "write_freeze_window_s": self.window_seconds,
-            "bare_copy_s": self.bare_copy_seconds,
-            "window_ratio": self.window_ratio,
-            "source_unchanged": self.source_unchanged,
-            "steps": [vars(s) for s in self.steps],
-        }
-
-    def markdown(self) -> str:
-        lines = [
-            f"# Rehearsal: {self.result}" + (f" (stopped at {self.stopped_at})" if self.stopped_at else ""),
-            "",
-            f"Scale: {self.scale or 'real source copy'}, {self.rows} rows. "
-            f"Write-freeze window: {self.window_seconds} s; bare `pg_dump -Fc -Z0 | pg_restore`: "
-            f"{self.bare_copy_seconds} s; ratio {self.window_ratio}.",
-            "",
-            "| step | seconds | result | detail |",
-            "|---|---|---|---|",
-        ]
-        lines += [f"| {s.name} | {s.seconds:.3f} | {s.result} | {s.detail.replace('|', '/')} |" for s in self.steps]
-        return "\n".join(lines) + "\n"
 
 
 WINDOW = ("freeze WSL2", "gate cutover, endpoint cluster")
@@ -361,13 +185,13 @@ def _prepare(
     context = Rehearsal(
         out,
         workstation,
-        _app_role(ws_server),
+        create_app_role(ws_server),
         cluster,
-        _app_role(cl_server),
+        create_app_role(cl_server),
         cluster_server=cl_server,
         synthetic=source is None,
     )
-    _grant_app(workstation)
+    grant_app(workstation)
     return context
 
 
@@ -425,7 +249,7 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
     # the reference, measured on the same frozen database the final copy read, under the same conditions
     step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster))
     bare: float = step(BARE_COPY, lambda: bare_copy_seconds(context.workstation, context.cluster_server))
-    _grant_app(context.cluster)
+    grant_app(context.cluster)
     step(
         "writes on the cluster after cutover",
         lambda: simulate_writes(context.cluster_app, "cluster", 10, synthetic=context.synthetic),
