@@ -96,25 +96,27 @@ def dump(
         snapshot = str((conn.execute("SELECT pg_export_snapshot()").fetchone() or [""])[0])
         timings: dict[str, float] = {}
 
-        def run_dump() -> str:
+        def run_dump() -> tuple[str, tuple[str, int] | None]:
+            """pg_dump's version, and the archive's sha256 and size when they were taken while streaming."""
             t = time.monotonic()
+            streamed = None
             if docker_container:
                 version = _docker_dump(docker_container, snapshot, archive, source)
-            elif restore_into is not None:
-                assert pg_dump is not None
-                argv = [str(pg_dump), *_pg_dump_argv(snapshot, None, jobs, dbname=source.dbname, compress=compress)]
-                pg_restore = [str(find_tool("pg_restore", pg_bin)), *RESTORE_FLAGS, "-d", restore_into.dbname]
-                pipe_tools(argv, source, archive, pg_restore, restore_into)
-                version = f"pg_dump (PostgreSQL) {pg_dump_major}"
             else:
                 assert pg_dump is not None
-                run_tool(
-                    [str(pg_dump), *_pg_dump_argv(snapshot, archive, jobs, dbname=source.dbname, compress=compress)],
-                    source,
-                )
                 version = f"pg_dump (PostgreSQL) {pg_dump_major}"
+                if restore_into is not None:
+                    argv = [str(pg_dump), *_pg_dump_argv(snapshot, None, jobs, dbname=source.dbname, compress=compress)]
+                    pg_restore = [str(find_tool("pg_restore", pg_bin)), *RESTORE_FLAGS, "-d", restore_into.dbname]
+                    streamed = pipe_tools(argv, source, archive, pg_restore, restore_into)
+                else:
+                    argv = [
+                        str(pg_dump),
+                        *_pg_dump_argv(snapshot, archive, jobs, dbname=source.dbname, compress=compress),
+                    ]
+                    run_tool(argv, source)
             timings["pg_dump_s"] = round(time.monotonic() - t, 3)
-            return version
+            return version, streamed
 
         def run_fingerprint() -> dict[str, Any]:
             t = time.monotonic()
@@ -125,11 +127,11 @@ def dump(
         into = f" into {restore_into.masked()}" if restore_into else ""
         with step(f"dumping {source.masked()}{into} in snapshot {snapshot}"), ThreadPoolExecutor(2) as pool:
             dumped, fingerprinted = pool.submit(run_dump), pool.submit(run_fingerprint)
-            pg_dump_version, fp = dumped.result(), fingerprinted.result()
+            (pg_dump_version, streamed), fp = dumped.result(), fingerprinted.result()
         conn.execute("COMMIT")
     archived = archived_sequences(archive, pg_bin)
     fp["sequences"] = {name: archived.get(name, value) for name, value in fp["sequences"].items()}
-    sha256, size = archive_sha256(archive)
+    sha256, size = streamed or archive_sha256(archive)
     timings["total_s"] = round(time.monotonic() - started, 3)
     report = Report(
         kind="dump",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -75,12 +76,16 @@ def run_tool(argv: list[str], dsn: Dsn | None, *, stdout: int | None = None) -> 
     return result
 
 
-def pipe_tools(producer: list[str], producer_dsn: Dsn, copy_to: Path, consumer: list[str], consumer_dsn: Dsn) -> None:
+def pipe_tools(
+    producer: list[str], producer_dsn: Dsn, copy_to: Path, consumer: list[str], consumer_dsn: Dsn
+) -> tuple[str, int]:
     """`producer | tee copy_to | consumer`, each tool with its own connection environment.
 
     The archive is kept on disk while it streams into the consumer, so a piped copy leaves the
     same evidence as a dump followed by a restore, in about the time of the slower of the two.
+    Returns the sha256 and size of what streamed, hashed on the way (no second read of the file).
     """
+    digest, size = hashlib.sha256(), 0
     with tempfile.TemporaryFile() as producer_err, tempfile.TemporaryFile() as consumer_err:
         source = subprocess.Popen(producer, stdout=subprocess.PIPE, stderr=producer_err, env=producer_dsn.child_env())
         sink = subprocess.Popen(
@@ -96,6 +101,8 @@ def pipe_tools(producer: list[str], producer_dsn: Dsn, copy_to: Path, consumer: 
             with copy_to.open("wb") as archive:
                 while chunk := os.read(source.stdout.fileno(), _CHUNK):
                     archive.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
                     sink.stdin.write(chunk)
         except BrokenPipeError:
             source.kill()  # the consumer stopped: its own error says why
@@ -109,3 +116,4 @@ def pipe_tools(producer: list[str], producer_dsn: Dsn, copy_to: Path, consumer: 
                 err.seek(0)
                 last = (err.read().decode(errors="replace").strip().splitlines() or ["(no message)"])[-1]
                 raise ToolError(f"{Path(argv[0]).name} failed (exit {code}): {last}")
+    return digest.hexdigest(), size

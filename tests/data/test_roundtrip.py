@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from statehub.archive import archive_sha256
 from statehub.dsn import Dsn, connect
 from statehub.ephemeral import EphemeralServer
 from statehub.restoring import user_tables
 from statehub.synthetic import REAL_SIZE
 
 from tests.data.conftest import NewDb, compare_cli, create_db, dump_cli, no_password, restore_cli, script_env
-from tests.script_runner import SCRIPTS
+from tests.script_runner import SCRIPTS, run_script
 
 
 def dump_and_restore(source: Dsn, target: Dsn, tmp_path: Path) -> dict:  # type: ignore[type-arg]
@@ -167,3 +168,28 @@ def test_a_killed_restore_leaves_the_target_empty(new_db: NewDb, tmp_path: Path)
     process.wait()
     time.sleep(0.5)
     assert user_tables(target) == []
+
+
+def test_piped_copy_restores_while_it_dumps_and_keeps_the_archive(new_db: NewDb, tmp_path: Path) -> None:
+    source, target = new_db(scale=1), new_db()
+    env = {**script_env(source), "PGTARGETPASSWORD": target.get("password") or ""}
+    result = dump_cli(source, tmp_path / "final", "--restore-into", no_password(target), env=env)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "final" / "manifest.json").read_text())
+    sha256, size = archive_sha256(tmp_path / "final" / "state-hub.dump")
+    assert (manifest["details"]["archive"]["sha256"], manifest["details"]["archive"]["size_bytes"]) == (sha256, size)
+    assert manifest["details"]["restored_into"] == target.masked()
+    compared = run_script(
+        "compare.py",
+        "--manifest",
+        str(tmp_path / "final" / "manifest.json"),
+        "--target",
+        no_password(target),
+        "--report",
+        str(tmp_path / "c.json"),
+        env=script_env(target),
+    )
+    assert compared.returncode == 0, compared.stderr
+    again = dump_cli(source, tmp_path / "again", "--restore-into", no_password(target), env=env)
+    assert again.returncode == 2
+    assert "already holds" in again.stderr
