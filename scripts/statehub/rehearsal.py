@@ -48,6 +48,8 @@ from statehub.timeline import GateStopped, StepResult, Summary, T, Timeline, rep
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACK = "railiance01"
+DRILL_DIR = "drill"
+"""Under the rehearsal's folder: the drill's dump and reports (the cluster restore reuses the dump)."""
 
 
 @dataclass
@@ -112,11 +114,9 @@ def rehearse(
     stopped_at: str | None = None
     window = bare = None
     unchanged: bool | None = None
-    rows = 0
     try:
         with _stand_ins(timeline) as (ws_server, cl_server):
             context = _prepare(out, ws_server, cl_server, source=source, scale=scale, timeline=timeline)
-            rows = _row_count(context.workstation)
             original = fingerprint_digest(fingerprint(source)) if source else None
 
             def step(name: str, action: Callable[[], T], verdict: Callable[[T], tuple[str, str]] | None = None) -> T:
@@ -137,11 +137,16 @@ def rehearse(
     except BaseException:  # an error or Ctrl-C: the servers are already stopped; keep the partial timeline
         last = timeline.steps[-1].name if timeline.steps else "start"
         _write_summary(
-            out, Summary("fail", f"error at {last}", timeline.steps, None, None, None, None if source else scale, rows)
+            out,
+            Summary(
+                "fail", f"error at {last}", timeline.steps, None, None, None, None if source else scale, _rows(out)
+            ),
         )
         raise
     result = "pass" if stopped_at is None and all(s.result == "pass" for s in timeline.steps) else "fail"
-    summary = Summary(result, stopped_at, timeline.steps, window, bare, unchanged, None if source else scale, rows)
+    summary = Summary(
+        result, stopped_at, timeline.steps, window, bare, unchanged, None if source else scale, _rows(out)
+    )
     _write_summary(out, summary)
     return summary
 
@@ -151,8 +156,10 @@ def _write_summary(out: Path, summary: Summary) -> None:
     (out / "summary.md").write_text(summary.markdown())
 
 
-def _row_count(dsn: Dsn) -> int:
-    return sum(t["rows"] for t in fingerprint(dsn)["tables"].values())
+def _rows(out: Path) -> int:
+    """Rows of the rehearsed database, as the drill counted them (0 when it did not get that far)."""
+    drill_report = out / DRILL_DIR / DRILL_REPORT
+    return int(json.loads(drill_report.read_text())["details"]["compare"]["rows"]) if drill_report.exists() else 0
 
 
 def _prepare(
@@ -198,7 +205,7 @@ def _prepare(
 def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | None) -> float:
     """Every step in order; returns the seconds of the bare reference copy."""
     out, evidence = context.out, context.evidence
-    drill_dir = out / "drill"
+    drill_dir = out / DRILL_DIR
     step("drill", lambda: drill(source or context.workstation, drill_dir), report_verdict)
     evidence["drillReport"] = drill_dir / DRILL_REPORT
     run = step("gate restore", lambda: gate(context, "restore", "wsl2"))
