@@ -59,6 +59,28 @@ def test_a_failing_api_fails_the_drill(new_db: NewDb, tmp_path: Path, state_hub_
 
 
 @pytest.mark.parametrize(
+    ("live_summary", "code", "kinds"), [({"workstreams": 117}, 0, []), ({"workstreams": 118}, 1, ["api-summary"])]
+)
+def test_the_copy_summary_must_equal_the_live_one(
+    new_db: NewDb, tmp_path: Path, state_hub_api: str, live_summary: dict[str, int], code: int, kinds: list[str]
+) -> None:
+    source, scratch = new_db(scale=1), new_db()
+    with serve_json({"/state/summary": {**live_summary, "generated_at": "volatile, ignored"}}) as live:
+        result, stderr, report = drill_cli(
+            source,
+            tmp_path / "drill",
+            "--scratch",
+            no_password(scratch),
+            "--api-url",
+            state_hub_api,
+            "--source-api-url",
+            f"http://{live}",
+        )
+    assert result == code, stderr
+    assert [p["kind"] for p in report["details"]["differences"]] == kinds
+
+
+@pytest.mark.parametrize(
     ("case", "message"),
     [
         ("scratch-is-source", "is the source itself"),
