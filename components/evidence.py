@@ -72,11 +72,13 @@ class Evidence:
         return self.report.details
 
 
+MAX_AGE_KEY = "evidenceMaxAgeHours"
+
+
 @dataclass(frozen=True)
 class Freshness:
     now: datetime
     max_age: timedelta
-    key: str = "evidenceMaxAgeHours"
 
 
 def load_evidence(kind: EvidenceKind, path: Path | None, stage: str, freshness: Freshness | None) -> Evidence:
@@ -121,7 +123,7 @@ def _check_age(named: str, created_at: datetime, freshness: Freshness, run: str)
         hours = age.total_seconds() / 3600
         limit = freshness.max_age.total_seconds() / 3600
         raise GateRefusal(
-            f"{named} is {hours:.1f} h old, older than state-hub-infra:{freshness.key} ({limit:g} h): "
+            f"{named} is {hours:.1f} h old, older than state-hub-infra:{MAX_AGE_KEY} ({limit:g} h): "
             f"take it again. {run}"
         )
 

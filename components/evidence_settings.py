@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from components.config_reader import ConfigReader
+from components.evidence import MAX_AGE_KEY
 from components.refusal import SettingsError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -55,7 +56,7 @@ class EvidenceSettings:
 
 def load_evidence_settings(read: ConfigReader) -> EvidenceSettings:
     return EvidenceSettings(
-        max_age=timedelta(hours=read.integer("evidenceMaxAgeHours", example="24", minimum=1, maximum=24 * 14)),
+        max_age=timedelta(hours=read.integer(MAX_AGE_KEY, example="24", minimum=1, maximum=24 * 14)),
         drill_report=_path(read, "drillReport"),
         restore_compare_report=_path(read, "restoreCompareReport"),
         freeze_report=_path(read, "freezeReport"),

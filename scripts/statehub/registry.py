@@ -27,7 +27,7 @@ MANIFEST_TYPES = ", ".join(
     )
 )
 _DOCKER_HUB_API = "registry-1.docker.io"
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,7 @@ class Answer:
 
 def default_scheme(ref: ImageRef) -> str:
     """Plain HTTP only for a registry on this machine (as Docker allows); HTTPS everywhere else."""
-    host = ref.registry.rsplit(":", 1)[0] if not ref.registry.startswith("[") else ref.registry.split("]")[0] + "]"
-    return "http" if host in _LOCAL_HOSTS else "https"
+    return "http" if urllib.parse.urlsplit(f"//{ref.registry}").hostname in _LOCAL_HOSTS else "https"
 
 
 def _request(method: str, url: str, headers: dict[str, str], timeout: float) -> Answer:
