@@ -19,7 +19,7 @@ from statehub.dsn import Dsn
 from statehub.dumping import dump
 from statehub.ephemeral import ephemeral_server, pgserver_bin
 from statehub.reports import Report, write_report
-from statehub.restoring import restore
+from statehub.restoring import require_empty, restore
 
 DUMP_DIR = "dump"
 RESTORE_REPORT = "restore-compare.json"
@@ -50,7 +50,6 @@ def drill(
     source_api_url: str | None = None,
     pg_bin: Path | None = None,
     docker_container: str | None = None,
-    compress: bool = True,
 ) -> Report:
     """Run the drill and write `out/drill-report.json`; returns the report."""
     if scratch is not None and _same_database(source, scratch):
@@ -62,8 +61,10 @@ def drill(
             "--api-url needs --scratch: the throwaway server is removed when the drill ends, so no State Hub can be "
             "wired to it; point a State Hub at a --scratch database and pass its URL"
         )
+    if scratch is not None:
+        require_empty(scratch)  # before the dump: a refused drill reads nothing
     started = time.monotonic()
-    manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container, compress=compress)
+    manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container)
     with _isolated_target(scratch, pg_bin) as (target, target_label):
         compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin)
         write_report(compare, out / RESTORE_REPORT)

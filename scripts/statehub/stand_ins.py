@@ -42,17 +42,17 @@ def create_app_role(server: EphemeralServer) -> Dsn:
 
 def simulate_writes(app: Dsn, label: str, count: int, *, synthetic: bool) -> int:
     """What the State Hub's clients do: new progress events, a task moving on, a token event."""
-    with connect(app) as conn:
+    with connect(app) as conn, conn.cursor() as cursor:
         if not synthetic:
-            for i in range(count):
-                conn.execute("INSERT INTO rehearsal_writes (label, i) VALUES (%s, %s)", (label, i))
+            cursor.executemany(
+                "INSERT INTO rehearsal_writes (label, i) VALUES (%s, %s)", [(label, i) for i in range(count)]
+            )
             conn.commit()
             return count
-        for i in range(count):
-            conn.execute(
-                "INSERT INTO progress_events (task_id, kind, payload) VALUES (1 + %s %% 900, 'note', %s)",
-                (i, json.dumps({"by": label, "i": i})),
-            )
+        cursor.executemany(
+            "INSERT INTO progress_events (task_id, kind, payload) VALUES (1 + %s %% 900, 'note', %s)",
+            [(i, json.dumps({"by": label, "i": i})) for i in range(count)],
+        )
         conn.execute("UPDATE tasks SET status = 'done', notes = %s WHERE id IN (2, 3)", (f"closed during {label}",))
         conn.execute("INSERT INTO token_events (agent, tokens, cost) VALUES (%s, 1234, 0.0123)", (label,))
         conn.commit()

@@ -99,6 +99,7 @@ def test_bad_drill_requests_are_refused(new_db: NewDb, tmp_path: Path, case: str
     assert code == 2
     assert message in stderr
     assert report == {}
+    assert not (tmp_path / "drill" / "dump").exists()  # refused before anything was read
 
 
 @pytest.fixture
