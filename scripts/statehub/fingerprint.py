@@ -149,7 +149,8 @@ def alembic_revision(conn: psycopg.Connection[Any]) -> str | None:
     return str(row[0]) if row and row[0] is not None else None
 
 
-def _open_in_snapshot(dsn: Dsn, snapshot: str | None) -> psycopg.Connection[Any]:
+def open_in_snapshot(dsn: Dsn, snapshot: str | None) -> psycopg.Connection[Any]:
+    """A read-only repeatable-read session with the row-text settings, in `snapshot` or a fresh one."""
     conn = connect(dsn, autocommit=True)
     prepare_session(conn)
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -164,7 +165,7 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
     Tables are hashed in parallel by `workers` sessions that all import the same snapshot, so
     the result describes one consistent state even while the database takes writes.
     """
-    main = _open_in_snapshot(dsn, snapshot)
+    main = open_in_snapshot(dsn, snapshot)
     try:
         if snapshot is None and workers > 1:
             snapshot = str((main.execute("SELECT pg_export_snapshot()").fetchone() or [""])[0])
@@ -177,7 +178,7 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
             "alembic_revision": alembic_revision(main),
         }
         if workers > 1 and len(tables) > 1:
-            helpers = [_open_in_snapshot(dsn, snapshot) for _ in range(min(workers, len(tables)))]
+            helpers = [open_in_snapshot(dsn, snapshot) for _ in range(min(workers, len(tables)))]
             try:
                 with ThreadPoolExecutor(len(helpers)) as pool:
                     digests = list(
@@ -252,7 +253,7 @@ def differing_keys(
     query = sql.SQL("SELECT {} , md5(t::text) FROM {} AS t").format(key, table.ident())
 
     def rows(dsn: Dsn, snap: str | None) -> dict[str, list[str]]:
-        conn = _open_in_snapshot(dsn, snap)
+        conn = open_in_snapshot(dsn, snap)
         try:
             out: dict[str, list[str]] = {}
             for k, h in conn.execute(query):

@@ -23,7 +23,7 @@ from psycopg import sql
 from statehub.cli import Refused, step
 from statehub.comparing import compare_databases
 from statehub.dsn import Dsn, connect
-from statehub.fingerprint import TableRef, list_tables, prepare_session, schema_signature, sequences
+from statehub.fingerprint import TableRef, list_tables, open_in_snapshot, prepare_session, schema_signature, sequences
 from statehub.freezing import is_frozen, operator_session
 from statehub.reports import Report
 
@@ -150,10 +150,8 @@ def sync_back(cluster: Dsn, wsl2: Dsn) -> Report:
             "with scripts/freeze.py first, so no client writes while the cluster's rows come back)"
         )
     started = time.monotonic()
-    with connect(cluster, autocommit=True) as source, connect(wsl2, autocommit=True) as target:
-        prepare_session(source)
+    with open_in_snapshot(cluster, None) as source, connect(wsl2, autocommit=True) as target:
         prepare_session(target)
-        source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         if schema_signature(source) != schema_signature(target):
             raise Refused(
                 "the cluster's schema differs from WSL2's (a migration ran after cutover?): bring WSL2 to the "
