@@ -145,8 +145,7 @@ class _WarningLog(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
-        self.logger = logging.getLogger(f"statehub.offline.{id(self)}")
-        self.logger.propagate = False
+        self.logger = logging.Logger("statehub.offline")  # unregistered: gone with the run, no shared state
         self.logger.addHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
