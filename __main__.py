@@ -1,24 +1,36 @@
 """The State Hub migration program: settings -> gates -> components -> exports."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pulumi
+import pulumi.runtime.config
 
 from components.app import StateHubApp
-from components.cluster_access import Namespaces, kubernetes_provider
+from components.cluster_access import Namespaces, cluster_transformations, kubernetes_provider
 from components.database import StateHubDatabase
 from components.front_door import FrontDoor
 from components.gates import check_stage
 from components.image import StateHubImage
 from components.labels import Owner
 from components.operator_hints import api_base, restore_target
+from components.project_file import check_declared, read_project_file
 from components.refusal import Refusal
 from components.settings import Stage, load_settings
+
+PROJECT_DIR = Path(__file__).resolve().parent
 
 
 def main() -> None:
     config = pulumi.Config()
-    settings = load_settings(config.get, config.get_secret)
+    every_value = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    check_declared(read_project_file(PROJECT_DIR), every_value, pulumi.runtime.config.is_config_secret)
+
+    def secret(key: str) -> pulumi.Output[str] | None:
+        raw = config.get(key)
+        return pulumi.Output.secret(raw) if raw else None
+
+    settings = load_settings(config.get, secret)
     plan = check_stage(settings, datetime.now(UTC))
     for notice in plan.notices:
         pulumi.log.warn(notice)
@@ -39,10 +51,14 @@ def main() -> None:
             Namespaces(
                 "state-hub-namespaces",
                 {namespaces.database: Owner.PLATFORM, namespaces.app: Owner.APPS},
-                opts=pulumi.ResourceOptions(providers=[provider]),
+                opts=pulumi.ResourceOptions(
+                    providers=[provider], transformations=cluster_transformations(settings.kube)
+                ),
             )
         )
-    in_cluster = pulumi.ResourceOptions(providers=[provider], depends_on=owned)
+    in_cluster = pulumi.ResourceOptions(
+        providers=[provider], depends_on=owned, transformations=cluster_transformations(settings.kube)
+    )
     database = StateHubDatabase(
         "state-hub-db", settings.database, namespaces, protect=plan.protect_database, opts=in_cluster
     )

@@ -8,6 +8,31 @@ import pulumi_kubernetes as k8s
 from components.labels import Owner, labels
 from components.settings import KubeSettings
 
+API_ONLY_ANNOTATIONS = {
+    "pulumi.com/skipAwait": "true",
+    "pulumi.com/deletionPropagationPolicy": "background",
+}
+"""On an API server without nodes no pod ever runs and no garbage collector removes finalizers."""
+
+
+def cluster_transformations(kube: KubeSettings) -> list[pulumi.ResourceTransformation]:
+    """What every Kubernetes object of this stack gets: nothing on a real cluster."""
+    return [_api_only] if kube.api_only_cluster else []
+
+
+def _api_only(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    if not args.type_.startswith("kubernetes:") or "metadata" not in args.props:
+        return None
+    metadata = args.props["metadata"]
+    if isinstance(metadata, k8s.meta.v1.ObjectMetaArgs):
+        annotations = dict(metadata.annotations or {})  # type: ignore[arg-type]
+        pulumi.set(metadata, "annotations", {**annotations, **API_ONLY_ANNOTATIONS})
+    elif isinstance(metadata, dict):
+        metadata = {**metadata, "annotations": {**(metadata.get("annotations") or {}), **API_ONLY_ANNOTATIONS}}
+    else:
+        raise TypeError(f"{args.name}: metadata of type {type(metadata).__name__} cannot be annotated")
+    return pulumi.ResourceTransformationResult({**args.props, "metadata": metadata}, args.opts)
+
 
 def kubernetes_provider(kube: KubeSettings) -> k8s.Provider:
     """The one provider every Kubernetes resource uses: never the ambient default."""

@@ -43,8 +43,11 @@ class StateHubDatabase(pulumi.ComponentResource):
         self.owner_secret_name = f"{CLUSTER_NAME}-owner"
         self.rw_service = f"{CLUSTER_NAME}-rw.{namespace}.svc"
 
-        password = random.RandomPassword(f"{name}-owner-password", length=32, special=False, opts=child)
-        self.password = pulumi.Output.secret(password.result)
+        if settings.owner_password is None:
+            generated = random.RandomPassword(f"{name}-owner-password", length=32, special=False, opts=child)
+            self.password = pulumi.Output.secret(generated.result)
+        else:
+            self.password = pulumi.Output.secret(settings.owner_password)
         owner_secret = k8s.core.v1.Secret(
             f"{name}-owner",
             metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -81,6 +81,9 @@ class KubeSettings:
     """kubeconfig path; None means the ambient one."""
     create_namespaces: bool
     """True only where this stack owns the namespaces (dev)."""
+    api_only_cluster: bool
+    """An API server without nodes (tests, `scripts/local_cluster.py`): nothing would ever become
+    ready, so readiness awaits are skipped and deletes go to the background."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ class DatabaseSettings:
     resources: Resources
     parameters: tuple[tuple[str, str], ...]
     """postgresql.conf parameters, values as strings (cnpg wants strings)."""
+    owner_password: pulumi.Output[str] | None
+    """A Pulumi secret (config key dbOwnerPassword); None: the program generates one."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,8 @@ class Settings:
 def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
     """Build the settings of a stack from its raw config values, or raise `SettingsError`.
 
-    `get` returns plain values, `get_secret` Pulumi secrets (only registryPassword is one).
+    `get` returns plain values, `get_secret` Pulumi secrets or None when unset (registryPassword,
+    dbOwnerPassword).
     """
     read = ConfigReader(get)
     stage = Stage(read.choice("stage", list(Stage), needed_for="every stage"))
@@ -177,6 +183,7 @@ def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
             context=read.string("kubeContext", example="railiance01", needed_for="every stage"),
             kubeconfig=read.optional_string("kubeconfig"),
             create_namespaces=read.boolean("createNamespaces"),
+            api_only_cluster=read.boolean("apiOnlyCluster"),
         ),
         namespaces=Namespaces(
             database=read.namespace("dbNamespace", example="databases"),
@@ -185,7 +192,7 @@ def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
             dns=read.namespace("dnsNamespace", example="kube-system"),
             ingress_controller=read.namespace("ingressControllerNamespace", example="kube-system"),
         ),
-        database=_database(read),
+        database=_database(read, get_secret("dbOwnerPassword")),
         app=AppSettings(
             image=_image(read),
             replicas=read.integer("appReplicas", example="1", minimum=0, maximum=10),
@@ -218,7 +225,7 @@ def _resources(read: ConfigReader, prefix: str) -> Resources:
 _DB_IMAGE_EXAMPLE = "ghcr.io/cloudnative-pg/postgresql:17.6-system-trixie"
 
 
-def _database(read: ConfigReader) -> DatabaseSettings:
+def _database(read: ConfigReader, owner_password: pulumi.Output[str] | None) -> DatabaseSettings:
     image_name = read.string("dbImageName", example=_DB_IMAGE_EXAMPLE, needed_for="every stage")
     ref = parse_image_ref(image_name)
     major_text = (ref.tag or "").split(".", 1)[0] if ref else ""
@@ -238,6 +245,7 @@ def _database(read: ConfigReader) -> DatabaseSettings:
         storage_class=read.string("dbStorageClass", example="local-path", needed_for="every stage"),
         resources=_resources(read, "db"),
         parameters=tuple(sorted(parameters.items())),
+        owner_password=owner_password,
     )
 
 

@@ -15,9 +15,10 @@ import argparse
 from pathlib import Path
 
 from statehub.archive import read_manifest
-from statehub.cli import FAIL, PASS, Refused, run_cli
+from statehub.cli import FAIL, PASS, run_cli
 from statehub.comparing import DEFAULT_VOLATILE_KEYS, compare_apis, compare_databases
 from statehub.dsn import Dsn
+from statehub.errors import Refused
 from statehub.render_report import show_compare
 from statehub.reports import write_report
 

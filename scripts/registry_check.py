@@ -17,7 +17,8 @@ import argparse
 import os
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, Refused, console, run_cli
+from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.errors import Refused
 from statehub.registry import Credentials, check_registry, default_scheme
 from statehub.reports import Report, write_report
 

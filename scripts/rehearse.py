@@ -9,7 +9,10 @@ standing in for state-hub-db, then runs the workplan in order: drill -> gate res
 -> compare -> gate verify -> writes continue on WSL2 -> freeze -> final dump/restore/compare ->
 approval -> gate cutover (endpoint cluster) -> writes on the cluster -> rollback (freeze the
 cluster, bring its rows back, unfreeze WSL2) -> gate with endpoint wsl2. Every gate is the real
-Pulumi program under mocks with the rehearsal's evidence in its config. Prints the timeline and
+Pulumi program with the rehearsal's evidence in its config: with --engine pulumi (the default
+when `scripts/engine_tools.py build` has run and the cnpg CRDs are at hand) the real Pulumi CLI
+applies each stage (`pulumi preview --diff`, then `pulumi up`) to a local API server; with
+--engine mocks the program runs in-process under Pulumi's mocks. Prints the timeline and
 the write-freeze window (freeze to toggle ready) against a bare `pg_dump -Fc -Z0 | pg_restore`
 of the same database; writes every evidence file and summary.json/summary.md into --out. Every
 server it started is stopped when it ends, also on Ctrl-C or failure.
@@ -20,13 +23,18 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, Refused, console, run_cli
+from statehub.cli import FAIL, PASS, console, run_cli
 from statehub.dsn import Dsn
+from statehub.engine_build import bin_dir, missing
+from statehub.errors import Refused
+from statehub.gate_runs import Gates, MockGates, engine_gates
 from statehub.rehearsal import rehearse
 from statehub.timeline import StepResult
 
+SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 _COLOURS = {"pass": "green", "fail": "red", "stopped": "red", "error": "red"}
 
 
@@ -41,6 +49,13 @@ def main() -> int:
     parser.add_argument("--source", help="DSN of a real State Hub database to rehearse with (read only)")
     parser.add_argument("--out", type=Path, help="new or empty folder for evidence and summary (default: a temp dir)")
     parser.add_argument("--scale", type=int, default=1, help="synthetic size as a multiple of the real one (default 1)")
+    parser.add_argument(
+        "--engine",
+        choices=["auto", "mocks", "pulumi"],
+        default="auto",
+        help="what runs the gates: the real Pulumi CLI on a local API server, or the program under mocks "
+        "(default auto: pulumi when its tools are built and the cnpg CRDs are at hand)",
+    )
     args = parser.parse_args()
     if args.scale < 1:
         raise Refused(f"--scale {args.scale}: give 1 or more")
@@ -51,7 +66,11 @@ def main() -> int:
         raise Refused(f"--out {out} is a file: give a new or empty folder")
     if out.exists() and any(out.iterdir()):
         raise Refused(f"--out {out} is not empty: choose a new folder (a rehearsal never overwrites evidence)")
-    summary = rehearse(out, source=Dsn.parse(args.source) if args.source else None, scale=args.scale, echo=_echo)
+    source = Dsn.parse(args.source) if args.source else None
+    with ExitStack() as resources:
+        gates = _gates(args.engine, resources)
+        console.print(f"gates: {gates.name}")
+        summary = rehearse(out, source=source, scale=args.scale, echo=_echo, gates=gates)
     colour = "green" if summary.result == "pass" else "red"
     stopped = f" at {summary.stopped_at}" if summary.stopped_at else ""
     console.print(
@@ -59,6 +78,21 @@ def main() -> int:
         f"bare copy {summary.bare_copy_seconds} s, ratio {summary.window_ratio}; evidence and summary in {out}"
     )
     return PASS if summary.result == "pass" else FAIL
+
+
+def _gates(engine: str, resources: ExitStack) -> Gates:
+    tools = bin_dir()
+    unavailable = [f"not built: {', '.join(missing(tools))}"] if missing(tools) else []
+    if not SCHEMAS.is_dir():
+        unavailable.append(f"no cnpg CRDs at {SCHEMAS}")
+    if engine == "mocks" or (engine == "auto" and unavailable):
+        if engine == "auto":
+            console.print(f"engine auto: mocks ({'; '.join(unavailable)})")
+        return MockGates()
+    if unavailable:
+        raise Refused(f"--engine pulumi: {'; '.join(unavailable)}. Run: uv run scripts/engine_tools.py build")
+    work = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="state-hub-engine-")))
+    return resources.enter_context(engine_gates(work, tools, SCHEMAS, console.print))
 
 
 if __name__ == "__main__":

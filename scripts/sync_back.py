@@ -32,13 +32,20 @@ def main() -> int:
     wsl2 = Dsn.parse(args.wsl2)
     if os.environ.get("PGWSL2PASSWORD"):
         wsl2 = wsl2.replace(password=os.environ["PGWSL2PASSWORD"])
-    report = sync_back(Dsn.parse(args.cluster), wsl2)
+    report = sync_back(Dsn.parse(args.cluster), wsl2, progress=console.print)
     write_report(report, args.report)
     totals = report.details["totals"]
-    console.print(
-        f"sync-back {report.result.upper()}: {totals['inserted']} inserted, {totals['updated']} updated, "
-        f"{totals['deleted']} deleted; compare after: {report.result}"
-    )
+    if report.details["committed"]:
+        console.print(
+            f"sync-back PASS: {totals['inserted']} inserted, {totals['updated']} updated, "
+            f"{totals['deleted']} deleted; WSL2 equals the cluster (compared before the commit)"
+        )
+    else:
+        first = report.details["differences"][0]
+        console.print(
+            f"sync-back FAIL: WSL2 would still differ ({first['kind']} in {first['where']}): rolled back, "
+            "nothing on WSL2 changed"
+        )
     return PASS if report.result == "pass" else FAIL
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from statehub.cli import Refused
+from statehub.errors import Refused
 from statehub.reports import Report
 
 ARCHIVE_NAME = "state-hub.dump"

@@ -11,15 +11,12 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from statehub.dsn import ConnectError, DsnError
+from statehub.errors import Refused
 from statehub.pgtools import ToolError
 
 PASS, FAIL, REFUSED = 0, 1, 2
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class Refused(Exception):
-    """Bad input or an unsafe request: nothing was touched."""
 
 
 def run_cli(main: Callable[[], int]) -> None:

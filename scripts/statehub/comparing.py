@@ -55,10 +55,10 @@ def compare_databases(source: Dsn | dict[str, Any], target: Dsn, *, source_label
 
 
 def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: dict[str, Any]) -> Difference:
-    if difference.kind not in ("content", "row-count"):
-        return difference
-    schema, name = difference.where.split(".", 1)
-    table = TableRef(schema, name, tuple(source_fp["tables"][difference.where]["primary_key"]))
+    info = source_fp["tables"].get(difference.where, {})
+    if difference.kind not in ("content", "row-count") or "schema" not in info:
+        return difference  # the large objects are no table to list keys of
+    table = TableRef(info["schema"], info["name"], difference.where, tuple(info["primary_key"]))
     keys = differing_keys(source, target, table)
     return Difference(difference.kind, difference.where, difference.detail, keys)
 

@@ -13,11 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from statehub.cli import Refused, step
+from statehub.cli import step
 from statehub.comparing import DEFAULT_VOLATILE_KEYS, compare_apis
 from statehub.dsn import Dsn
 from statehub.dumping import dump
 from statehub.ephemeral import ephemeral_server, pgserver_bin
+from statehub.errors import Refused
 from statehub.reports import Report, write_report
 from statehub.restoring import require_empty, restore
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from statehub.archive import ARCHIVE_NAME, MANIFEST_NAME, archive_sha256
-from statehub.cli import Refused, step
+from statehub.cli import step
 from statehub.dsn import Dsn, connect
+from statehub.errors import Refused
 from statehub.fingerprint import fingerprint, fingerprint_digest
 from statehub.pgtools import ToolError, find_tool, pipe_tools, require_matching, run_tool
 from statehub.reports import Report, write_report

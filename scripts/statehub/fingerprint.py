@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from statehub.dsn import Dsn, connect
+from statehub.schema_signature import USER_SCHEMAS, database_locale, database_settings, schema_signature
 
 SESSION_SETTINGS = {
     "TimeZone": "UTC",
@@ -30,74 +31,55 @@ SESSION_SETTINGS = {
     "IntervalStyle": "postgres",
     "extra_float_digits": "3",
     "bytea_output": "hex",
+    "search_path": "pg_catalog, pg_temp",
+    "row_security": "off",
 }
-"""Row text depends on these: both sides render values identically."""
+"""Row text depends on these: both sides render values identically. The connection must not decide
+the result either: a user schema's function can't shadow a built-in (only pg_catalog is searched),
+and row-level security never hides rows (a role that may not read everything fails loudly)."""
 
-USER_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
 DIFF_KEY_LIMIT = 20
 
 _TABLES = f"""
-SELECT n.nspname, c.relname,
+SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname), c.relkind::text,
        ARRAY(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
              AND a.attnum = ANY(i.indkey) WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY a.attnum),
        ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              ORDER BY a.attnum),
        ARRAY(SELECT (CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END) = ANY(
-                     '{{smallint,integer,bigint,boolean,bytea,uuid,date,timestamp,timestamptz,jsonb,text,varchar}}'
+                     '{{smallint,integer,bigint,boolean,bytea,uuid,date,timestamp,timestamptz,text,varchar}}'
                      ::regtype[]::oid[])
                  AND NOT EXISTS (SELECT FROM pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic)
              FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS} ORDER BY 1, 2"""
-
-_SIGNATURE = {
-    "columns": f"""SELECT format('%I.%I.%I %s%s%s', n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-        CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
-        COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), ''))
-        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm') AND {USER_SCHEMAS}""",
-    "constraints": f"""SELECT format('%I.%I %I %s', n.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid))
-        FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {USER_SCHEMAS}""",
-    "indexes": f"""SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_SCHEMAS}""",
-    "views": f"""SELECT format('%I.%I %s', n.nspname, c.relname, pg_get_viewdef(c.oid)) FROM pg_class c
-        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS}""",
-    "types": f"""SELECT format('%I.%I %s', n.nspname, t.typname, CASE t.typtype
-          WHEN 'e' THEN 'enum(' || (SELECT string_agg(quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder)
-                                    FROM pg_enum e WHERE e.enumtypid = t.oid) || ')'
-          ELSE 'domain ' || format_type(t.typbasetype, t.typtypmod) || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
-               || COALESCE((SELECT ' ' || string_agg(pg_get_constraintdef(k.oid), ' ' ORDER BY k.conname)
-                            FROM pg_constraint k WHERE k.contypid = t.oid), '') END)
-        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE t.typtype IN ('e', 'd') AND {USER_SCHEMAS}""",
-    "extensions": "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
-}
+WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS} ORDER BY 1, 2"""
 
 
 @dataclass(frozen=True)
 class TableRef:
     schema: str
     name: str
+    key: str
+    """`schema.name` with each part quoted where SQL needs it (`a."b.c"` and `"a.b".c` stay apart)."""
     primary_key: tuple[str, ...]
+    kind: str = "r"
+    """pg_class.relkind: r table, p partitioned table, m materialized view."""
     columns: tuple[str, ...] = ()
     native_hash: tuple[bool, ...] = ()
     """Per column: hashed as its value (True) or as its text (False). Only `table_digest` needs them."""
-
-    @property
-    def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
 
     def ident(self) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.name))
 
     def hashed_row(self) -> sql.Composable:
-        """`ROW(...)` over the table alias `t`: native columns as they are, the others as text."""
+        """`ROW(...)` over the table alias `t`: native columns as they are, the others as the exact
+        text of their output function (a cast to text would drop bpchar's trailing spaces), compared
+        byte for byte (`COLLATE "C"`: a nondeterministic collation would hash case-insensitively)."""
+        as_text = 'CASE WHEN t.{0} IS NULL THEN NULL ELSE pg_catalog.concat(t.{0}) END COLLATE "C"'
         return sql.SQL("ROW({})").format(
             sql.SQL(", ").join(
-                sql.SQL("t.{}" if native else "t.{}::text").format(sql.Identifier(column))
+                sql.SQL("t.{}" if native else as_text).format(sql.Identifier(column))
                 for column, native in zip(self.columns, self.native_hash, strict=True)
             )
         )
@@ -110,42 +92,67 @@ def prepare_session(conn: psycopg.Connection[Any]) -> None:
 
 def list_tables(conn: psycopg.Connection[Any]) -> list[TableRef]:
     return [
-        TableRef(s, n, tuple(pk), tuple(cols), tuple(native))
-        for s, n, pk, cols, native in conn.execute(_TABLES).fetchall()
+        TableRef(s, n, key, tuple(pk), kind, tuple(cols), tuple(native))
+        for s, n, key, kind, pk, cols, native in conn.execute(_TABLES).fetchall()
     ]
 
 
 def table_digest(conn: psycopg.Connection[Any], table: TableRef) -> dict[str, Any]:
     row = table.hashed_row()
     query = sql.SQL(
-        "SELECT count(*), COALESCE(sum(hash_record_extended({row}, 0)), 0)::text,"
-        " COALESCE(sum(hash_record_extended({row}, 1)), 0)::text FROM {table} AS t"
+        "SELECT count(*),"
+        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended({row}, 0), 0)), 0)::text,"
+        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended({row}, 1), 1)), 0)::text"
+        " FROM ONLY {table} AS t"  # partitions and inheritance children are tables of their own
     ).format(row=row, table=table.ident())
     count, h0, h1 = conn.execute(query).fetchone() or (0, "0", "0")
-    return {"rows": int(count), "hash": f"{h0}:{h1}", "primary_key": list(table.primary_key)}
+    return {
+        "schema": table.schema,
+        "name": table.name,
+        "rows": int(count),
+        "hash": f"{h0}:{h1}",
+        "primary_key": list(table.primary_key),
+    }
 
 
-def schema_signature(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
-    return {part: sorted(str(r[0]) for r in conn.execute(query).fetchall()) for part, query in _SIGNATURE.items()}
+def large_objects_digest(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Large objects (pg_dump restores them with their OIDs): count and a multiset hash of (oid, content)."""
+    count, h0 = conn.execute(
+        "SELECT count(*), COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended("
+        "ROW(m.oid::bigint, pg_catalog.md5(pg_catalog.lo_get(m.oid))), 0), 0)), 0)::text"
+        " FROM pg_catalog.pg_largeobject_metadata AS m"
+    ).fetchone() or (0, "0")
+    return {"rows": int(count), "hash": str(h0), "primary_key": ["oid"]}
+
+
+LARGE_OBJECTS = "(large objects)"
+"""The key of the large objects among the tables of a fingerprint (no table can be named so unquoted)."""
 
 
 def sequences(conn: psycopg.Connection[Any]) -> dict[str, list[Any]]:
-    found = conn.execute(f"""SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'S' AND {USER_SCHEMAS} ORDER BY 1, 2""").fetchall()
+    found = conn.execute(f"""SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND {USER_SCHEMAS} ORDER BY 1, 2""").fetchall()
     values: dict[str, list[Any]] = {}
-    for schema, name in found:
+    for schema, name, key in found:
         row = conn.execute(
             sql.SQL("SELECT last_value, is_called FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
         ).fetchone()
-        values[f"{schema}.{name}"] = [int(row[0]), bool(row[1])] if row else []
+        values[str(key)] = [int(row[0]), bool(row[1])] if row else []
     return values
 
 
 def alembic_revision(conn: psycopg.Connection[Any]) -> str | None:
-    exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
-    if not exists or not exists[0]:
+    """The revision in `alembic_version`, found through the catalog (public first), not the search path."""
+    found = conn.execute(f"""SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relname = 'alembic_version' AND c.relkind IN ('r', 'p') AND {USER_SCHEMAS}
+        ORDER BY n.nspname <> 'public', n.nspname LIMIT 1""").fetchone()
+    if not found:
         return None
-    row = conn.execute("SELECT string_agg(version_num, ',' ORDER BY version_num) FROM alembic_version").fetchone()
+    row = conn.execute(
+        sql.SQL("SELECT string_agg(version_num::text, ',' ORDER BY version_num::text) FROM {}.alembic_version").format(
+            sql.Identifier(found[0])
+        )
+    ).fetchone()
     return str(row[0]) if row and row[0] is not None else None
 
 
@@ -170,13 +177,7 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
         if snapshot is None and workers > 1:
             snapshot = str((main.execute("SELECT pg_export_snapshot()").fetchone() or [""])[0])
         tables = list_tables(main)
-        result: dict[str, Any] = {
-            "server_version": str((main.execute("SHOW server_version").fetchone() or [""])[0]),
-            "database": dsn.dbname,
-            "schema": schema_signature(main),
-            "sequences": sequences(main),
-            "alembic_revision": alembic_revision(main),
-        }
+        result = _everything_but_rows(main)
         if workers > 1 and len(tables) > 1:
             helpers = [open_in_snapshot(dsn, snapshot) for _ in range(min(workers, len(tables)))]
             try:
@@ -189,10 +190,32 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
                     helper.close()
         else:
             digests = [table_digest(main, t) for t in tables]
-        result["tables"] = {t.qualified: d for t, d in zip(tables, digests, strict=True)}
+        result["tables"] = {t.key: d for t, d in zip(tables, digests, strict=True)}
+        result["tables"][LARGE_OBJECTS] = large_objects_digest(main)
         return result
     finally:
         main.close()
+
+
+def fingerprint_in(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """The fingerprint as one session sees it, inside whatever transaction it is in (the sync-back
+    proves its own writes before it commits them)."""
+    prepare_session(conn)
+    result = _everything_but_rows(conn)
+    result["tables"] = {t.key: table_digest(conn, t) for t in list_tables(conn)}
+    result["tables"][LARGE_OBJECTS] = large_objects_digest(conn)
+    return result
+
+
+def _everything_but_rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    return {
+        "server_version": str((conn.execute("SHOW server_version").fetchone() or [""])[0]),
+        "database": str((conn.execute("SELECT current_database()").fetchone() or [""])[0]),
+        "schema": {**schema_signature(conn), "database": [database_locale(conn)]},
+        "database_settings": database_settings(conn),
+        "sequences": sequences(conn),
+        "alembic_revision": alembic_revision(conn),
+    }
 
 
 @dataclass(frozen=True)
@@ -250,7 +273,7 @@ def differing_keys(
         if table.primary_key
         else sql.SQL("t::text")
     )
-    query = sql.SQL("SELECT {} , md5(t::text) FROM {} AS t").format(key, table.ident())
+    query = sql.SQL("SELECT {} , pg_catalog.md5(t::text) FROM ONLY {} AS t").format(key, table.ident())
 
     def rows(dsn: Dsn, snap: str | None) -> dict[str, list[str]]:
         conn = open_in_snapshot(dsn, snap)
@@ -270,4 +293,8 @@ def differing_keys(
 def fingerprint_digest(fp: dict[str, Any]) -> str:
     """sha256 of what "the same database" means: everything but server version and name."""
     compared = {k: fp[k] for k in ("tables", "sequences", "schema", "alembic_revision")}
+    compared["tables"] = {
+        name: {k: v for k, v in info.items() if k in ("rows", "hash", "primary_key")}
+        for name, info in fp["tables"].items()
+    }
     return hashlib.sha256(json.dumps(compared, sort_keys=True).encode()).hexdigest()

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from statehub.cli import Refused
 from statehub.dsn import ConnectError, Dsn, connect
+from statehub.errors import Refused
 from statehub.fingerprint import fingerprint, fingerprint_digest
 from statehub.reports import Report
 

@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pulumi
-
 from statehub.archive import read_manifest
 from statehub.comparing import compare_databases
 from statehub.drilling import DRILL_REPORT, DUMP_DIR, drill
@@ -28,10 +26,9 @@ from statehub.dumping import dump
 from statehub.ephemeral import EphemeralServer, ephemeral_server
 from statehub.fingerprint import fingerprint, fingerprint_digest
 from statehub.freezing import freeze, unfreeze
-from statehub.offline_program import ProgramRun, run_program
+from statehub.gate_runs import GateRefused, GateRun, Gates, MockGates
 from statehub.reports import write_report
 from statehub.restoring import load_archive, restore
-from statehub.stack_config import load_stack_config
 from statehub.stand_ins import (
     APP_ROLE,
     DATABASE,
@@ -46,8 +43,6 @@ from statehub.syncing import sync_back
 from statehub.synthetic import seed
 from statehub.timeline import GateStopped, StepResult, Summary, T, Timeline, report_verdict
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-STACK = "railiance01"
 DRILL_DIR = "drill"
 """Under the rehearsal's folder: the drill's dump and reports (the cluster restore reuses the dump)."""
 
@@ -62,6 +57,7 @@ class Rehearsal:
     cluster: Dsn
     cluster_app: Dsn
     cluster_server: EphemeralServer
+    gates: Gates
     synthetic: bool
     """Seeded synthetic State Hub (writes go to its tables) or a copy of a real source (writes go to
     an added `rehearsal_writes` table, since the real tables' columns are not ours to guess)."""
@@ -73,15 +69,15 @@ Injection = Callable[[str, Rehearsal], None]
 """Called with each step's name before the step runs (tests inject failures with it)."""
 
 
-def gate(context: Rehearsal, stage: str, endpoint: str) -> ProgramRun:
-    """The real program under mocks, with this rehearsal's evidence in the stack config."""
+def gate(context: Rehearsal, stage: str, endpoint: str) -> GateRun:
+    """The real program (under mocks or the real engine), with this rehearsal's evidence in the stack config."""
     overrides = [f"stage={stage}", f"endpoint={endpoint}"]
     overrides += [f"{key}={path}" for key, path in context.evidence.items()]
     if context.approval:
         overrides.append(f"approval={json.dumps(context.approval)}")
     try:
-        return run_program(PROJECT_DIR, load_stack_config(PROJECT_DIR, STACK, overrides))
-    except pulumi.RunError as refusal:
+        return context.gates(overrides)
+    except GateRefused as refusal:
         raise GateStopped(stage, endpoint, str(refusal)) from None
 
 
@@ -107,16 +103,18 @@ def rehearse(
     scale: int = 1,
     inject: Injection | None = None,
     echo: Callable[[StepResult], None] = lambda _: None,
+    gates: Gates | None = None,
 ) -> Summary:
     """Run the rehearsal into `out` (evidence, summary.json, summary.md); servers always stopped."""
     out.mkdir(parents=True, exist_ok=True)
+    gates = gates or MockGates()
     timeline = Timeline(echo=echo)
     stopped_at: str | None = None
     window = bare = None
     unchanged: bool | None = None
     try:
         with _stand_ins(timeline) as (ws_server, cl_server):
-            context = _prepare(out, ws_server, cl_server, source=source, scale=scale, timeline=timeline)
+            context = _prepare(out, ws_server, cl_server, gates, source=source, scale=scale, timeline=timeline)
             original = fingerprint_digest(fingerprint(source)) if source else None
 
             def step(name: str, action: Callable[[], T], verdict: Callable[[T], tuple[str, str]] | None = None) -> T:
@@ -139,13 +137,21 @@ def rehearse(
         _write_summary(
             out,
             Summary(
-                "fail", f"error at {last}", timeline.steps, None, None, None, None if source else scale, _rows(out)
+                "fail",
+                f"error at {last}",
+                timeline.steps,
+                None,
+                None,
+                None,
+                None if source else scale,
+                _rows(out),
+                gates.name,
             ),
         )
         raise
     result = "pass" if stopped_at is None and all(s.result == "pass" for s in timeline.steps) else "fail"
     summary = Summary(
-        result, stopped_at, timeline.steps, window, bare, unchanged, None if source else scale, _rows(out)
+        result, stopped_at, timeline.steps, window, bare, unchanged, None if source else scale, _rows(out), gates.name
     )
     _write_summary(out, summary)
     return summary
@@ -166,6 +172,7 @@ def _prepare(
     out: Path,
     ws_server: EphemeralServer,
     cl_server: EphemeralServer,
+    gates: Gates,
     *,
     source: Dsn | None,
     scale: int,
@@ -196,6 +203,7 @@ def _prepare(
         cluster,
         create_app_role(cl_server),
         cluster_server=cl_server,
+        gates=gates,
         synthetic=source is None,
     )
     grant_app(workstation)

@@ -6,9 +6,10 @@ import time
 from pathlib import Path
 
 from statehub.archive import archive_of, archive_sha256, read_manifest
-from statehub.cli import Refused, step
+from statehub.cli import step
 from statehub.comparing import compare_databases
 from statehub.dsn import Dsn, connect
+from statehub.errors import Refused
 from statehub.fingerprint import list_tables
 from statehub.pgtools import ToolError, find_tool, run_tool
 from statehub.reports import Report
@@ -41,7 +42,7 @@ RESTORE_FLAGS = ("--single-transaction", "--exit-on-error", "--no-owner", "--no-
 
 def user_tables(target: Dsn) -> list[str]:
     with connect(target, autocommit=True) as conn:
-        return [table.qualified for table in list_tables(conn)]
+        return [table.key for table in list_tables(conn)]
 
 
 def load_archive(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> tuple[Report, float]:

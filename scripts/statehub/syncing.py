@@ -1,33 +1,49 @@
 """Bring the cluster's writes since cutover back to the frozen WSL2 database (the rollback).
 
 After a rollback the cluster is the truth: every table of WSL2 is made equal to the cluster's,
-row by row (by primary key: delete what the cluster deleted, update what it changed, insert
-what it added; tables without a key are replaced as a whole), and sequences are moved to the
-cluster's values. The cluster is read in one snapshot; for keyed tables only each key with its
-row hash crosses over, then only the rows whose hash WSL2 lacks (COPY both times); WSL2 is written in
-one transaction by the operator's superuser session (the only session a freeze lets write), with
-foreign-key triggers off while rows move, so a failure leaves WSL2 exactly as it was. A compare
-afterwards proves the two are equal. This is the one write to WSL2 besides freeze/unfreeze that
-the safety contract asks for, so it refuses unless WSL2 is frozen and both schemas are equal.
+row by row (by primary key: delete what the cluster deleted or changed, then insert what it
+changed or added, so two rows that swapped a unique value never meet; tables without a key are
+replaced as a whole when their contents differ), each table on its own (`ONLY`: an inheritance
+child's rows are its own), materialized views refreshed, and sequences moved to the cluster's
+values. The cluster is read in one snapshot; for keyed tables only each key with its row hash
+crosses over, then only the rows whose hash WSL2 lacks (COPY both times). WSL2 is written in one
+transaction by the operator's superuser session (the only session a freeze lets write), with
+foreign-key triggers off while rows move, and that transaction commits only when a fingerprint
+taken inside it equals the cluster's: otherwise nothing changes. This is the one write to WSL2
+besides freeze/unfreeze that the safety contract asks for, so it refuses unless WSL2 is frozen
+and both schemas are equal.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from statehub.cli import Refused, step
-from statehub.comparing import compare_databases
 from statehub.dsn import Dsn, connect
-from statehub.fingerprint import TableRef, list_tables, open_in_snapshot, prepare_session, schema_signature, sequences
+from statehub.errors import Refused
+from statehub.fingerprint import (
+    Difference,
+    TableRef,
+    diff_fingerprints,
+    fingerprint_digest,
+    fingerprint_in,
+    list_tables,
+    open_in_snapshot,
+    prepare_session,
+    sequences,
+    table_digest,
+)
 from statehub.freezing import is_frozen, operator_session
 from statehub.reports import Report
+from statehub.schema_signature import schema_signature
 
 Connection = psycopg.Connection[Any]
+Progress = Callable[[str], None]
 
 
 def _columns(conn: Connection, table: TableRef) -> list[str]:
@@ -35,7 +51,7 @@ def _columns(conn: Connection, table: TableRef) -> list[str]:
     rows = conn.execute(
         """SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
         AND attgenerated = '' ORDER BY attnum""",
-        (table.ident().as_string(conn),),
+        (table.key,),
     ).fetchall()
     return [str(r[0]) for r in rows]
 
@@ -55,81 +71,77 @@ def _copy_between(cluster: Connection, wsl2: Connection, query: sql.Composable, 
 
 def _temp_like(wsl2: Connection, name: str, columns: sql.Composable, table: TableRef) -> None:
     wsl2.execute(
-        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} AS t WITH NO DATA").format(
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM ONLY {} AS t WITH NO DATA").format(
             sql.Identifier(name), columns, table.ident()
         )
     )
 
 
+def _insert_incoming(wsl2: Connection, table: TableRef, names: list[str]) -> int:
+    plain = sql.SQL(", ").join(sql.Identifier(c) for c in names)
+    return wsl2.execute(
+        sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM incoming AS i").format(
+            table.ident(), plain, _qualified("i", names)
+        )
+    ).rowcount
+
+
 def _replace_whole(cluster: Connection, wsl2: Connection, table: TableRef, names: list[str]) -> dict[str, int]:
-    """A table without a key: replace its rows when the two multisets differ."""
+    """A table without a key: replace its rows when the exact multiset hashes differ (no equality
+    operator needed, so json columns are fine)."""
+    if table_digest(cluster, table)["hash"] == table_digest(wsl2, table)["hash"]:
+        return {"inserted": 0, "updated": 0, "deleted": 0}
     plain = sql.SQL(", ").join(sql.Identifier(c) for c in names)
     _temp_like(wsl2, "incoming", plain, table)
-    _copy_between(cluster, wsl2, sql.SQL("SELECT {} FROM {}").format(plain, table.ident()), "incoming")
-    cols, target = _qualified("x", names), table.ident()
-    differs = wsl2.execute(
-        sql.SQL(
-            "SELECT EXISTS (SELECT {c} FROM {t} AS x EXCEPT ALL SELECT {c} FROM incoming AS x)"
-            " OR EXISTS (SELECT {c} FROM incoming AS x EXCEPT ALL SELECT {c} FROM {t} AS x)"
-        ).format(c=cols, t=target)
-    ).fetchone()
-    if not differs or not differs[0]:
-        return {"inserted": 0, "updated": 0, "deleted": 0}
-    deleted = wsl2.execute(sql.SQL("DELETE FROM {}").format(target)).rowcount
-    inserted = wsl2.execute(
-        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM incoming AS x").format(target, plain, cols)
-    ).rowcount
-    return {"inserted": inserted, "updated": 0, "deleted": deleted}
+    _copy_between(cluster, wsl2, sql.SQL("SELECT {} FROM ONLY {}").format(plain, table.ident()), "incoming")
+    deleted = wsl2.execute(sql.SQL("DELETE FROM ONLY {}").format(table.ident())).rowcount
+    return {"inserted": _insert_incoming(wsl2, table, names), "updated": 0, "deleted": deleted}
 
 
 def _merge_by_key(cluster: Connection, wsl2: Connection, table: TableRef, names: list[str]) -> dict[str, int]:
-    """Ship only what differs: first every key with its row hash, then the rows whose hash is new."""
+    """Ship only what differs: first every key with its row hash, then the rows whose hash is new.
+
+    Changed rows are deleted and inserted again rather than updated in place: two rows that swapped
+    a unique value would collide half-way through an UPDATE.
+    """
     target, keys = table.ident(), table.primary_key
     key_cols = _qualified("t", list(keys))
-    row_hash = sql.SQL("hash_record_extended({}, 0)").format(table.hashed_row())
+    row_hash = sql.SQL("pg_catalog.hash_record_extended({}, 0)").format(table.hashed_row())
     _temp_like(wsl2, "theirs", sql.SQL("{}, 0::bigint AS row_hash").format(key_cols), table)
-    _copy_between(cluster, wsl2, sql.SQL("SELECT {}, {} FROM {} AS t").format(key_cols, row_hash, target), "theirs")
+    _copy_between(
+        cluster, wsl2, sql.SQL("SELECT {}, {} FROM ONLY {} AS t").format(key_cols, row_hash, target), "theirs"
+    )
     match = sql.SQL(" AND ").join(sql.SQL("t.{k} = i.{k}").format(k=sql.Identifier(k)) for k in keys)
-    deleted = wsl2.execute(
-        sql.SQL("DELETE FROM {} AS t WHERE NOT EXISTS (SELECT FROM theirs AS i WHERE {})").format(target, match)
-    ).rowcount
-    wanted = wsl2.execute(
+    wsl2.execute(
         sql.SQL(
-            "SELECT json_agg(json_build_object({})) FROM theirs AS i "
-            "WHERE NOT EXISTS (SELECT FROM {} AS t WHERE {} AND {} = i.row_hash)"
-        ).format(
-            sql.SQL(", ").join(sql.SQL("{}, i.{}").format(sql.Literal(k), sql.Identifier(k)) for k in keys),
-            target,
-            match,
-            row_hash,
-        )
-    ).fetchone()
-    if not wanted or wanted[0] is None:
-        return {"inserted": 0, "updated": 0, "deleted": deleted}
+            "CREATE TEMP TABLE wanted ON COMMIT DROP AS SELECT {} FROM theirs AS i "
+            "WHERE NOT EXISTS (SELECT FROM ONLY {} AS t WHERE {} AND {} = i.row_hash)"
+        ).format(_qualified("i", list(keys)), target, match, row_hash)
+    )
+    gone = wsl2.execute(
+        sql.SQL("DELETE FROM ONLY {} AS t WHERE NOT EXISTS (SELECT FROM theirs AS i WHERE {})").format(target, match)
+    ).rowcount
+    changed = wsl2.execute(
+        sql.SQL("DELETE FROM ONLY {} AS t WHERE EXISTS (SELECT FROM wanted AS i WHERE {})").format(target, match)
+    ).rowcount
     plain = sql.SQL(", ").join(sql.Identifier(c) for c in names)
     _temp_like(wsl2, "incoming", plain, table)
-    _copy_between(
-        cluster,
-        wsl2,
-        sql.SQL("SELECT {} FROM {} AS t JOIN json_populate_recordset(NULL::{}, {}) AS i ON {}").format(
-            _qualified("t", names), target, target, sql.Literal(json.dumps(wanted[0])), match
-        ),
-        "incoming",
-    )
-    others = [c for c in names if c not in keys]
-    updated = 0
-    if others:
-        assignments = sql.SQL(", ").join(sql.SQL("{c} = i.{c}").format(c=sql.Identifier(c)) for c in others)
-        updated = wsl2.execute(
-            sql.SQL("UPDATE {} AS t SET {} FROM incoming AS i WHERE {}").format(target, assignments, match)
-        ).rowcount
-    inserted = wsl2.execute(
-        sql.SQL(
-            "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM incoming AS i "
-            "WHERE NOT EXISTS (SELECT FROM {} AS t WHERE {})"
-        ).format(target, plain, _qualified("i", names), target, match)
-    ).rowcount
-    return {"inserted": inserted, "updated": updated, "deleted": deleted}
+    wanted = wsl2.execute(
+        sql.SQL("SELECT json_agg(json_build_object({})) FROM wanted AS i").format(
+            sql.SQL(", ").join(sql.SQL("{}, i.{}").format(sql.Literal(k), sql.Identifier(k)) for k in keys)
+        )
+    ).fetchone()
+    if wanted and wanted[0] is not None:  # the cluster's session is read-only: the keys travel as a literal
+        _copy_between(
+            cluster,
+            wsl2,
+            sql.SQL(
+                "SELECT {} FROM ONLY {} AS t JOIN pg_catalog.json_populate_recordset(NULL::{}, {}) AS i ON {}"
+            ).format(_qualified("t", names), target, target, sql.Literal(json.dumps(wanted[0])), match),
+            "incoming",
+        )
+    inserted = _insert_incoming(wsl2, table, names)
+    return {"inserted": inserted - changed, "updated": changed, "deleted": gone}
 
 
 def _sync_table(cluster: Connection, wsl2: Connection, table: TableRef) -> dict[str, int]:
@@ -138,12 +150,12 @@ def _sync_table(cluster: Connection, wsl2: Connection, table: TableRef) -> dict[
         changes = _merge_by_key(cluster, wsl2, table, names)
     else:
         changes = _replace_whole(cluster, wsl2, table, names)
-    wsl2.execute("DROP TABLE IF EXISTS theirs, incoming")
+    wsl2.execute("DROP TABLE IF EXISTS theirs, wanted, incoming")
     return changes
 
 
-def sync_back(cluster: Dsn, wsl2: Dsn) -> Report:
-    """Make the frozen WSL2 database equal to the cluster's; then compare the two."""
+def sync_back(cluster: Dsn, wsl2: Dsn, progress: Progress = lambda _: None) -> Report:
+    """Make the frozen WSL2 database equal to the cluster's, proven before it commits."""
     if not is_frozen(wsl2):
         raise Refused(
             f"{wsl2.masked()} is not frozen: the sync-back only writes into a frozen WSL2 database (freeze it "
@@ -160,27 +172,56 @@ def sync_back(cluster: Dsn, wsl2: Dsn) -> Report:
         operator_session(target)  # before BEGIN: the transaction must start writable
         target.execute("SET session_replication_role = replica")  # foreign keys: the compare proves them
         target.execute("BEGIN")  # one transaction: closing without COMMIT leaves WSL2 as it was
+        progress(f"bringing the rows of {cluster.masked()} back to {wsl2.masked()}")
         changes: dict[str, dict[str, int]] = {}
-        with step(f"bringing the rows of {cluster.masked()} back to {wsl2.masked()}"):
-            for table in list_tables(source):
-                changes[table.qualified] = _sync_table(source, target, table)
-            for name, (value, called) in sequences(source).items():
-                target.execute("SELECT setval(%s::regclass, %s, %s)", (name, value, called))
-        target.execute("COMMIT")
+        tables = list_tables(source)
+        for table in tables:
+            if table.kind != "m":
+                changes[table.key] = _sync_table(source, target, table)
+        for table in tables:
+            if table.kind == "m":
+                target.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(table.ident()))
+        for name, (value, called) in sequences(source).items():
+            target.execute("SELECT pg_catalog.setval(%s::regclass, %s, %s)", (name, value, called))
+        progress("comparing inside the transaction, before it commits")
+        cluster_fp, wsl2_fp = fingerprint_in(source), fingerprint_in(target)
+        differences = diff_fingerprints(cluster_fp, wsl2_fp)
+        target.execute("ROLLBACK" if differences else "COMMIT")
         source.execute("COMMIT")
-    compare = compare_databases(cluster, wsl2, source_label=cluster.masked())
+    return _report(
+        cluster,
+        wsl2,
+        changes=changes,
+        differences=differences,
+        cluster_fp=cluster_fp,
+        wsl2_fp=wsl2_fp,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _report(
+    cluster: Dsn,
+    wsl2: Dsn,
+    *,
+    changes: dict[str, dict[str, int]],
+    differences: list[Difference],
+    cluster_fp: dict[str, Any],
+    wsl2_fp: dict[str, Any],
+    seconds: float,
+) -> Report:
     totals = {kind: sum(c[kind] for c in changes.values()) for kind in ("inserted", "updated", "deleted")}
     return Report(
         kind="sync-back",
-        result=compare.result,
+        result="fail" if differences else "pass",
         details={
             "cluster": cluster.masked(),
             "wsl2": wsl2.masked(),
-            "changes": {name: c for name, c in changes.items() if any(c.values())},
-            "totals": totals,
-            "differences": compare.details["differences"],
-            "source_fingerprint_sha256": compare.details["source_fingerprint_sha256"],
-            "target_fingerprint_sha256": compare.details["target_fingerprint_sha256"],
-            "seconds": round(time.monotonic() - started, 3),
+            "committed": not differences,
+            "changes": {name: c for name, c in changes.items() if any(c.values())} if not differences else {},
+            "totals": totals if not differences else {"inserted": 0, "updated": 0, "deleted": 0},
+            "differences": [d.as_dict() for d in differences],
+            "source_fingerprint_sha256": fingerprint_digest(cluster_fp),
+            "target_fingerprint_sha256": fingerprint_digest(wsl2_fp),
+            "seconds": round(seconds, 3),
         },
     )

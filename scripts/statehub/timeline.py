@@ -75,6 +75,8 @@ class Summary:
     source_unchanged: bool | None
     scale: int | None
     rows: int
+    engine: str
+    """What ran the gates: `mocks` (the program in-process) or `pulumi` (the real CLI and providers)."""
 
     @property
     def window_ratio(self) -> float | None:
@@ -90,6 +92,7 @@ class Summary:
             "stopped_at": self.stopped_at,
             "scale": self.scale,
             "rows": self.rows,
+            "engine": self.engine,
             "write_freeze_window_s": self.window_seconds,
             "bare_copy_s": self.bare_copy_seconds,
             "window_ratio": self.window_ratio,
@@ -103,10 +106,13 @@ class Summary:
             "",
             f"Scale: {self.scale or 'real source copy'}, {self.rows} rows. "
             f"Write-freeze window: {self.window_seconds} s; bare `pg_dump -Fc -Z0 | pg_restore`: "
-            f"{self.bare_copy_seconds} s; ratio {self.window_ratio}.",
+            f"{self.bare_copy_seconds} s; ratio {self.window_ratio}. Gates run by: {self.engine}.",
             "",
             "| step | seconds | result | detail |",
             "|---|---|---|---|",
         ]
-        lines += [f"| {s.name} | {s.seconds:.3f} | {s.result} | {s.detail.replace('|', '/')} |" for s in self.steps]
+        lines += [
+            f"| {s.name.replace('|', '/')} | {s.seconds:.3f} | {s.result} | {s.detail.replace('|', '/')} |"
+            for s in self.steps
+        ]
         return "\n".join(lines) + "\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from statehub.cli import Refused
 from statehub.dsn import Dsn, connect
+from statehub.errors import Refused
 from statehub.fingerprint import fingerprint, fingerprint_digest
 from statehub.freezing import freeze
 from statehub.syncing import sync_back

@@ -1,4 +1,8 @@
-"""Every refusal path of the settings loader names the key, the bad value and a good example."""
+"""Every refusal path of the settings loader names the key, the bad value and a good example.
+
+Missing keys and values of the wrong declared type are refused earlier, by the CLI's own rules
+(tests/program/test_config_rules.py).
+"""
 
 from __future__ import annotations
 
@@ -31,13 +35,9 @@ def test_committed_stacks_load() -> None:
 @pytest.mark.parametrize(
     ("override", "key", "shown", "problem"),
     [
-        ("stage=", "stage", "unset", "needed for every stage"),
         ("stage=prod", "stage", "'prod'", "one of image, empty, restore"),
         ("endpoint=both", "endpoint", "'both'", "one of wsl2, cluster"),
-        ("kubeContext=", "kubeContext", "unset", "needed"),
-        ("createNamespaces=maybe", "createNamespaces", "'maybe'", "true or false"),
         ("dbNamespace=Data_Bases", "dbNamespace", "'Data_Bases'", "DNS label"),
-        ("dbInstances=two", "dbInstances", "'two'", "not a whole number"),
         ("dbInstances=0", "dbInstances", "'0'", "between 1 and 5"),
         ("appReplicas=-1", "appReplicas", "'-1'", "between 0 and 10"),
         ("dbStorageSize=lots", "dbStorageSize", "'lots'", "Kubernetes quantity"),
@@ -53,7 +53,6 @@ def test_committed_stacks_load() -> None:
         ("exposure=nodeport", "exposure", "'nodeport'", "refused: a NodePort"),
         ("exposure=public-ingress", "exposure", "'public-ingress'", "refused: a public Ingress"),
         ("exposure=tunnel", "exposure", "'tunnel'", "one of cluster-internal, private-ingress"),
-        ("accessNamespaces=tailscale", "accessNamespaces", "'tailscale'", "not a list"),
         ("wsl2Address=workstation", "wsl2Address", "'workstation'", "not an IP address"),
         ("wsl2Address=127.0.0.1", "wsl2Address", "'127.0.0.1'", "loopback"),
         ("wsl2Address=", "wsl2Address", "unset", "routes to the WSL2 fallback"),

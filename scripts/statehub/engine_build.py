@@ -1,0 +1,192 @@
+"""Build the real Pulumi engine and a Kubernetes API server from the Go module proxy, and cache them.
+
+No release binaries can be downloaded here, but Go modules can. `engine/` holds one small wrapper
+module per upstream module (its own go.mod pinning the version, the `replace` lines the upstream
+go.mod needs, and a minimal main where upstream's can't be built as a dependency). The binaries go
+to `~/.cache/state-hub-infra/engine/<key>/bin`, where `<key>` is a hash of the wrapper modules and
+the Go version: change a pin and the next build goes to a new folder.
+
+The Python language host (`sdk/python/cmd/pulumi-language-python/v3`) and `pulumi-resource-random`
+are not served by the proxy; the engine tier drives the program through the Automation API (no
+language host needed) and sets `dbOwnerPassword` instead of generating one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ENGINE_DIR = Path(__file__).resolve().parents[2] / "engine"
+CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "state-hub-infra" / "engine"
+MANIFEST = "manifest.json"
+
+PULUMI_VERSION = "3.274.1"
+KUBERNETES_PROVIDER_VERSION = "4.25.0"
+"""The pseudo-version of pulumi-kubernetes' tag v4.25.0 is the newest provider module served."""
+KUBERNETES_VERSION = "1.34.3"
+ETCD_VERSION = "3.6.5"
+
+
+class EngineBuildError(Exception):
+    """A tool is missing or a build failed; the message names what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Binary:
+    name: str
+    module_dir: str
+    """Wrapper module under engine/."""
+    package: str
+    """What `go build` builds inside that module."""
+    version: str
+    ldflags: str = ""
+
+
+BINARIES = (
+    Binary(
+        "pulumi",
+        "pulumi",
+        "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+        PULUMI_VERSION,
+        f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{PULUMI_VERSION}",
+    ),
+    Binary(
+        "pulumi-resource-kubernetes",
+        "kubernetes-provider",
+        "./cmd/pulumi-resource-kubernetes",
+        KUBERNETES_PROVIDER_VERSION,
+        f"-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={KUBERNETES_PROVIDER_VERSION}",
+    ),
+    Binary("etcd", "etcd", "./cmd/etcd", ETCD_VERSION),
+    Binary("kube-apiserver", "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver", KUBERNETES_VERSION),
+)
+
+
+@dataclass(frozen=True)
+class Built:
+    """One binary in the cache, as recorded when it was built."""
+
+    name: str
+    version: str
+    seconds: float
+    """Wall time of its `go build` on this machine (0 when it came from the cache)."""
+    size_bytes: int
+
+
+Progress = Callable[[str], None]
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise EngineBuildError("go is not on PATH: install Go 1.26 (the machine's toolchain) and build again")
+    return go
+
+
+def go_version() -> str:
+    return subprocess.run([_go(), "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def cache_key() -> str:
+    """Hash of every wrapper module file and the Go version: a new pin builds into a new folder."""
+    digest = hashlib.sha256(go_version().encode())
+    for path in sorted(ENGINE_DIR.rglob("*")):
+        if path.is_file() and path.suffix in (".mod", ".sum", ".go"):
+            digest.update(str(path.relative_to(ENGINE_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def bin_dir() -> Path:
+    return CACHE_ROOT / cache_key() / "bin"
+
+
+def built_binaries(directory: Path) -> dict[str, Built]:
+    manifest = directory / MANIFEST
+    if not manifest.is_file():
+        return {}
+    recorded = {entry["name"]: Built(**entry) for entry in json.loads(manifest.read_text())}
+    return {name: built for name, built in recorded.items() if (directory / name).is_file()}
+
+
+def missing(directory: Path) -> list[str]:
+    have = built_binaries(directory)
+    return [binary.name for binary in BINARIES if binary.name not in have]
+
+
+def build_all(progress: Progress) -> Path:
+    """Build what the cache lacks (idempotent); returns the bin folder."""
+    directory = bin_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    have = built_binaries(directory)
+    for binary in BINARIES:
+        if binary.name in have:
+            progress(f"{binary.name} {binary.version}: cached")
+            continue
+        progress(f"{binary.name} {binary.version}: building (go build {binary.package})")
+        have[binary.name] = _build(binary, directory)
+        built = have[binary.name]
+        progress(f"{binary.name} {binary.version}: built in {built.seconds:.0f} s, {built.size_bytes / 2**20:.0f} MiB")
+        _write_manifest(directory, have)
+    return directory
+
+
+def _write_manifest(directory: Path, built: dict[str, Built]) -> None:
+    entries = [asdict(built[b.name]) for b in BINARIES if b.name in built]
+    (directory / MANIFEST).write_text(json.dumps(entries, indent=2) + "\n")
+
+
+def _build(binary: Binary, directory: Path) -> Built:
+    module = ENGINE_DIR / binary.module_dir
+    if binary.name == "pulumi-resource-kubernetes":
+        _write_provider_embeds(module)
+    target = directory / binary.name
+    partial = target.with_name(target.name + ".partial")
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
+    command = [_go(), "build", "-trimpath", "-o", str(partial)]
+    if binary.ldflags:
+        command += ["-ldflags", binary.ldflags]
+    started = time.monotonic()
+    result = subprocess.run(
+        [*command, binary.package], cwd=module, env=env, capture_output=True, text=True, check=False
+    )
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        raise EngineBuildError(f"building {binary.name} failed in engine/{binary.module_dir}: {tail}")
+    partial.replace(target)
+    return Built(binary.name, binary.version, round(seconds, 1), target.stat().st_size)
+
+
+def _module_source(module: Path, path: str) -> Path:
+    """Where the Go module cache holds a dependency of `module`."""
+    result = subprocess.run(
+        [_go(), "list", "-m", "-f", "{{.Dir}}", path], cwd=module, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        subprocess.run([_go(), "mod", "download", path], cwd=module, capture_output=True, check=False)
+        result = subprocess.run(
+            [_go(), "list", "-m", "-f", "{{.Dir}}", path], cwd=module, capture_output=True, text=True, check=True
+        )
+    return Path(result.stdout.strip())
+
+
+def _write_provider_embeds(module: Path) -> None:
+    """The two files upstream's `go generate` makes: the schema with the version stamped in, and the mapping."""
+    source = (
+        _module_source(module, "github.com/pulumi/pulumi-kubernetes/provider/v4") / "cmd/pulumi-resource-kubernetes"
+    )
+    target = module / "cmd/pulumi-resource-kubernetes"
+    schema = json.loads((source / "schema.json").read_text())
+    schema["version"] = KUBERNETES_PROVIDER_VERSION
+    (target / "schema-embed.json").write_text(json.dumps(schema, separators=(",", ":")))
+    mapping = json.loads((source / "terraform-mapping.json").read_text())
+    (target / "terraform-mapping-embed.json").write_text(json.dumps(mapping, separators=(",", ":")))

@@ -1,0 +1,72 @@
+"""The engine tier: the real Pulumi CLI and Kubernetes provider against a real API server.
+
+Needs `uv run scripts/engine_tools.py build` (cached after the first time) and the cnpg CRDs in
+../shared/schemas; without either, every test here is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from statehub.api_server import CONTEXT, LocalCluster, running
+from statehub.engine_build import bin_dir, missing
+from statehub.engine_program import EngineStack, create_engine_stack
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+SCHEMAS = PROJECT_DIR.parent / "shared" / "schemas"
+STACK = "railiance01"
+
+NewStack = Callable[..., EngineStack]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.engine)
+
+
+@pytest.fixture(scope="session")
+def engine_bin() -> Path:
+    tools = bin_dir()
+    absent = missing(tools)
+    if absent:
+        pytest.skip(f"engine tools not built ({', '.join(absent)}): run uv run scripts/engine_tools.py build")
+    if not SCHEMAS.is_dir():
+        pytest.skip(f"no cnpg CRDs at {SCHEMAS}: the engine tier installs them into its API server")
+    return tools
+
+
+@pytest.fixture
+def cluster(engine_bin: Path, tmp_path: Path) -> Iterator[LocalCluster]:
+    """A fresh API server per test (about 5 s): stacks that apply must not meet each other's objects."""
+    with running(tmp_path / "kube", engine_bin, SCHEMAS, lambda _: None) as local:
+        yield local
+
+
+@pytest.fixture
+def new_stack(engine_bin: Path, cluster: LocalCluster, tmp_path: Path) -> NewStack:
+    """`new_stack(**config)`: a temporary railiance01 stack pointed at the local API server.
+
+    Each stack gets its own copy of the project files and its own file backend; `stage` etc. come
+    from the committed stack file unless `config` overrides them.
+    """
+
+    def create(secret_config: dict[str, str] | None = None, **config: str) -> EngineStack:
+        return create_engine_stack(
+            PROJECT_DIR,
+            STACK,
+            tmp_path / f"stack-{secrets.token_hex(3)}",
+            engine_bin,
+            config={
+                "kubeconfig": str(cluster.kubeconfig),
+                "kubeContext": CONTEXT,
+                "apiOnlyCluster": "true",
+                **config,
+            },
+            secret_config={"dbOwnerPassword": secrets.token_urlsafe(24)} if secret_config is None else secret_config,
+        )
+
+    return create

@@ -1,0 +1,106 @@
+"""`pulumi preview` and `pulumi up` of the committed railiance01 stack, for real, against a real API server.
+
+What these prove that the offline tier cannot: the CLI accepts the project and stack files, the
+provider's checks and the server's schemas (cnpg's CRD with its CEL rules included) accept every
+object, the state file holds no secret in clear text, `protect` holds, and a refusal reaches the
+operator as the CLI prints it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pulumi import automation as auto
+from statehub.api_server import LocalCluster
+from statehub.gate_runs import refusal_line
+from statehub.stack_config import StackConfigError, load_stack_config
+
+from tests.engine.conftest import PROJECT_DIR, NewStack
+
+PREBUILT = "registry.railiance.internal:5000/state-hub@sha256:" + "5" * 64
+
+
+def planned(preview: auto.PreviewResult) -> dict[str, int]:
+    return {op.value if hasattr(op, "value") else str(op): n for op, n in preview.change_summary.items()}
+
+
+def test_cli_refuses_a_missing_key_with_the_words_the_offline_runner_uses(new_stack: NewStack) -> None:
+    engine = new_stack()
+    engine.stack.remove_config("state-hub-infra:stage")
+    with pytest.raises(auto.CommandError) as refused:
+        engine.stack.preview()
+    with pytest.raises(StackConfigError) as offline:
+        load_stack_config(PROJECT_DIR, "railiance01", ["stage="])
+    assert str(offline.value) in str(refused.value)
+
+
+def test_cli_refuses_a_wrongly_typed_value_with_the_words_the_offline_runner_uses(new_stack: NewStack) -> None:
+    engine = new_stack(dbInstances="two")
+    with pytest.raises(auto.CommandError) as refused:
+        engine.stack.preview()
+    with pytest.raises(StackConfigError) as offline:
+        load_stack_config(PROJECT_DIR, "railiance01", ["dbInstances=two"])
+    assert str(offline.value) in str(refused.value)
+
+
+def test_preview_at_stage_image_with_a_prebuilt_image(new_stack: NewStack) -> None:
+    engine = new_stack(stage="image", image=PREBUILT)
+    preview = engine.stack.preview()
+    assert planned(preview).get("create", 0) >= 1  # the stack itself
+    assert "error" not in preview.stderr.lower()
+
+
+def test_preview_at_stage_empty_plans_every_object(new_stack: NewStack) -> None:
+    engine = new_stack()
+    preview = engine.stack.preview(diff=True)
+    for name in (
+        "state-hub-db-cluster",
+        "state-hub-db-owner",
+        "state-hub-api",
+        "state-hub-migrate",
+        "state-hub-front-door",
+    ):
+        assert name in preview.stdout, name
+    assert planned(preview)["create"] >= 15
+
+
+def test_up_at_stage_empty_creates_what_the_cluster_reads_back(new_stack: NewStack, cluster: LocalCluster) -> None:
+    password = "s3cret-" + "x" * 20
+    engine = new_stack(secret_config={"dbOwnerPassword": password})
+    up = engine.stack.up()
+    assert up.summary.result == "succeeded"
+    api = cluster.api
+    db = api.get("/apis/postgresql.cnpg.io/v1/namespaces/databases/clusters/state-hub-db")
+    assert db["spec"]["bootstrap"]["initdb"]["owner"] == "state_hub"
+    assert db["spec"]["enableSuperuserAccess"] is False
+    assert db["metadata"]["labels"]["app.kubernetes.io/part-of"]
+    owner = api.get("/api/v1/namespaces/databases/secrets/state-hub-db-owner")
+    assert owner["type"] == "kubernetes.io/basic-auth"
+    deployments = api.get("/apis/apps/v1/namespaces/railiance-apps/deployments")["items"]
+    assert [d["metadata"]["name"] for d in deployments] == ["state-hub"]
+    assert deployments[0]["spec"]["template"]["spec"]["containers"][0]["image"] == load_image()
+    jobs = api.get("/apis/batch/v1/namespaces/railiance-apps/jobs")["items"]
+    assert len(jobs) == 1 and jobs[0]["spec"]["template"]["spec"]["containers"][0]["command"]
+    services = {s["metadata"]["name"] for s in api.get("/api/v1/namespaces/railiance-apps/services")["items"]}
+    assert {"state-hub", "state-hub-api"} <= services
+    policies = api.get("/apis/networking.k8s.io/v1/namespaces/databases/networkpolicies")["items"]
+    assert [p["metadata"]["name"] for p in policies] == ["state-hub-db-ingress"]
+    state = "".join(p.read_text() for p in engine.state_dir.rglob("*.json"))
+    assert "state-hub-db-cluster" in state  # it is the state file
+    assert password not in state
+    assert "postgresql+psycopg://state_hub:" not in state
+
+
+def load_image() -> str:
+    return str(load_stack_config(PROJECT_DIR, "railiance01").values["state-hub-infra:image"])
+
+
+def test_a_refusing_gate_is_one_error_line_and_a_non_zero_exit(new_stack: NewStack) -> None:
+    engine = new_stack(stage="restore")
+    with pytest.raises(auto.CommandError) as refused:
+        engine.stack.preview()
+    output = str(refused.value)
+    assert "code: 255" in output or "code: 1" in output
+    errors = [line.strip() for line in output.splitlines() if line.strip().startswith("error: stage restore")]
+    assert len(errors) == 1, output
+    assert refusal_line(output).startswith("stage restore needs a passing drill report")
+    assert "Traceback" not in output
