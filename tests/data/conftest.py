@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -13,6 +14,7 @@ from statehub.dsn import Dsn, connect
 from statehub.ephemeral import EphemeralServer, ephemeral_server
 from statehub.synthetic import seed
 
+from tests.postgres_versions import server_bin
 from tests.script_runner import run_script
 from tests.script_runner import script_env as plain_env
 
@@ -34,6 +36,23 @@ def pg15() -> Iterator[EphemeralServer]:
         pytest.skip(f"Debian's PostgreSQL 15 is not installed at {PG15_BIN} (apt-get install postgresql-15)")
     with ephemeral_server(PG15_BIN, tcp=True) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Callable[[int], EphemeralServer]]:
+    """`servers(major)`: a running server of that major (15-18), started once; skips when not to be had."""
+    started: dict[int, EphemeralServer] = {}
+    with contextlib.ExitStack() as stack:
+
+        def get(major: int) -> EphemeralServer:
+            if major not in started:
+                bin_dir = server_bin(major)
+                if bin_dir is None:
+                    pytest.skip(f"no PostgreSQL {major} server here (see tests/postgres_versions.py)")
+                started[major] = stack.enter_context(ephemeral_server(bin_dir, tcp=True))
+            return started[major]
+
+        yield get
 
 
 def create_db(server: EphemeralServer, *, scale: int | None = None) -> Dsn:
