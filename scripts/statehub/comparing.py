@@ -57,7 +57,7 @@ def compare_databases(source: Dsn | dict[str, Any], target: Dsn, *, source_label
 
 OWNERS_AND_PRIVILEGES = (
     "owners and privileges are not compared: restore runs --no-owner --no-privileges and state-hub-db's "
-    "objects belong to its owner state_hub, which the app connects as (docs/performance.md, 'What compare proves')"
+    "objects belong to its owner state_hub, which the app connects as (docs/compare.md)"
 )
 
 

@@ -104,8 +104,37 @@ def cache_key() -> str:
     return digest.hexdigest()[:16]
 
 
+BIN_DIR_ENV = "STATE_HUB_ENGINE_BIN"
+"""Overrides the cache: a folder with the same binaries and manifest.json (tools built elsewhere)."""
+
+
 def bin_dir() -> Path:
-    return CACHE_ROOT / cache_key() / "bin"
+    override = os.environ.get(BIN_DIR_ENV)
+    return Path(override) if override else CACHE_ROOT / cache_key() / "bin"
+
+
+def pulumi_home(directory: Path) -> Path:
+    """PULUMI_HOME with the built provider installed as a plugin, as `pulumi plugin install` leaves it
+    on an operator's machine (a provider found on PATH instead draws a warning on every run)."""
+    home = directory.parent / "pulumi-home"
+    installed = home / "plugins" / f"resource-kubernetes-v{KUBERNETES_PROVIDER_VERSION}"
+    if not installed.is_dir():
+        subprocess.run(
+            [
+                str(directory / "pulumi"),
+                "plugin",
+                "install",
+                "resource",
+                "kubernetes",
+                KUBERNETES_PROVIDER_VERSION,
+                "--file",
+                str(directory / "pulumi-resource-kubernetes"),
+            ],
+            env={**os.environ, "PULUMI_HOME": str(home), "PULUMI_SKIP_UPDATE_CHECK": "true"},
+            capture_output=True,
+            check=True,
+        )
+    return home
 
 
 def built_binaries(directory: Path) -> dict[str, Built]:
@@ -135,6 +164,7 @@ def build_all(progress: Progress) -> Path:
         built = have[binary.name]
         progress(f"{binary.name} {binary.version}: built in {built.seconds:.0f} s, {built.size_bytes / 2**20:.0f} MiB")
         _write_manifest(directory, have)
+    pulumi_home(directory)
     return directory
 
 

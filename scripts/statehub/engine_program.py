@@ -23,6 +23,8 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from statehub.engine_build import pulumi_home
+
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"  # noqa: S105 - the name of the variable, not a secret
 
 
@@ -36,14 +38,15 @@ class EngineStack:
 
 
 def engine_env(bin_dir: Path, state_dir: Path, passphrase: str) -> dict[str, str]:
-    """The CLI's environment: local file backend, no downloads, no update checks, plugins from bin_dir."""
+    """The CLI's environment: local file backend, no downloads, no update checks, the built provider
+    installed as a plugin."""
     return {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PULUMI_HOME": str(state_dir / "home"),
+        "PULUMI_HOME": str(pulumi_home(bin_dir)),
         "PULUMI_BACKEND_URL": f"file://{state_dir / 'backend'}",
         PASSPHRASE_ENV: passphrase,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",  # the provider beside the CLI would win over the installed one
         "PULUMI_SKIP_CONFIRMATIONS": "true",
     }
 
@@ -63,7 +66,6 @@ def create_engine_stack(
         shutil.copyfile(project_dir / name, work_dir / name)
     state_dir = work_dir / ".pulumi-state"
     (state_dir / "backend").mkdir(parents=True, exist_ok=True)
-    (state_dir / "home").mkdir(parents=True, exist_ok=True)
     env = engine_env(bin_dir, state_dir, secrets.token_urlsafe(24))
     workspace = auto.LocalWorkspace(
         work_dir=str(work_dir),

@@ -33,12 +33,14 @@ def installed_bin_dirs() -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
-def find_tool(name: str, bin_dir: Path | None = None, *, at_least: int = 0, at_most: int | None = None) -> Path:
+def find_tool(
+    name: str, bin_dir: Path | None = None, *, at_least: int | None = None, at_most: int | None = None
+) -> Path:
     """The tool in `bin_dir`, else in $PG_BIN, else the oldest installed one of a major in
     [at_least, at_most]: pg_dump must be at least the server's major, and the closest such pg_dump
     writes the archive every later pg_restore reads; pg_restore must read the archive (at least the
     dump's major) and should not be newer than the target (pg_restore 17+ sets transaction_timeout,
-    which a 16 server rejects). With nothing in range, the newest (its version check then explains)."""
+    which a 16 server rejects). With no range, or nothing in it, the newest (a version check then explains)."""
     chosen = bin_dir or (Path(os.environ["PG_BIN"]) if os.environ.get("PG_BIN") else None)
     if chosen is not None:
         if _runnable(chosen / name):
@@ -47,6 +49,8 @@ def find_tool(name: str, bin_dir: Path | None = None, *, at_least: int = 0, at_m
     found = sorted({d / name for d in installed_bin_dirs() if _runnable(d / name)}, key=tool_major)
     if not found:
         raise ToolError(f"{name} not found: install the PostgreSQL client tools or pass --pg-bin DIR")
+    if at_least is None:
+        return found[-1]
     in_range = [t for t in found if tool_major(t) >= at_least and (at_most is None or tool_major(t) <= at_most)]
     at_least_only = [t for t in found if tool_major(t) >= at_least]
     return (in_range or at_least_only or found[-1:])[0]

@@ -12,7 +12,7 @@ from psycopg import sql
 
 from statehub.dsn import Dsn, connect
 from statehub.ephemeral import EphemeralServer
-from statehub.pgtools import find_tool
+from statehub.pgtools import find_tool, server_major_of, tool_major
 
 DATABASE = "state_hub"
 APP_ROLE = "state_hub_app"
@@ -77,14 +77,16 @@ def checkpoint(*dsns: Dsn) -> None:
 def bare_copy_seconds(source: Dsn, cluster_server: EphemeralServer) -> float:
     """`pg_dump -Fc -Z0 | pg_restore` of the same database into a fresh one: the reference cost."""
     target = cluster_server.create_database("bare_copy")
+    pg_dump = find_tool("pg_dump", at_least=server_major_of(source))  # the tools the final copy picks
+    pg_restore = find_tool("pg_restore", at_least=tool_major(pg_dump), at_most=server_major_of(target))
     started = time.monotonic()
     dumper = subprocess.Popen(
-        [str(find_tool("pg_dump")), "-Fc", "-Z0", "-d", source.dbname],
+        [str(pg_dump), "-Fc", "-Z0", "-d", source.dbname],
         stdout=subprocess.PIPE,
         env=source.child_env(),
     )
     restored = subprocess.run(
-        [str(find_tool("pg_restore")), "--no-owner", "-d", target.dbname],
+        [str(pg_restore), "--no-owner", "-d", target.dbname],
         stdin=dumper.stdout,
         env=target.child_env(),
         capture_output=True,

@@ -66,7 +66,7 @@ def test_database_settings_are_reported_not_lost(pg16: EphemeralServer) -> None:
     """pg_dump does not carry ALTER DATABASE ... SET: the compare report says so."""
     source, target = create_db(pg16), create_db(pg16)
     with connect(source, autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{source.dbname}" SET work_mem = \'8MB\'')
+        conn.execute(f"ALTER DATABASE \"{source.dbname}\" SET work_mem = '8MB'")
     report = compare_databases(source, target, source_label="source")
     assert report.result == "pass"
     assert any("work_mem=8MB" in w for w in report.details["warnings"]), report.details["warnings"]

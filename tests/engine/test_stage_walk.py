@@ -55,7 +55,8 @@ def test_every_stage_with_the_real_engine(engine_bin: Path, tmp_path: Path) -> N
         rollback = by_stage["stage=cutover endpoint=wsl2"]
         assert set(changed(rollback)) <= FRONT_DOOR, changed(rollback)
         assert rollback.outputs["liveSide"] == "wsl2"
-        assert any("rollback" in w.lower() for w in rollback.warnings), rollback.warnings
+        assert any(w.startswith("endpoint wsl2 after cutover") for w in rollback.warnings), rollback.warnings
+        assert not any("from $PATH" in w for run in by_stage.values() for w in run.warnings)  # installed plugin
 
         evidence = _evidence(tmp_path / "rehearsal")
         stabilise = gates(["stage=stabilise", "endpoint=cluster", *evidence])
