@@ -225,7 +225,7 @@ def _wait_established(api: KubeApi, name: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         crd = api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-        conditions = crd.get("status", {}).get("conditions", [])
+        conditions = (crd.get("status") or {}).get("conditions") or []
         if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
             return
         time.sleep(0.2)

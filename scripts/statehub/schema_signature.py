@@ -98,7 +98,6 @@ PARTS: dict[str, str] = {
         AND n.nspname <> 'public' AND {_NOT_FROM_EXTENSION.format(oid="n.oid")}""",
     "extensions": "SELECT format('%I %s schema=%I', e.extname, e.extversion, n.nspname) FROM pg_extension e "
     "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'",
-    "large_objects": "SELECT format('%s large objects', count(*)) FROM pg_largeobject_metadata",
 }
 """Part name -> a query whose first column is one signature line per object."""
 

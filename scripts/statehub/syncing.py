@@ -154,6 +154,11 @@ def _sync_table(cluster: Connection, wsl2: Connection, table: TableRef) -> dict[
     return changes
 
 
+def _set_sequences(conn: Connection, values: dict[str, list[Any]]) -> None:
+    for name, (value, called) in values.items():
+        conn.execute("SELECT pg_catalog.setval(%s::regclass, %s, %s)", (name, value, called))
+
+
 def sync_back(cluster: Dsn, wsl2: Dsn, progress: Progress = lambda _: None) -> Report:
     """Make the frozen WSL2 database equal to the cluster's, proven before it commits."""
     if not is_frozen(wsl2):
@@ -181,12 +186,16 @@ def sync_back(cluster: Dsn, wsl2: Dsn, progress: Progress = lambda _: None) -> R
         for table in tables:
             if table.kind == "m":
                 target.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(table.ident()))
-        for name, (value, called) in sequences(source).items():
-            target.execute("SELECT pg_catalog.setval(%s::regclass, %s, %s)", (name, value, called))
+        before = sequences(target)
+        _set_sequences(target, sequences(source))
         progress("comparing inside the transaction, before it commits")
         cluster_fp, wsl2_fp = fingerprint_in(source), fingerprint_in(target)
         differences = diff_fingerprints(cluster_fp, wsl2_fp)
-        target.execute("ROLLBACK" if differences else "COMMIT")
+        if differences:
+            target.execute("ROLLBACK")
+            _set_sequences(target, before)  # setval is not transactional: put them back by hand
+        else:
+            target.execute("COMMIT")
         source.execute("COMMIT")
     return _report(
         cluster,

@@ -86,3 +86,71 @@ def test_sync_back_cli(new_db: NewDb, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "1 inserted, 0 updated, 0 deleted" in result.stderr
     assert password not in (tmp_path / "sync.json").read_text()
+
+
+HOSTILE_SETUP = """
+CREATE TABLE handles (id int PRIMARY KEY, handle text UNIQUE NOT NULL);
+INSERT INTO handles VALUES (1, 'alpha'), (2, 'beta');
+CREATE TABLE loose (payload json, note text);
+INSERT INTO loose VALUES ('{"a": 1}', 'x'), ('[1, 2]', 'y');
+CREATE TABLE docs (id int PRIMARY KEY, body jsonb NOT NULL);
+INSERT INTO docs VALUES (1, '{"n": 0.5}'), (2, '{}');
+CREATE TABLE base (id int PRIMARY KEY, label text);
+CREATE TABLE derived (extra text) INHERITS (base);
+INSERT INTO base VALUES (1, 'parent');
+INSERT INTO derived VALUES (2, 'child', 'x');
+CREATE SCHEMA "odd.schema";
+CREATE TABLE "odd.schema"."we""ird" (id serial PRIMARY KEY, v text);
+INSERT INTO "odd.schema"."we""ird" (v) VALUES ('one');
+"""
+
+HOSTILE_CLUSTER_WRITES = """
+UPDATE handles SET handle = 'swapping' WHERE id = 1;
+UPDATE handles SET handle = 'alpha' WHERE id = 2;
+UPDATE handles SET handle = 'beta' WHERE id = 1;
+INSERT INTO loose VALUES ('{"b": 2}', 'z');
+UPDATE docs SET body = '{"n": 0.50}' WHERE id = 1;
+UPDATE docs SET body = '[]' WHERE id = 2;
+UPDATE derived SET label = 'child changed' WHERE id = 2;
+INSERT INTO derived VALUES (3, 'new child', 'y');
+INSERT INTO "odd.schema"."we""ird" (v) VALUES ('two');
+"""
+
+
+def hostile_pair(new_db: NewDb) -> tuple[Dsn, Dsn]:
+    wsl2, cluster = new_db(), new_db()
+    for dsn in (wsl2, cluster):
+        with connect(dsn, autocommit=True) as conn:
+            conn.execute(HOSTILE_SETUP.encode())
+    with connect(cluster, autocommit=True) as conn:
+        conn.execute(HOSTILE_CLUSTER_WRITES.encode())
+    return wsl2, cluster
+
+
+def test_sync_back_handles_swaps_json_without_key_jsonb_inheritance_and_odd_names(new_db: NewDb) -> None:
+    wsl2, cluster = hostile_pair(new_db)
+    freeze(wsl2, app_roles=[], probe=None)
+    report = sync_back(cluster, wsl2)
+    assert report.result == "pass", report.details["differences"]
+    assert report.details["committed"] is True
+    assert fingerprint_digest(fingerprint(wsl2)) == fingerprint_digest(fingerprint(cluster))
+    with connect(wsl2) as conn:
+        assert conn.execute("SELECT count(*) FROM ONLY base").fetchone() == (1,)  # the children stayed children
+        assert conn.execute("SELECT handle FROM handles ORDER BY id").fetchall() == [("beta",), ("alpha",)]
+        assert conn.execute("SELECT body::text FROM docs ORDER BY id").fetchall() == [('{"n": 0.50}',), ("[]",)]
+        last = conn.execute('SELECT last_value FROM "odd.schema"."we""ird_id_seq"').fetchone()
+        assert last == (2,)  # the sequence behind the quoted name moved too
+
+
+def test_sync_back_commits_nothing_unless_its_own_compare_passes(new_db: NewDb) -> None:
+    """A difference the row sync cannot carry (a large object) must roll the whole transaction back."""
+    wsl2, cluster = hostile_pair(new_db)
+    with connect(cluster, autocommit=True) as conn:
+        conn.execute("SELECT lo_from_bytea(0, '\\x01'::bytea)")
+    freeze(wsl2, app_roles=[], probe=None)
+    before = fingerprint_digest(fingerprint(wsl2))
+    report = sync_back(cluster, wsl2)
+    assert report.result == "fail"
+    assert report.details["committed"] is False
+    assert any(d["where"] == "(large objects)" for d in report.details["differences"])
+    assert fingerprint_digest(fingerprint(wsl2)) == before

@@ -21,10 +21,11 @@ from tests.script_runner import run_script
 
 def test_the_rehearsal_passes_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "rehearsal"
-    result = run_script("rehearse.py", "--out", str(out), timeout=120)
+    result = run_script("rehearse.py", "--out", str(out), "--engine", "mocks", timeout=120)
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["result"] == "pass"
+    assert summary["engine"] == "mocks"  # the real engine's walk is tests/engine/test_stage_walk.py
     assert all(step["result"] == "pass" for step in summary["steps"]), summary["steps"]
     names = [step["name"] for step in summary["steps"]]
     for gate in (
