@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 from dataclasses import dataclass
+from functools import cache
 
 import psycopg
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 MASK = "********"
-_ENV_OF = {
-    "host": "PGHOST",
-    "port": "PGPORT",
-    "user": "PGUSER",
-    "dbname": "PGDATABASE",
-    "password": "PGPASSWORD",
-    "sslmode": "PGSSLMODE",
-    "passfile": "PGPASSFILE",
-}
+
+
+@cache
+def _libpq_options() -> tuple[dict[str, str], frozenset[str]]:
+    """libpq's connection keywords: keyword -> its environment variable, and the secret ones."""
+    env_of, secret = {}, set()
+    for option in pq.Conninfo.get_defaults():
+        keyword = option.keyword.decode()
+        if option.envvar:
+            env_of[keyword] = option.envvar.decode()
+        if option.dispchar == b"*":
+            secret.add(keyword)
+    return env_of, frozenset(secret | {"password", "sslpassword"})
+
+
+def _looks_like_conninfo(text: str) -> bool:
+    return "=" in text or text.startswith(("postgresql://", "postgres://"))
 
 
 class DsnError(ValueError):
@@ -30,22 +41,36 @@ class Dsn:
 
     @classmethod
     def parse(cls, text: str) -> Dsn:
-        try:
-            params = conninfo_to_dict(text)
-        except psycopg.ProgrammingError:
+        """Parse and resolve completely, by libpq's rules: a dbname that is itself a connection string
+        is expanded, then every keyword still unset comes from its PG* environment variable, then
+        port, user and dbname from libpq's defaults. psycopg and every tool then get exactly this
+        (an unset dbname must not let psql check one database while pg_restore fills another)."""
+        params = _parse(text)
+        dbname = params.get("dbname", "")
+        if _looks_like_conninfo(dbname):
+            params = {**params, **_parse(dbname)}
+        env_of, _ = _libpq_options()
+        for keyword, variable in env_of.items():
+            if keyword not in params and os.environ.get(variable):
+                params[keyword] = os.environ[variable]
+        if "service" in params:
+            raise DsnError("a service name (service=/PGSERVICE) is not resolved here: give host, port and dbname")
+        if not params.get("host") and not params.get("hostaddr"):
             raise DsnError(
-                "the DSN is not a valid PostgreSQL connection string (postgresql://user@host:port/db)"
-            ) from None
-        if "password" not in params and os.environ.get("PGPASSWORD"):
-            params["password"] = os.environ["PGPASSWORD"]
-        return cls(tuple(sorted((k, str(v)) for k, v in params.items() if v is not None)))
+                "the DSN names no host and PGHOST is unset: libpq builds look for the socket in different "
+                "folders, so the tools could reach another server; give host= (an address or a socket folder)"
+            )
+        params.setdefault("port", "5432")
+        params.setdefault("user", getpass.getuser())
+        params.setdefault("dbname", params["user"])
+        return cls(tuple(sorted((k, str(v)) for k, v in params.items() if v not in (None, ""))))
 
     def get(self, key: str) -> str | None:
         return dict(self.params).get(key)
 
     @property
     def dbname(self) -> str:
-        return self.get("dbname") or self.get("user") or os.environ.get("USER", "postgres")
+        return self.get("dbname") or self.get("user") or getpass.getuser()
 
     def conninfo(self) -> str:
         """The full connection string, password included: for psycopg only, never printed."""
@@ -53,15 +78,18 @@ class Dsn:
 
     def masked(self) -> str:
         """For people: host, port, user and database, the password replaced."""
-        shown = {k: (MASK if k == "password" else v) for k, v in self.params}
+        _, secret = _libpq_options()
+        shown = {k: (MASK if k in secret else v) for k, v in self.params}
         return make_conninfo(**shown)
 
     def child_env(self) -> dict[str, str]:
-        """The environment a pg tool needs to reach this database: nothing goes on its command line."""
-        env = {k: v for k, v in os.environ.items() if k not in _ENV_OF.values()}
+        """The environment a pg tool needs to reach exactly this database, and nothing else of libpq's:
+        no inherited PG* variable can redirect it, and nothing goes on its command line."""
+        env_of, _ = _libpq_options()
+        env = {k: v for k, v in os.environ.items() if k not in env_of.values()}
         for key, value in self.params:
-            if key in _ENV_OF:
-                env[_ENV_OF[key]] = value
+            if key in env_of:
+                env[env_of[key]] = value
         return env
 
     @classmethod
@@ -71,6 +99,13 @@ class Dsn:
     def replace(self, **changes: str) -> Dsn:
         """The same connection with some parameters changed (e.g. another dbname or password)."""
         return Dsn.of(**{**dict(self.params), **changes})
+
+
+def _parse(text: str) -> dict[str, str]:
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(text).items() if v is not None}
+    except psycopg.ProgrammingError:
+        raise DsnError("the DSN is not a valid PostgreSQL connection string (postgresql://user@host:port/db)") from None
 
 
 def connect(dsn: Dsn, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
