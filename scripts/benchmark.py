@@ -11,6 +11,8 @@ uncompressed dump. Appends a Markdown table to --out.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +59,37 @@ def measure(scale: int, work: Path) -> dict[str, float]:
         row["dump_py"] = timed(lambda: dump(source, work / f"dump{scale}"))
         row["restore_py"] = timed(lambda: restore(work / f"dump{scale}", restored))
         row["compare_py"] = timed(lambda: compare_databases(source, restored, source_label="bench"))
+        row["compare_cli"] = timed(lambda: _compare_command(source, restored, work / f"compare{scale}.json"))
         return row
+
+
+def _compare_command(source: Dsn, target: Dsn, report: Path) -> None:
+    """The whole `compare.py` command, process start included, passwords through a passfile."""
+    passfile = report.with_suffix(".pgpass")
+    passfile.write_text(
+        "".join(f"{d.get('host')}:{d.get('port')}:*:{d.get('user')}:{d.get('password')}\n" for d in (source, target))
+    )
+    passfile.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"} | {"PGPASSFILE": str(passfile)}
+    subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "compare.py"),
+            "--source",
+            _without_password(source),
+            "--target",
+            _without_password(target),
+            "--report",
+            str(report),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _without_password(dsn: Dsn) -> str:
+    return " ".join(f"{k}={v}" for k, v in dsn.params if k != "password")
 
 
 def main() -> int:
@@ -67,17 +99,17 @@ def main() -> int:
     args = parser.parse_args()
     lines = [
         f"\n### Data tools, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (2 cores; PostgreSQL 16, pgserver)\n",
-        "| scale | db MB | pg_dump -Fc s | pg_dump -Fc -Z0 s | dump.py s | restore.py s | compare.py s "
-        "| compare / -Z0 | restore / -Z0 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| scale | db MB | pg_dump -Fc s | pg_dump -Fc -Z0 s | dump.py s | restore.py s | compare in-process s "
+        "| compare.py command s | command / -Z0 | restore / -Z0 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory() as work:
         for scale in args.scales:
             r = measure(scale, Path(work))
             lines.append(
                 f"| {scale}x | {r['size_mb']:.0f} | {r['pg_dump_fc']:.2f} | {r['pg_dump_z0']:.2f} | "
-                f"{r['dump_py']:.2f} | {r['restore_py']:.2f} | {r['compare_py']:.2f} | "
-                f"{r['compare_py'] / r['pg_dump_z0']:.2f} | {r['restore_py'] / r['pg_dump_z0']:.2f} |"
+                f"{r['dump_py']:.2f} | {r['restore_py']:.2f} | {r['compare_py']:.2f} | {r['compare_cli']:.2f} | "
+                f"{r['compare_cli'] / r['pg_dump_z0']:.2f} | {r['restore_py'] / r['pg_dump_z0']:.2f} |"
             )
             print(lines[-1], flush=True)
     with args.out.open("a") as report:

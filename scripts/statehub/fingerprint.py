@@ -46,14 +46,31 @@ SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname), c.relkind::t
              AND a.attnum = ANY(i.indkey) WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY a.attnum),
        ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              ORDER BY a.attnum),
-       ARRAY(SELECT (CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END) = ANY(
+       ARRAY(SELECT CASE
+                 WHEN EXISTS (SELECT FROM pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic)
+                     THEN 'text_c'
+                 WHEN (CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END) = 'bpchar'::regtype THEN 'bpchar'
+                 WHEN (CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END) = ANY(
                      '{{smallint,integer,bigint,boolean,bytea,uuid,date,timestamp,timestamptz,text,varchar}}'
-                     ::regtype[]::oid[])
-                 AND NOT EXISTS (SELECT FROM pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic)
+                     ::regtype[]::oid[]) THEN 'native'
+                 ELSE 'text' END
              FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS} ORDER BY 1, 2"""
+
+
+HASHED_AS = {
+    "native": "t.{}",
+    "text": "t.{}::text",
+    "text_c": 't.{}::text COLLATE "C"',
+    "bpchar": "pg_catalog.textin(pg_catalog.bpcharout(t.{}))",
+}
+"""How a column enters the row hash. Natively where the type's hash is an exact function of the value
+and the same on every server; otherwise as the text of its output function (jsonb, whose hash confuses
+`{}`/`[]`, `0.5`/`0.50` and nested keys; numerics; floats; enums, whose hash is a server-local OID; ...),
+byte for byte: `COLLATE "C"` where a nondeterministic collation would hash case-insensitively, and
+bpchar through its own output function (a cast to text drops trailing spaces)."""
 
 
 @dataclass(frozen=True)
@@ -66,21 +83,18 @@ class TableRef:
     kind: str = "r"
     """pg_class.relkind: r table, p partitioned table, m materialized view."""
     columns: tuple[str, ...] = ()
-    native_hash: tuple[bool, ...] = ()
-    """Per column: hashed as its value (True) or as its text (False). Only `table_digest` needs them."""
+    hash_modes: tuple[str, ...] = ()
+    """Per column, how it enters the row hash (`HASHED_AS`). Only `table_digest` needs them."""
 
     def ident(self) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.name))
 
     def hashed_row(self) -> sql.Composable:
-        """`ROW(...)` over the table alias `t`: native columns as they are, the others as the exact
-        text of their output function (a cast to text would drop bpchar's trailing spaces), compared
-        byte for byte (`COLLATE "C"`: a nondeterministic collation would hash case-insensitively)."""
-        as_text = 'CASE WHEN t.{0} IS NULL THEN NULL ELSE pg_catalog.concat(t.{0}) END COLLATE "C"'
+        """`ROW(...)` over the table alias `t`, each column as `HASHED_AS` says."""
         return sql.SQL("ROW({})").format(
             sql.SQL(", ").join(
-                sql.SQL("t.{}" if native else as_text).format(sql.Identifier(column))
-                for column, native in zip(self.columns, self.native_hash, strict=True)
+                sql.SQL(HASHED_AS[mode]).format(sql.Identifier(column))
+                for column, mode in zip(self.columns, self.hash_modes, strict=True)
             )
         )
 
@@ -92,19 +106,20 @@ def prepare_session(conn: psycopg.Connection[Any]) -> None:
 
 def list_tables(conn: psycopg.Connection[Any]) -> list[TableRef]:
     return [
-        TableRef(s, n, key, tuple(pk), kind, tuple(cols), tuple(native))
-        for s, n, key, kind, pk, cols, native in conn.execute(_TABLES).fetchall()
+        TableRef(s, n, key, tuple(pk), kind, tuple(cols), tuple(modes))
+        for s, n, key, kind, pk, cols, modes in conn.execute(_TABLES).fetchall()
     ]
 
 
 def table_digest(conn: psycopg.Connection[Any], table: TableRef) -> dict[str, Any]:
-    row = table.hashed_row()
+    # The row is built once (OFFSET 0 keeps the subquery apart) and hashed with two seeds; each row
+    # hash is mixed non-linearly before the sum, or a value moved between rows would cancel out.
     query = sql.SQL(
         "SELECT count(*),"
-        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended({row}, 0), 0)), 0)::text,"
-        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended({row}, 1), 1)), 0)::text"
-        " FROM ONLY {table} AS t"  # partitions and inheritance children are tables of their own
-    ).format(row=row, table=table.ident())
+        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended(r, 0), 0)), 0)::text,"
+        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended(r, 1), 1)), 0)::text"
+        " FROM (SELECT {row} AS r FROM ONLY {table} AS t OFFSET 0) AS rows"  # ONLY: children are tables too
+    ).format(row=table.hashed_row(), table=table.ident())
     count, h0, h1 = conn.execute(query).fetchone() or (0, "0", "0")
     return {
         "schema": table.schema,
