@@ -28,8 +28,8 @@ from types import FrameType
 from statehub.api_server import ApiServerError, start, stop
 from statehub.cli import PASS, console, run_cli
 from statehub.engine_build import bin_dir, missing
-from statehub.kube_api import KubeApiError
 from statehub.errors import Refused
+from statehub.kube_api import KubeApiError
 
 DEFAULT_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 

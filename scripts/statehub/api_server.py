@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from statehub.ephemeral import free_port
 from statehub.kube_api import KubeApi, KubeApiError
 
 CONTEXT = "local"
@@ -47,13 +47,6 @@ class LocalCluster:
     kubeconfig: Path
     api: KubeApi
     pids: tuple[int, ...]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _die_with_parent() -> None:
@@ -116,7 +109,7 @@ def _start(
 ) -> LocalCluster:
     logs = directory / "logs"
     logs.mkdir()
-    etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+    etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
     etcd_url, peer_url = f"http://127.0.0.1:{etcd_port}", f"http://127.0.0.1:{peer_port}"
     progress(f"etcd on {etcd_url}")
     processes.append(

@@ -23,22 +23,16 @@ def planned(preview: auto.PreviewResult) -> dict[str, int]:
     return {op.value if hasattr(op, "value") else str(op): n for op, n in preview.change_summary.items()}
 
 
-def test_cli_refuses_a_missing_key_with_the_words_the_offline_runner_uses(new_stack: NewStack) -> None:
-    engine = new_stack()
-    engine.stack.remove_config("state-hub-infra:stage")
+@pytest.mark.parametrize("override", ["stage=", "dbInstances=two"], ids=["missing key", "wrong type"])
+def test_cli_refuses_with_the_words_the_offline_runner_uses(new_stack: NewStack, override: str) -> None:
+    key, _, value = override.partition("=")
+    engine = new_stack(**({key: value} if value else {}))
+    if not value:
+        engine.stack.remove_config(f"state-hub-infra:{key}")
     with pytest.raises(auto.CommandError) as refused:
         engine.stack.preview()
     with pytest.raises(StackConfigError) as offline:
-        load_stack_config(PROJECT_DIR, "railiance01", ["stage="])
-    assert str(offline.value) in str(refused.value)
-
-
-def test_cli_refuses_a_wrongly_typed_value_with_the_words_the_offline_runner_uses(new_stack: NewStack) -> None:
-    engine = new_stack(dbInstances="two")
-    with pytest.raises(auto.CommandError) as refused:
-        engine.stack.preview()
-    with pytest.raises(StackConfigError) as offline:
-        load_stack_config(PROJECT_DIR, "railiance01", ["dbInstances=two"])
+        load_stack_config(PROJECT_DIR, "railiance01", [override])
     assert str(offline.value) in str(refused.value)
 
 
