@@ -65,19 +65,36 @@ def operator_session(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET default_transaction_read_only = off")
 
 
-def probe_write(dsn: Dsn) -> str:
-    """Try to write the way a client that fights the freeze would; nothing persists (rolled back)."""
+def probe_write(dsn: Dsn, locked_roles: list[str] | None = None) -> str:
+    """Try to write the way a client that fights the freeze would; nothing persists (rolled back).
+
+    Only two outcomes prove a freeze, and they start with "refused:": the application role logged
+    in (its password was right) and was turned away by its connection limit of 0, or it connected
+    and its write failed because the transaction is read-only. A probe that could not log in for
+    any other reason (wrong password, port, database or role), or whose write failed for another
+    reason, proves nothing: "inconclusive: ...". "write accepted" means the database is writable.
+    """
+    role = dsn.get("user") or ""
+    if locked_roles is not None and role not in locked_roles:
+        return f"inconclusive: the probe's role {role!r} is not one of the frozen application roles {locked_roles}"
     try:
-        with connect(dsn) as conn:
+        conn = connect(dsn)
+    except ConnectError as error:
+        if f'too many connections for role "{role}"' in str(error):
+            return f"refused: the application role {role!r} authenticated and was locked out (connection limit 0)"
+        return f"inconclusive: the probe could not log in, which proves nothing ({error})"
+    with conn:
+        try:
             conn.execute("SET default_transaction_read_only = off")
             conn.execute("BEGIN READ WRITE")
             conn.execute("CREATE TEMP TABLE statehub_write_probe (x int)")
+        except psycopg.errors.ReadOnlySqlTransaction as error:
+            return f"refused: {str(error).strip().splitlines()[0]}"
+        except psycopg.Error as error:
+            return f"inconclusive: the write failed for another reason ({str(error).strip().splitlines()[0]})"
+        finally:
             conn.rollback()
-        return "write accepted"
-    except ConnectError as error:
-        return f"refused: {error}"
-    except psycopg.Error as error:
-        return f"refused: {str(error).strip().splitlines()[0]}"
+    return "write accepted"
 
 
 def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
@@ -113,9 +130,11 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
         ).fetchall()
     warnings = [f"application role {r!r} is a superuser: no database setting can freeze it" for r in superusers]
     warnings += [f"superuser {r[0]!r} has other sessions on {dbname}: they can still write" for r in other_superusers]
-    probe_result = probe_write(probe) if probe else None
+    probe_result = probe_write(probe, roles) if probe else None
+    if probe and probe.dbname != dbname:
+        probe_result = f"inconclusive: the probe names database {probe.dbname!r}, the freeze is of {dbname!r}"
     fp = fingerprint(dsn)
-    frozen = probe_result is None or probe_result.startswith("refused")
+    frozen = probe_result is None or probe_result.startswith("refused:")
     return Report(
         kind="freeze",
         result="pass" if frozen and not superusers else "fail",

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from statehub.dsn import ConnectError, Dsn, connect
 from statehub.ephemeral import EphemeralServer
-from statehub.freezing import probe_write
+from statehub.freezing import freeze, probe_write, unfreeze
 
 from tests.data.conftest import create_db, no_password, script_env
 from tests.script_runner import run_script
@@ -110,3 +110,27 @@ def test_an_app_connecting_as_superuser_is_flagged(app_db: tuple[Dsn, Dsn], tmp_
     )
     assert result.returncode == 2  # postgres is the operator's own session: not an app role it knows
     assert "--app-role 'postgres'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [{"password": "not-the-password"}, {"dbname": "no_such_database"}, {"user": "no_such_role"}, {"port": "1"}],
+    ids=["password", "database", "role", "port"],
+)
+def test_a_probe_that_cannot_log_in_proves_nothing(
+    app_db: tuple[Dsn, Dsn], tmp_path: Path, wrong: dict[str, str]
+) -> None:
+    admin, app = app_db
+    report = freeze(admin, app_roles=[str(app.get("user"))], probe=app.replace(**wrong))
+    attempt = report.details["proof"]["write_attempt"]
+    assert report.result == "fail", attempt
+    assert attempt.startswith("inconclusive:"), attempt
+    unfreeze(admin, probe=None)
+
+
+def test_a_locked_out_application_role_is_the_proof(app_db: tuple[Dsn, Dsn]) -> None:
+    admin, app = app_db
+    report = freeze(admin, app_roles=[str(app.get("user"))], probe=app)
+    assert report.result == "pass"
+    assert "authenticated and was locked out" in report.details["proof"]["write_attempt"]
+    unfreeze(admin, probe=None)
