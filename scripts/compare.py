@@ -20,7 +20,7 @@ from statehub.comparing import DEFAULT_VOLATILE_KEYS, compare_apis, compare_data
 from statehub.dsn import Dsn
 from statehub.errors import Refused
 from statehub.render_report import show_compare
-from statehub.reports import write_report
+from statehub.reports import check_report_path, write_report
 
 
 def main() -> int:
@@ -39,6 +39,7 @@ def main() -> int:
         help="summary key to ignore (repeatable)",
     )
     args = parser.parse_args()
+    check_report_path(args.report)  # before anything is touched
     if bool(args.source_api) != bool(args.target_api):
         raise Refused("--source-api and --target-api go together")
     target = Dsn.parse(args.target)

@@ -21,7 +21,7 @@ from pathlib import Path
 from statehub.cli import FAIL, PASS, console, run_cli
 from statehub.dsn import Dsn
 from statehub.freezing import freeze, unfreeze
-from statehub.reports import write_report
+from statehub.reports import check_report_path, write_report
 
 
 def main() -> int:
@@ -32,6 +32,7 @@ def main() -> int:
     parser.add_argument("--app-role", action="append", default=[], help="application role to lock out (repeatable)")
     parser.add_argument("--probe-dsn", help="the application's DSN, used to prove the freeze (PGPROBEPASSWORD)")
     args = parser.parse_args()
+    check_report_path(args.report)  # before anything is touched
     probe = Dsn.parse(args.probe_dsn) if args.probe_dsn else None
     if probe and os.environ.get("PGPROBEPASSWORD"):
         probe = probe.replace(password=os.environ["PGPROBEPASSWORD"])

@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from statehub.archive import ARCHIVE_NAME, MANIFEST_NAME
 from statehub.cli import FAIL, PASS, run_cli
 from statehub.dsn import Dsn
 from statehub.render_report import show_compare
-from statehub.reports import write_report
+from statehub.reports import check_report_path, write_report
 from statehub.restoring import restore
 
 
@@ -28,8 +29,10 @@ def main() -> int:
     parser.add_argument("--report", type=Path, help="compare report to write (default: DUMP/restore-compare.json)")
     parser.add_argument("--pg-bin", type=Path, help="folder of the pg_restore to use")
     args = parser.parse_args()
+    evidence = (args.dump / MANIFEST_NAME, args.dump / ARCHIVE_NAME)  # what the report is about
+    report_path = check_report_path(args.report, keep_out_of=evidence) if args.report else None
     report = restore(args.dump, Dsn.parse(args.target), pg_bin=args.pg_bin)
-    write_report(report, args.report or args.dump / "restore-compare.json")
+    write_report(report, report_path or args.dump / "restore-compare.json")
     show_compare(report)
     return PASS if report.result == "pass" else FAIL
 

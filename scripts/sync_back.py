@@ -19,7 +19,7 @@ from pathlib import Path
 
 from statehub.cli import FAIL, PASS, console, run_cli
 from statehub.dsn import Dsn
-from statehub.reports import write_report
+from statehub.reports import check_report_path, write_report
 from statehub.syncing import sync_back
 
 
@@ -29,6 +29,7 @@ def main() -> int:
     parser.add_argument("--wsl2", required=True, help="superuser DSN of the frozen WSL2 database (written)")
     parser.add_argument("--report", required=True, type=Path, help="sync-back report to write")
     args = parser.parse_args()
+    check_report_path(args.report)  # before anything is touched
     wsl2 = Dsn.parse(args.wsl2)
     if os.environ.get("PGWSL2PASSWORD"):
         wsl2 = wsl2.replace(password=os.environ["PGWSL2PASSWORD"])

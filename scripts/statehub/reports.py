@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from statehub.errors import Refused
+
 SCHEMA_VERSION = 1
 Result = Literal["pass", "fail"]
 
@@ -24,6 +26,27 @@ class Report(BaseModel):
     result: Result
     details: dict[str, Any] = Field(default_factory=dict)
     """What was measured: the fingerprint, timings, differences, masked DSNs."""
+
+
+def check_report_path(path: Path, *, flag: str = "--report", keep_out_of: tuple[Path, ...] = ()) -> Path:
+    """Refuse, before anything is touched, a report path that could not be written or would overwrite
+    evidence: a folder, a file in a missing or unwritable folder, or anything inside `keep_out_of`
+    (a dump folder: its manifest and archive are what the report is about)."""
+    resolved = path.resolve()
+    if resolved.is_dir():
+        raise Refused(f"{flag} {path} is a folder: give a file name (e.g. {path / 'report.json'})")
+    for protected in keep_out_of:
+        if resolved == protected.resolve() or resolved.is_relative_to(protected.resolve()):
+            raise Refused(
+                f"{flag} {path} is inside {protected}, which holds the evidence it reports on: write it elsewhere"
+            )
+    folder = resolved.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise Refused(f"{flag} {path}: {existing or folder} cannot be written to: choose a writable folder")
+    if resolved.exists() and not os.access(resolved, os.W_OK):
+        raise Refused(f"{flag} {path} exists and cannot be overwritten: choose another file")
+    return path
 
 
 def write_report(report: Report, path: Path) -> Path:

@@ -9,8 +9,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from statehub.dsn import Dsn
+from statehub.dsn import Dsn, connect
 from statehub.ephemeral import free_port
+from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.freezing import is_frozen
 from statehub.restoring import user_tables
 
 from tests.data.conftest import PG15_BIN, NewDb, dump_cli, no_password, restore_cli, script_env
@@ -138,3 +140,38 @@ exec {pgserver_bin()}/"$tool" "$@"
     target = new_db()
     restored = restore_cli(tmp_path / "d", target)
     assert restored.returncode == 0, restored.stderr
+
+
+def _role_limits(admin: Dsn) -> list[tuple[str, int]]:
+    with connect(admin, autocommit=True) as conn:
+        return [(str(r), int(n)) for r, n in conn.execute("SELECT rolname, rolconnlimit FROM pg_roles ORDER BY 1")]
+
+
+@pytest.mark.parametrize("where", ["folder", "under-a-file"])
+def test_freeze_with_an_unwritable_report_changes_nothing(new_db: NewDb, tmp_path: Path, where: str) -> None:
+    admin = new_db(scale=1)
+    before = (fingerprint_digest(fingerprint(admin)), _role_limits(admin))
+    if where == "folder":
+        report = tmp_path
+    else:  # (root may write anywhere, so an unwritable folder can't be staged here; a file in the path can)
+        blocker = tmp_path / "a-file"
+        blocker.write_text("x")
+        report = blocker / "sub" / "freeze.json"
+    result = run_script("freeze.py", "--dsn", no_password(admin), "--report", str(report), env=script_env(admin))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith("error: --report ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not is_frozen(admin)
+    assert (fingerprint_digest(fingerprint(admin)), _role_limits(admin)) == before
+
+
+def test_restore_refuses_a_report_over_its_own_manifest(dumped: tuple[Dsn, Path], new_db: NewDb) -> None:
+    _, dump_dir = dumped
+    target = new_db()
+    manifest = (dump_dir / "manifest.json").read_text()
+    result = restore_cli(dump_dir, target, "--report", str(dump_dir / "manifest.json"))
+    assert result.returncode == 2
+    assert "holds the evidence it reports on" in result.stderr
+    assert (dump_dir / "manifest.json").read_text() == manifest
+    with connect(target) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
