@@ -144,7 +144,8 @@ exec {pgserver_bin()}/"$tool" "$@"
 
 def _role_limits(admin: Dsn) -> list[tuple[str, int]]:
     with connect(admin, autocommit=True) as conn:
-        return [(str(r), int(n)) for r, n in conn.execute("SELECT rolname, rolconnlimit FROM pg_roles ORDER BY 1")]
+        rows = conn.execute("SELECT rolname, rolconnlimit FROM pg_roles ORDER BY 1").fetchall()
+        return [(str(r), int(str(n))) for r, n in rows]
 
 
 @pytest.mark.parametrize("where", ["folder", "under-a-file"])

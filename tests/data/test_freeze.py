@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from statehub.dsn import ConnectError, Dsn, connect
 from statehub.ephemeral import EphemeralServer
-from statehub.freezing import freeze, probe_write, unfreeze
+from statehub.freezing import freeze, is_frozen, probe_write, unfreeze
 
 from tests.data.conftest import create_db, no_password, script_env
 from tests.script_runner import run_script
@@ -133,4 +133,49 @@ def test_a_locked_out_application_role_is_the_proof(app_db: tuple[Dsn, Dsn]) -> 
     report = freeze(admin, app_roles=[str(app.get("user"))], probe=app)
     assert report.result == "pass"
     assert "authenticated and was locked out" in report.details["proof"]["write_attempt"]
+    unfreeze(admin, probe=None)
+
+
+def test_unfreeze_restores_exactly_what_was_there(app_db: tuple[Dsn, Dsn]) -> None:
+    admin, app = app_db
+    role = str(app.get("user"))
+    with connect(admin, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {admin.dbname} SET default_transaction_read_only = on".encode())
+        conn.execute(f"ALTER ROLE {role} CONNECTION LIMIT 7".encode())
+    freeze(admin, app_roles=[role], probe=None)
+    freeze(admin, app_roles=[role], probe=None)  # a second freeze keeps the first record
+    unfreeze(admin, probe=None)
+    with connect(admin, autocommit=True) as conn:
+        assert conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (role,)).fetchone() == (7,)
+        settings = conn.execute(
+            """SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+            WHERE d.datname = %s AND s.setrole = 0""",
+            (admin.dbname,),
+        ).fetchone()
+    assert settings == (["default_transaction_read_only=on"],)  # the operator's own default is back
+
+
+def test_two_frozen_databases_keep_a_shared_role_locked(app_db: tuple[Dsn, Dsn], pg16: EphemeralServer) -> None:
+    admin, app = app_db
+    role = str(app.get("user"))
+    other = create_db(pg16)
+    freeze(admin, app_roles=[role], probe=None)
+    freeze(other, app_roles=[role], probe=None)
+    unfreeze(admin, probe=None)
+    assert is_frozen(other), "unfreezing one database must not reopen the other"
+    unfreeze(other, probe=None)
+    with connect(admin, autocommit=True) as conn:
+        assert conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (role,)).fetchone() == (-1,)
+
+
+def test_a_marker_without_the_lock_is_no_freeze(app_db: tuple[Dsn, Dsn]) -> None:
+    """sync_back checks the freeze itself: a half-undone one (role reopened) does not count."""
+    admin, app = app_db
+    role = str(app.get("user"))
+    freeze(admin, app_roles=[role], probe=None)
+    assert is_frozen(admin)
+    with connect(admin, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1".encode())
+    assert not is_frozen(admin)
     unfreeze(admin, probe=None)
