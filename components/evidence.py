@@ -8,6 +8,7 @@ younger than the freshness limit and not dated in the future.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -107,9 +108,45 @@ def load_evidence(kind: EvidenceKind, path: Path | None, stage: str, freshness: 
         raise GateRefusal(f"{named} has created_at {report.created_at.isoformat()} without a time zone. {run}")
     if report.result != "pass":
         raise GateRefusal(f"{named} says {report.result}: {_failure_summary(report)}. Fix the cause, then {run}")
+    contradiction = _contradiction(report)
+    if contradiction:
+        raise GateRefusal(f"{named} says pass but {contradiction}: a broken or edited report. {run}")
     if freshness is not None:
         _check_age(named, report.created_at, freshness, run)
     return Evidence(path, hashlib.sha256(raw).hexdigest(), report)
+
+
+def fingerprint_digest(fp: dict[str, Any]) -> str:
+    """sha256 of what "the same database" means: rows, sequences, schema and Alembic revision (not
+    the server's version or the database's name). Here, in the evidence contract, so a gate can
+    recompute what a report claims."""
+    compared: dict[str, Any] = {k: fp[k] for k in ("sequences", "schema", "alembic_revision")}
+    compared["tables"] = {
+        name: {k: v for k, v in info.items() if k in ("rows", "hash", "primary_key")}
+        for name, info in fp["tables"].items()
+    }
+    return hashlib.sha256(json.dumps(compared, sort_keys=True).encode()).hexdigest()
+
+
+def _contradiction(report: Report) -> str | None:
+    """What a passing report says against itself, where it can be recomputed."""
+    details = report.details
+    if report.kind in ("compare", "drill") and details.get("differences"):
+        return f"it lists {len(details['differences'])} differences"
+    if report.kind == "compare" and details.get("source_fingerprint_sha256") != details.get(
+        "target_fingerprint_sha256"
+    ):
+        return "its source and target fingerprints differ"
+    if report.kind == "drill" and (details.get("compare") or {}).get("result") != "pass":
+        return "its restore compare did not pass"
+    if report.kind == "freeze":
+        try:
+            recomputed = fingerprint_digest(details["fingerprint"])
+        except (KeyError, TypeError, AttributeError):
+            return "it carries no fingerprint"
+        if recomputed != details.get("fingerprint_sha256"):
+            return "its fingerprint_sha256 is not the digest of its fingerprint"
+    return None
 
 
 def _check_age(named: str, created_at: datetime, freshness: Freshness, run: str) -> None:

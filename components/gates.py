@@ -105,9 +105,10 @@ def _check_evidence(settings: Settings, now: datetime) -> None:
         return Freshness(now, evidence.max_age) if stage is own_stage else None
 
     if stage.reaches(Stage.RESTORE):
-        load_evidence(DRILL, evidence.drill_report, stage.value, freshness(Stage.RESTORE))
+        drill = load_evidence(DRILL, evidence.drill_report, stage.value, freshness(Stage.RESTORE))
     if stage.reaches(Stage.VERIFY):
-        load_evidence(RESTORE_COMPARE, evidence.restore_compare_report, stage.value, freshness(Stage.VERIFY))
+        restored = load_evidence(RESTORE_COMPARE, evidence.restore_compare_report, stage.value, freshness(Stage.VERIFY))
+        _check_restore_of_the_drilled_dump(drill, restored)
     if stage.reaches(Stage.CUTOVER):
         cutover_freshness = freshness(Stage.CUTOVER) if settings.endpoint is Endpoint.CLUSTER else None
         freeze = load_evidence(FREEZE, evidence.freeze_report, stage.value, cutover_freshness)
@@ -115,6 +116,25 @@ def _check_evidence(settings: Settings, now: datetime) -> None:
         _check_freeze_proof(freeze)
         _check_final_after_freeze(freeze, final)
         _check_approval(evidence.approval, freeze, final, now)
+
+
+def _check_restore_of_the_drilled_dump(drill: Evidence, restored: Evidence) -> None:
+    """The restore compare must be about state-hub-db, and of the very dump the drill proved."""
+    named = f"state-hub-infra:{RESTORE_COMPARE.key} {str(restored.path)!r}"
+    role = restored.details.get("target_role")
+    if role != "cluster":
+        about = f"a {role} database" if role else "a database it does not name"
+        raise GateRefusal(
+            f"{named} compares {about}, not state-hub-db (the drill's own throwaway restore proves nothing about "
+            f"the cluster). Run: {RESTORE_COMPARE.command}"
+        )
+    drilled = (drill.details.get("dump") or {}).get("fingerprint_sha256")
+    if restored.details.get("source_fingerprint_sha256") != drilled:
+        raise GateRefusal(
+            f"inconsistent evidence: {named} is not a restore of the drilled dump (its source fingerprint "
+            f"{str(restored.details.get('source_fingerprint_sha256'))[:12]}…, the drill's dump "
+            f"{str(drilled)[:12]}…). Restore the drill's dump: {RESTORE_COMPARE.command}"
+        )
 
 
 def _check_freeze_proof(freeze: Evidence) -> None:

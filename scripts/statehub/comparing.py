@@ -9,6 +9,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from components.evidence import fingerprint_digest
 from statehub.dsn import Dsn
 from statehub.fingerprint import (
     Difference,
@@ -16,14 +17,20 @@ from statehub.fingerprint import (
     diff_fingerprints,
     differing_keys,
     fingerprint,
-    fingerprint_digest,
 )
 from statehub.reports import Report
 
 DEFAULT_VOLATILE_KEYS = ("generated_at", "timestamp", "now", "uptime_seconds", "server_time")
 
 
-def compare_databases(source: Dsn | dict[str, Any], target: Dsn, *, source_label: str) -> Report:
+TARGET_ROLES = ("cluster", "workstation", "throwaway")
+"""What the target of a compare is in the migration; the gates check it (a drill's throwaway restore
+is no proof about state-hub-db)."""
+
+
+def compare_databases(
+    source: Dsn | dict[str, Any], target: Dsn, *, source_label: str, target_role: str = "cluster"
+) -> Report:
     """Fingerprint both sides at once; name every difference, with differing keys where both are live."""
     started = time.monotonic()
     with ThreadPoolExecutor(2) as pool:
@@ -40,6 +47,7 @@ def compare_databases(source: Dsn | dict[str, Any], target: Dsn, *, source_label
         details={
             "source": source_label,
             "target": target.masked(),
+            "target_role": target_role,
             "source_fingerprint_sha256": fingerprint_digest(source_fp),
             "target_fingerprint_sha256": fingerprint_digest(target_fp),
             "source_server_version": source_fp["server_version"],

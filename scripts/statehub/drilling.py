@@ -67,7 +67,7 @@ def drill(
     started = time.monotonic()
     manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container)
     with _isolated_target(scratch, pg_bin) as (target, target_label):
-        compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin)
+        compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin, target_role="throwaway")
         write_report(compare, out / RESTORE_REPORT)
         api_problems: list[dict[str, str]] = []
         if api_url:

@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from components.evidence import fingerprint_digest
 from statehub.archive import ARCHIVE_NAME, MANIFEST_NAME, archive_sha256
 from statehub.cli import step
 from statehub.dsn import Dsn, connect
 from statehub.errors import Refused
-from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.fingerprint import fingerprint
 from statehub.pgtools import (
     ToolError,
     dump_major_of,

@@ -13,8 +13,6 @@ recorded, not compared.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -303,13 +301,3 @@ def differing_keys(
     a, b = rows(source, snapshot), rows(target, None)
     changed = sorted(k for k in set(a) | set(b) if sorted(a.get(k, [])) != sorted(b.get(k, [])))
     return tuple(changed[:limit])
-
-
-def fingerprint_digest(fp: dict[str, Any]) -> str:
-    """sha256 of what "the same database" means: everything but server version and name."""
-    compared = {k: fp[k] for k in ("tables", "sequences", "schema", "alembic_revision")}
-    compared["tables"] = {
-        name: {k: v for k, v in info.items() if k in ("rows", "hash", "primary_key")}
-        for name, info in fp["tables"].items()
-    }
-    return hashlib.sha256(json.dumps(compared, sort_keys=True).encode()).hexdigest()

@@ -15,9 +15,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from components.evidence import fingerprint_digest
 from statehub.dsn import ConnectError, Dsn, connect
 from statehub.errors import Refused
-from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.fingerprint import fingerprint
 from statehub.reports import Report
 
 STATE_SETTING = "statehub.freeze"

@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from components.evidence import fingerprint_digest
 from statehub.archive import read_manifest
 from statehub.comparing import compare_databases
 from statehub.drilling import DRILL_REPORT, DUMP_DIR, drill
 from statehub.dsn import Dsn, connect
 from statehub.dumping import dump
 from statehub.ephemeral import EphemeralServer, ephemeral_server
-from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.fingerprint import fingerprint
 from statehub.freezing import freeze, unfreeze
 from statehub.gate_runs import GateRefused, GateRun, Gates, MockGates
 from statehub.reports import write_report

@@ -77,12 +77,15 @@ def require_empty(target: Dsn) -> None:
         )
 
 
-def restore(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> Report:
+def restore(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None, target_role: str = "cluster") -> Report:
     """Restore, then compare the restored copy with the fingerprint the dump recorded."""
     manifest, restore_s = load_archive(dump_dir, target, pg_bin=pg_bin)
     with step("comparing the restored copy with the dump's fingerprint"):
         report = compare_databases(
-            manifest.details["fingerprint"], target, source_label=f"manifest {dump_dir} ({manifest.details['source']})"
+            manifest.details["fingerprint"],
+            target,
+            source_label=f"manifest {dump_dir} ({manifest.details['source']})",
+            target_role=target_role,
         )
     report.details["restore_s"] = restore_s
     report.details["archive_sha256"] = manifest.details["archive"]["sha256"]

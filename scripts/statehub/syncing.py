@@ -24,13 +24,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from components.evidence import fingerprint_digest
 from statehub.dsn import Dsn, connect
 from statehub.errors import Refused
 from statehub.fingerprint import (
     Difference,
     TableRef,
     diff_fingerprints,
-    fingerprint_digest,
     fingerprint_in,
     list_tables,
     open_in_snapshot,

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from statehub.dsn import Dsn, connect
 from statehub.ephemeral import free_port
-from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.fingerprint import fingerprint
 from statehub.freezing import is_frozen
 from statehub.restoring import user_tables
 
+from components.evidence import fingerprint_digest
 from tests.data.conftest import PG15_BIN, NewDb, dump_cli, no_password, restore_cli, script_env
 from tests.script_runner import run_script
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from statehub.dsn import Dsn, connect
-from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.fingerprint import fingerprint
 
+from components.evidence import fingerprint_digest
 from tests.data.conftest import NewDb, no_password, script_env
 from tests.http_stub import serve_json
 from tests.script_runner import run_script

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from statehub.dsn import Dsn, connect
 from statehub.errors import Refused
-from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.fingerprint import fingerprint
 from statehub.freezing import freeze
 from statehub.syncing import sync_back
 
+from components.evidence import fingerprint_digest
 from tests.data.conftest import NewDb, no_password
 from tests.script_runner import run_script, script_env
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from statehub.dsn import Dsn, connect
 from statehub.ephemeral import EphemeralServer, ephemeral_server
-from statehub.fingerprint import fingerprint, fingerprint_digest
+from statehub.fingerprint import fingerprint
 from statehub.rehearsal import Rehearsal, rehearse
 from statehub.synthetic import seed
 
+from components.evidence import fingerprint_digest
 from tests.script_runner import run_script
 
 

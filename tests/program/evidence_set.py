@@ -16,7 +16,12 @@ from typing import Any
 
 from statehub.reports import Report, write_report
 
-FROZEN_FINGERPRINT = "f" * 64
+from components.evidence import fingerprint_digest
+
+FROZEN_STATE: dict[str, Any] = {"tables": {}, "sequences": {}, "schema": {}, "alembic_revision": "0042"}
+"""A fingerprint (empty, but of the real shape): the freeze report's digest must be its digest."""
+FROZEN_FINGERPRINT = fingerprint_digest(FROZEN_STATE)
+DRILLED_FINGERPRINT = "d" * 64
 
 
 def sha256_of(path: Path) -> str:
@@ -32,20 +37,40 @@ class EvidenceSet:
         report = Report(kind=kind, created_at=self.now - age, result=result, details=details)  # type: ignore[arg-type]
         return write_report(report, self.directory / f"{name}.json")
 
+    def drill(self, name: str, *, age: timedelta, **details: Any) -> Path:
+        """A drill report as drill.py writes it (its restore compare passed), `details` on top."""
+        shaped: dict[str, Any] = {
+            "dump": {"sha256": "a" * 64, "fingerprint_sha256": DRILLED_FINGERPRINT},
+            "compare": {"result": "pass"},
+            "differences": [],
+        }
+        return self.write(name, "drill", age=age, **{**shaped, **details})
+
+    def compare(self, name: str, *, age: timedelta, source: str, target: str | None = None, **details: Any) -> Path:
+        """A compare report of `source` and `target` fingerprints (equal unless told), target_role cluster."""
+        shaped: dict[str, Any] = {
+            "differences": [],
+            "source_fingerprint_sha256": source,
+            "target_fingerprint_sha256": source if target is None else target,
+            "target_role": "cluster",
+        }
+        return self.write(name, "compare", age=age, **{**shaped, **details})
+
+    def freeze(self, name: str, *, age: timedelta, **details: Any) -> Path:
+        shaped: dict[str, Any] = {
+            "fingerprint": FROZEN_STATE,
+            "fingerprint_sha256": FROZEN_FINGERPRINT,
+            "proof": {"write_attempt": "refused: cannot execute INSERT in a read-only transaction"},
+        }
+        return self.write(name, "freeze", age=age, **{**shaped, **details})
+
     def standard(self) -> dict[str, Path]:
-        """drill 3 h old, restore compare 2 h, freeze 1 h, final compare 50 min: all passing."""
-        compare: dict[str, Any] = {"differences": [], "source_fingerprint_sha256": FROZEN_FINGERPRINT}
+        """drill 3 h old, restore compare 2 h, freeze 1 h, final compare 50 min: all passing, one chain."""
         return {
-            "drillReport": self.write("drill", "drill", age=timedelta(hours=3), dump_sha256="d" * 64),
-            "restoreCompareReport": self.write("restore-compare", "compare", age=timedelta(hours=2), **compare),
-            "freezeReport": self.write(
-                "freeze",
-                "freeze",
-                age=timedelta(hours=1),
-                fingerprint_sha256=FROZEN_FINGERPRINT,
-                proof={"write_attempt": "refused: cannot execute INSERT in a read-only transaction"},
-            ),
-            "finalCompareReport": self.write("final-compare", "compare", age=timedelta(minutes=50), **compare),
+            "drillReport": self.drill("drill", age=timedelta(hours=3)),
+            "restoreCompareReport": self.compare("restore-compare", age=timedelta(hours=2), source=DRILLED_FINGERPRINT),
+            "freezeReport": self.freeze("freeze", age=timedelta(hours=1)),
+            "finalCompareReport": self.compare("final-compare", age=timedelta(minutes=50), source=FROZEN_FINGERPRINT),
         }
 
     def overrides(self, files: dict[str, Path], *, approve: bool = True) -> list[str]:

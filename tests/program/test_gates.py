@@ -15,7 +15,7 @@ from statehub.manifests import kubernetes_manifests
 from statehub.offline_program import ProgramRun
 
 from tests.program.conftest import PRIVATE_INGRESS, Render, manifest
-from tests.program.evidence_set import EvidenceSet, sha256_of
+from tests.program.evidence_set import DRILLED_FINGERPRINT, FROZEN_FINGERPRINT, EvidenceSet, sha256_of
 
 STAGES_WITH_EVIDENCE = ["restore", "verify", "cutover", "stabilise"]
 NEEDED = {
@@ -98,21 +98,20 @@ def spoil_cases(evidence: EvidenceSet) -> dict[str, tuple[str, dict[str, Path], 
     """case -> (stage, files, expected message) for one spoiled report each."""
     good = evidence.standard()
     cases: dict[str, tuple[str, dict[str, Path], str]] = {}
-    failing = evidence.write(
+    failing = evidence.drill(
         "drill-fail",
-        "drill",
         age=timedelta(hours=1),
         result="fail",
         differences=[{"kind": "row-count", "where": "public.tasks"}],
     )
     cases["failing"] = ("restore", {"drillReport": failing}, "says fail: row-count difference in public.tasks")
-    stale = evidence.write("drill-stale", "drill", age=timedelta(hours=30))
+    stale = evidence.drill("drill-stale", age=timedelta(hours=30))
     cases["stale"] = (
         "restore",
         {"drillReport": stale},
         r"is 30\.0 h old, older than state-hub-infra:evidenceMaxAgeHours \(24 h\)",
     )
-    future = evidence.write("drill-future", "drill", age=timedelta(hours=-2))
+    future = evidence.drill("drill-future", age=timedelta(hours=-2))
     cases["future"] = ("restore", {"drillReport": future}, "in the future")
     cases["wrong-kind"] = (
         "restore",
@@ -122,29 +121,58 @@ def spoil_cases(evidence: EvidenceSet) -> dict[str, tuple[str, dict[str, Path], 
     garbage = evidence.directory / "garbage.json"
     garbage.write_text("{not json")
     cases["not-json"] = ("restore", {"drillReport": garbage}, "is not an evidence report")
-    newer = evidence.write("drill-v2", "drill", age=timedelta(hours=1))
+    newer = evidence.drill("drill-v2", age=timedelta(hours=1))
     newer.write_text(newer.read_text().replace('"schema_version": 1', '"schema_version": 2'))
     cases["schema-version"] = ("restore", {"drillReport": newer}, "has schema_version 2; this program reads 1")
     cases["missing-file"] = ("restore", {"drillReport": evidence.directory / "nope.json"}, "cannot be read")
-    other = evidence.write(
-        "final-other", "compare", age=timedelta(minutes=40), differences=[], source_fingerprint_sha256="0" * 64
-    )
+    other = evidence.compare("final-other", age=timedelta(minutes=40), source="0" * 64)
     cases["inconsistent"] = (
         "cutover",
         {**good, "finalCompareReport": other},
         "inconsistent evidence: the final compare's source fingerprint",
     )
-    early = evidence.write(
-        "final-early", "compare", age=timedelta(hours=2), differences=[], source_fingerprint_sha256="f" * 64
-    )
+    early = evidence.compare("final-early", age=timedelta(hours=2), source=FROZEN_FINGERPRINT)
     cases["before-freeze"] = ("cutover", {**good, "finalCompareReport": early}, "was taken before the freeze")
-    unproven = evidence.write(
-        "freeze-unproven", "freeze", age=timedelta(hours=1), fingerprint_sha256="f" * 64, proof={"write_attempt": None}
-    )
+    unproven = evidence.freeze("freeze-unproven", age=timedelta(hours=1), proof={"write_attempt": None})
     cases["unproven-freeze"] = (
         "cutover",
         {**good, "freezeReport": unproven},
         "has no proof that the application cannot write",
+    )
+    lying_compare = evidence.compare(
+        "final-lists-differences",
+        age=timedelta(minutes=40),
+        source=FROZEN_FINGERPRINT,
+        differences=[{"kind": "content", "where": "public.tasks"}],
+    )
+    cases["pass-with-differences"] = ("cutover", {**good, "finalCompareReport": lying_compare}, "lists 1 differences")
+    unequal = evidence.compare("final-unequal", age=timedelta(minutes=40), source=FROZEN_FINGERPRINT, target="1" * 64)
+    cases["pass-with-unequal-fingerprints"] = (
+        "cutover",
+        {**good, "finalCompareReport": unequal},
+        "its source and target fingerprints differ",
+    )
+    drill_lies = evidence.drill("drill-compare-failed", age=timedelta(hours=1), compare={"result": "fail"})
+    cases["drill-whose-compare-failed"] = ("restore", {"drillReport": drill_lies}, "its restore compare did not pass")
+    forged = evidence.freeze("freeze-forged", age=timedelta(hours=1), fingerprint_sha256=FROZEN_FINGERPRINT[::-1])
+    cases["freeze-digest-forged"] = (
+        "cutover",
+        {**good, "freezeReport": forged},
+        "its fingerprint_sha256 is not the digest of its fingerprint",
+    )
+    throwaway = evidence.compare(
+        "drill-own-compare", age=timedelta(hours=1), source=DRILLED_FINGERPRINT, target_role="throwaway"
+    )
+    cases["drill-compare-as-restore-compare"] = (
+        "verify",
+        {**good, "restoreCompareReport": throwaway},
+        "compares a throwaway database, not state-hub-db",
+    )
+    elsewhere = evidence.compare("restore-of-another-dump", age=timedelta(hours=1), source="9" * 64)
+    cases["restore-of-another-dump"] = (
+        "verify",
+        {**good, "restoreCompareReport": elsewhere},
+        "is not a restore of the drilled dump",
     )
     return cases
 
@@ -160,6 +188,12 @@ CASES = [
     "inconsistent",
     "before-freeze",
     "unproven-freeze",
+    "pass-with-differences",
+    "pass-with-unequal-fingerprints",
+    "drill-whose-compare-failed",
+    "freeze-digest-forged",
+    "drill-compare-as-restore-compare",
+    "restore-of-another-dump",
 ]
 
 
