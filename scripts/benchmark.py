@@ -10,7 +10,6 @@ uncompressed dump. Appends a Markdown table to --out.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from statehub.cli import ScriptParser
 from statehub.comparing import compare_databases
 from statehub.dsn import Dsn, connect
 from statehub.dumping import dump
@@ -93,7 +93,7 @@ def _without_password(dsn: Dsn) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument("--out", type=Path, default=Path("docs/performance.md"))
     args = parser.parse_args()

@@ -11,11 +11,10 @@ Exit 0 equal, 1 different, 2 refused. Nothing is written to either database.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from statehub.archive import read_manifest
-from statehub.cli import FAIL, PASS, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, run_cli
 from statehub.comparing import DEFAULT_VOLATILE_KEYS, compare_apis, compare_databases
 from statehub.dsn import Dsn
 from statehub.errors import Refused
@@ -24,7 +23,7 @@ from statehub.reports import check_report_path, write_report
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--source", help="DSN of the source database (read only)")
     source.add_argument("--manifest", type=Path, help="a dump manifest: compare with the dumped fingerprint")

@@ -14,16 +14,15 @@ Exit 0 pass, 1 fail, 2 refused.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.drilling import DRILL_REPORT, drill
 from statehub.dsn import Dsn
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("--source", required=True, help="DSN of the live database (read only)")
     parser.add_argument("--out", required=True, type=Path, help="new, empty folder for the dump and the reports")
     parser.add_argument("--scratch", help="DSN of an empty, isolated database to restore into (default: throwaway)")

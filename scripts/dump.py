@@ -19,17 +19,16 @@ Exit 0 done, 2 refused (nothing written to the source; --restore-into must be em
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from statehub.cli import PASS, console, run_cli
+from statehub.cli import PASS, ScriptParser, console, run_cli
 from statehub.dsn import Dsn
 from statehub.dumping import dump
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("--source", required=True, help="DSN of the database to dump (read only)")
     parser.add_argument("--out", required=True, type=Path, help="new, empty folder for the archive and manifest")
     parser.add_argument("--jobs", type=int, default=1, help="parallel pg_dump jobs (>1 writes directory format)")

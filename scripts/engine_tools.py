@@ -10,16 +10,15 @@ instant. The engine tier of the tests (tests/engine) and scripts/local_cluster.p
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.engine_build import BINARIES, EngineBuildError, bin_dir, build_all, built_binaries, missing
 from statehub.errors import Refused
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("command", choices=["build", "path", "versions"], help="what to do")
     args = parser.parse_args()
     try:

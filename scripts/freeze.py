@@ -14,18 +14,17 @@ proves a write works again. Both are idempotent. Exit 0 proven, 1 not proven, 2 
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.dsn import Dsn
 from statehub.freezing import freeze, unfreeze
 from statehub.reports import check_report_path, write_report
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("--dsn", required=True, help="superuser DSN of the database to freeze")
     parser.add_argument("--report", required=True, type=Path, help="freeze (or unfreeze) report to write")
     parser.add_argument("--unfreeze", action="store_true", help="revert the freeze")

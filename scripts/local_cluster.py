@@ -19,14 +19,11 @@ and no file behind.
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 from statehub.api_server import ApiServerError, start, stop
-from statehub.cli import PASS, console, run_cli
+from statehub.cli import PASS, ScriptParser, console, run_cli
 from statehub.engine_build import bin_dir, missing
 from statehub.errors import Refused
 from statehub.kube_api import KubeApiError
@@ -34,12 +31,8 @@ from statehub.kube_api import KubeApiError
 DEFAULT_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument(
         "--dir", required=True, type=Path, help="folder for its data, logs and kubeconfig (new or empty)"
@@ -48,7 +41,6 @@ def main() -> int:
         "--schemas", type=Path, help=f"folder with cnpg/ and barman-cloud/ CRD YAML (default: {DEFAULT_SCHEMAS})"
     )
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.command == "down":
             stopped = stop(args.dir)

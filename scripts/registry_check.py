@@ -13,11 +13,10 @@ Exit 0 found, 1 not found or not reachable, 2 refused (bad reference).
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.errors import Refused
 from statehub.registry import Credentials, check_registry, default_scheme
 from statehub.reports import Report, write_report
@@ -26,7 +25,7 @@ from components.image_ref import parse_image_ref
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("--image", required=True, help="the image reference, pinned by digest (repo@sha256:...)")
     parser.add_argument("--username", help="registry user; the password comes from REGISTRY_PASSWORD")
     parser.add_argument("--plain-http", action="store_true", help="speak HTTP, not HTTPS, to a non-local registry")

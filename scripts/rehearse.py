@@ -21,12 +21,11 @@ Exit 0 every step passed, 1 a step failed or a gate refused, 2 refused (bad inpu
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.dsn import Dsn
 from statehub.engine_build import bin_dir, missing
 from statehub.errors import Refused
@@ -45,7 +44,7 @@ def _echo(step: StepResult) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("--source", help="DSN of a real State Hub database to rehearse with (read only)")
     parser.add_argument("--out", type=Path, help="new or empty folder for evidence and summary (default: a temp dir)")
     parser.add_argument("--scale", type=int, default=1, help="synthetic size as a multiple of the real one (default 1)")

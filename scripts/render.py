@@ -16,6 +16,7 @@ from pathlib import Path
 import pulumi
 from rich.console import Console
 from rich.tree import Tree
+from statehub.cli import ScriptParser
 from statehub.manifests import kubernetes_manifests, plain, write_manifests
 from statehub.offline_program import ProgramRun, run_program
 from statehub.stack_config import StackConfigError, load_stack_config
@@ -24,7 +25,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.STACK.yaml (e.g. dev, railiance01)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the rendered manifests")
     parser.add_argument(

@@ -11,11 +11,10 @@ refuses a target that already holds user tables, restores with --single-transact
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from statehub.archive import ARCHIVE_NAME, MANIFEST_NAME
-from statehub.cli import FAIL, PASS, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, run_cli
 from statehub.dsn import Dsn
 from statehub.render_report import show_compare
 from statehub.reports import check_report_path, write_report
@@ -23,7 +22,7 @@ from statehub.restoring import restore
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("--dump", required=True, type=Path, help="folder written by scripts/dump.py")
     parser.add_argument("--target", required=True, help="DSN of the empty target database")
     parser.add_argument("--report", type=Path, help="compare report to write (default: DUMP/restore-compare.json)")

@@ -13,18 +13,17 @@ Exit 0 equal afterwards, 1 not equal, 2 refused (nothing changed).
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, console, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.dsn import Dsn
 from statehub.reports import check_report_path, write_report
 from statehub.syncing import sync_back
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ScriptParser(__doc__)
     parser.add_argument("--cluster", required=True, help="DSN of state-hub-db (read only)")
     parser.add_argument("--wsl2", required=True, help="superuser DSN of the frozen WSL2 database (written)")
     parser.add_argument("--report", required=True, type=Path, help="sync-back report to write")

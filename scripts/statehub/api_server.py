@@ -9,7 +9,6 @@ controllers, so no pod ever runs, Deployments never become Available and Jobs ne
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -26,13 +25,13 @@ import yaml
 
 from statehub.ephemeral import free_port
 from statehub.kube_api import KubeApi, KubeApiError
+from statehub.processes import die_with_parent
 
 CONTEXT = "local"
 STATE_FILE = "cluster.json"
 PLATFORM_NAMESPACES = ("databases", "railiance-apps", "cnpg-system")
 """The namespaces the railiance01 platform owns (the stack does not create them there)."""
 _START_TIMEOUT = 90.0
-_PR_SET_PDEATHSIG = 1
 
 Progress = Callable[[str], None]
 
@@ -49,12 +48,6 @@ class LocalCluster:
     pids: tuple[int, ...]
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL it when the process that started it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def _spawn(command: list[str], log: Path, *, tie_to_parent: bool) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
@@ -63,7 +56,7 @@ def _spawn(command: list[str], log: Path, *, tie_to_parent: bool) -> subprocess.
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # a terminal's Ctrl-C goes to the caller, which stops us in order
-            preexec_fn=_die_with_parent if tie_to_parent else None,  # noqa: PLW1509 - only prctl, no locks
+            preexec_fn=die_with_parent if tie_to_parent else None,  # noqa: PLW1509 - only prctl, no locks
         )
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import NoReturn
 
 import psycopg
 from rich.console import Console
@@ -19,8 +23,26 @@ PASS, FAIL, REFUSED = 0, 1, 2
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class ScriptParser(argparse.ArgumentParser):
+    """argparse with the scripts' convention: `--help` shows the module's docstring as written, and a
+    bad argument is one `error:` line naming it (with the hint to --help), exit 2, nothing touched."""
+
+    def __init__(self, doc: str | None) -> None:
+        super().__init__(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(REFUSED, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def run_cli(main: Callable[[], int]) -> None:
-    """Exit 0 on pass, 1 on a mismatch or failed check, 2 with one `error:` line when refused."""
+    """Exit 0 on pass, 1 on a mismatch or failed check, 2 with one `error:` line when refused.
+
+    SIGTERM is handled like Ctrl-C: every `with` block unwinds, servers stop, temporary data goes."""
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         code = main()
     except (Refused, ConnectError, DsnError, ToolError) as error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -186,10 +187,10 @@ def _prepare(
         if source is None:
             with connect(workstation) as conn:
                 seed(conn, scale)
-        else:  # a copy of the real source: the source itself is only read (dumped)
-            copy = out / "source-copy"
-            dump(source, copy, compress=False)
-            restore(copy, workstation)
+        else:  # a copy of the real source: the source itself is only read (dumped); no copy stays behind
+            with tempfile.TemporaryDirectory(prefix="state-hub-source-copy-") as copy:
+                dump(source, Path(copy) / "dump", compress=False)
+                restore(Path(copy) / "dump", workstation, target_role="workstation")
 
     timeline.run("seed the workstation" if source is None else "copy the given source (read only)", fill)
     if source is not None:

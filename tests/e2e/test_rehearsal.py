@@ -5,6 +5,12 @@ stops it at the right gate with that gate's message."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +23,8 @@ from statehub.rehearsal import Rehearsal, rehearse
 from statehub.synthetic import seed
 
 from components.evidence import fingerprint_digest
-from tests.script_runner import run_script
+from tests.data.conftest import no_password
+from tests.script_runner import SCRIPTS, run_script, script_env
 
 
 def test_the_rehearsal_passes_end_to_end(tmp_path: Path) -> None:
@@ -170,3 +177,45 @@ def test_rehearsing_against_a_given_source_only_reads_it(tmp_path: Path, real_so
         if path.is_file() and path.suffix in (".json", ".md"):
             text = path.read_text()
             assert not any(p in text for p in passwords), f"a password in {path}"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c to the group", "sigterm"])
+def test_a_signal_to_the_rehearsal_leaves_no_server_and_no_copy(tmp_path: Path, real_source, signum: int) -> None:  # type: ignore[no-untyped-def]
+    """As a terminal sends Ctrl-C (to the whole process group) or a supervisor sends SIGTERM."""
+    server, source = real_source
+    before = set(Path(tempfile.gettempdir()).glob("statehub-pg-*")) | set(
+        Path(tempfile.gettempdir()).glob("state-hub-source-copy-*")
+    )
+    command = [
+        sys.executable,
+        str(SCRIPTS / "rehearse.py"),
+        "--source",
+        no_password(source),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    command += ["--engine", "mocks"]
+    running = subprocess.Popen(
+        command,
+        env=script_env(PGPASSWORD=server.password),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (tmp_path / "r" / "drill").exists():
+        time.sleep(0.05)  # stop it in the middle: the source is copied, the drill is under way
+    if signum == signal.SIGINT:
+        os.killpg(running.pid, signal.SIGINT)
+    else:
+        running.send_signal(signal.SIGTERM)
+    _, stderr = running.communicate(timeout=120)
+    assert running.returncode == 2, stderr
+    time.sleep(0.5)
+    after = set(Path(tempfile.gettempdir()).glob("statehub-pg-*")) | set(
+        Path(tempfile.gettempdir()).glob("state-hub-source-copy-*")
+    )
+    assert after - before == set(), "a server folder or a copy of the source was left behind"
+    lingering = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False).stdout
+    assert lingering.strip() == "", lingering
