@@ -4,7 +4,7 @@
         --report evidence/restore-compare.json
 
 Verifies the archive against its manifest (sha256, pg_restore --list) before touching the target,
-refuses a target that already holds user tables, restores with --single-transaction
+refuses a target that is not empty (tables, sequences, views, large objects), restores with --single-transaction
 --exit-on-error (a failure leaves the target as it was), no owners or privileges. Exit 0 equal,
 1 different, 2 refused (target untouched).
 """

@@ -10,9 +10,9 @@ from statehub.cli import step
 from statehub.comparing import compare_databases
 from statehub.dsn import Dsn, connect
 from statehub.errors import Refused
-from statehub.fingerprint import list_tables
 from statehub.pgtools import ToolError, dump_major_of, find_tool, run_tool, server_major_of
 from statehub.reports import Report
+from statehub.schema_signature import USER_SCHEMAS
 
 
 def verify_archive(dump_dir: Path, pg_bin: Path | None = None) -> tuple[Report, Path]:
@@ -41,9 +41,19 @@ RESTORE_FLAGS = ("--single-transaction", "--exit-on-error", "--no-owner", "--no-
 """One transaction (a failure leaves the target as it was); owners and grants are the cluster's own."""
 
 
-def user_tables(target: Dsn) -> list[str]:
+_USER_OBJECTS = f"""SELECT format('%s %I.%I', CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
+        WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' ELSE 'table' END, n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'm', 'v', 'S', 'f') AND {USER_SCHEMAS} AND NOT c.relispartition
+    UNION ALL SELECT format('%s large objects', count(*)) FROM pg_largeobject_metadata HAVING count(*) > 0
+    ORDER BY 1"""
+
+
+def user_objects(target: Dsn) -> list[str]:
+    """Everything a restore would collide with: tables, sequences, views, materialized views, foreign
+    tables and large objects (a database holding only a sequence is not empty)."""
     with connect(target, autocommit=True) as conn:
-        return [table.key for table in list_tables(conn)]
+        return [str(row[0]) for row in conn.execute(_USER_OBJECTS)]
 
 
 def load_archive(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> tuple[Report, float]:
@@ -66,11 +76,11 @@ def load_archive(dump_dir: Path, target: Dsn, *, pg_bin: Path | None = None) -> 
 
 
 def require_empty(target: Dsn) -> None:
-    """A restore goes only into a database without user tables: it never merges or overwrites."""
-    existing = user_tables(target)
+    """A restore goes only into an empty database: it never merges or overwrites."""
+    existing = user_objects(target)
     if existing:
         raise Refused(
-            f"target {target.masked()} already holds {len(existing)} user tables (e.g. {existing[0]}): restore only "
+            f"target {target.masked()} is not empty ({len(existing)} objects, e.g. {existing[0]}): restore only "
             f"into an empty database; reset it with DROP DATABASE {target.dbname}; CREATE DATABASE {target.dbname}; "
             "(for cnpg: DROP SCHEMA public CASCADE; CREATE SCHEMA public; as the owner, see the restoreTarget "
             "output of stage restore) or point --target at an empty one"

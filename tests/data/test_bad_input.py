@@ -13,7 +13,7 @@ from statehub.dsn import Dsn, connect
 from statehub.ephemeral import free_port
 from statehub.fingerprint import fingerprint
 from statehub.freezing import is_frozen
-from statehub.restoring import user_tables
+from statehub.restoring import user_objects
 
 from components.evidence import fingerprint_digest
 from tests.data.conftest import PG15_BIN, NewDb, dump_cli, no_password, restore_cli, script_env
@@ -90,14 +90,14 @@ def test_damaged_dump_is_refused_before_touching_the_target(
     target = new_db()
     result = restore_cli(copy, target)
     refused(result, str(copy))
-    assert user_tables(target) == []
+    assert user_objects(target) == []
 
 
 def test_target_not_empty(dumped: tuple[Dsn, Path], new_db: NewDb) -> None:
     _, dump_dir = dumped
     target = new_db(scale=1)
     result = restore_cli(dump_dir, target)
-    refused(result, "already holds", "DROP DATABASE")
+    refused(result, "is not empty (", "DROP DATABASE")
 
 
 def test_pg_dump_too_old(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
@@ -177,3 +177,25 @@ def test_restore_refuses_a_report_over_its_own_manifest(dumped: tuple[Dsn, Path]
     assert (dump_dir / "manifest.json").read_text() == manifest
     with connect(target) as conn:
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "leftover",
+    [
+        "CREATE SEQUENCE leftover_seq",
+        "CREATE VIEW leftover AS SELECT 1 AS one",
+        "CREATE MATERIALIZED VIEW leftover AS SELECT 1 AS one",
+        "SELECT lo_from_bytea(0, '\\x01'::bytea)",
+    ],
+    ids=["sequence", "view", "materialized view", "large object"],
+)
+def test_restore_refuses_a_target_holding_anything(dumped: tuple[Dsn, Path], new_db: NewDb, leftover: str) -> None:
+    _, dump_dir = dumped
+    target = new_db()
+    with connect(target, autocommit=True) as conn:
+        conn.execute(leftover.encode())
+    before = fingerprint_digest(fingerprint(target))
+    result = restore_cli(dump_dir, target)
+    assert result.returncode == 2
+    assert "is not empty (" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert fingerprint_digest(fingerprint(target)) == before

@@ -85,7 +85,7 @@ def test_the_copy_summary_must_equal_the_live_one(
     ("case", "message"),
     [
         ("scratch-is-source", "is the source itself"),
-        ("scratch-not-empty", "already holds"),
+        ("scratch-not-empty", "is not empty ("),
         ("api-without-scratch", "--api-url needs --scratch"),
     ],
 )
