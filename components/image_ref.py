@@ -51,7 +51,11 @@ def parse_image_ref(text: str) -> ImageRef | None:
     match = _REFERENCE.match(text.strip())
     if match is None:
         return None
-    return ImageRef(match["repository"], match["tag"], match["digest"])
+    ref = ImageRef(match["repository"], match["tag"], match["digest"])
+    port = ref.registry.partition(":")[2]
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        return None  # `host:99999/...` is no registry address
+    return ref
 
 
 @dataclass(frozen=True)

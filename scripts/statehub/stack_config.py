@@ -122,11 +122,15 @@ def apply_override(config: StackConfig, override: str) -> None:
     if not text:
         config.unset(key.strip())
         return
+    if text.lstrip().startswith("!"):
+        raise StackConfigError(f"--set {override!r}: YAML tags are not config values; quote the value")
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
         problem = str(error).splitlines()[0]
         raise StackConfigError(f"--set {override!r}: the value is not YAML ({problem}); quote it") from None
+    if not isinstance(value, (str, int, float, bool, list, dict)) or value is None:
+        raise StackConfigError(f"--set {override!r}: a {type(value).__name__} is not a config value; quote it")
     config.set(key.strip(), value)
 
 

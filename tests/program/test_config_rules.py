@@ -20,6 +20,7 @@ from statehub.stack_config import StackConfigError, load_stack_config
 from components.project_file import read_project_file
 from components.settings import load_settings
 from tests.program.conftest import PROJECT_DIR, stack_config
+from tests.script_runner import run_script
 
 COMMITTED_STACKS = ("dev", "railiance01")
 
@@ -141,3 +142,21 @@ def test_a_copy_of_the_project_is_read_like_the_original(tmp_path: Path) -> None
     for name in ("Pulumi.yaml", "Pulumi.railiance01.yaml"):
         shutil.copyfile(PROJECT_DIR / name, tmp_path / name)
     assert load_stack_config(tmp_path, "railiance01").values == load_stack_config(PROJECT_DIR, "railiance01").values
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        ("stage=!!binary aGVsbG8=", "YAML tags are not config values"),
+        ("stage=!!python/object:os.system x", "YAML tags are not config values"),
+        ("stage=[unclosed", "the value is not YAML"),
+        ("stage=2026-01-01", "a date is not a config value"),
+        ("stage", "is not KEY=VALUE"),
+    ],
+)
+def test_render_refuses_a_bad_set_in_one_line(override: str, says: str, tmp_path: Path) -> None:
+    result = run_script("render.py", "--stack", "railiance01", "--out", str(tmp_path / "out"), "--set", override)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], result.stderr
+    assert not (tmp_path / "out").exists()
