@@ -199,3 +199,29 @@ def test_restore_refuses_a_target_holding_anything(dumped: tuple[Dsn, Path], new
     assert result.returncode == 2
     assert "is not empty (" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert fingerprint_digest(fingerprint(target)) == before
+
+
+@pytest.mark.parametrize(
+    "secret_dsn",
+    [
+        "{dsn} sslpassword=hunter2-ssl",
+        "dbname=postgresql://{user}:hunter2-uri@{host}:{port}/{dbname}",
+        "{dsn} password=hunter2-typed",
+    ],
+    ids=["sslpassword", "password inside a dbname URI", "password"],
+)
+def test_no_secret_parameter_reaches_an_error_or_a_report(
+    dumped: tuple[Dsn, Path], tmp_path: Path, secret_dsn: str
+) -> None:
+    source, _ = dumped
+    text = secret_dsn.format(
+        dsn=no_password(source),
+        user=source.get("user"),
+        host="127.0.0.1",
+        port=source.get("port"),
+        dbname=source.dbname,
+    )
+    report = tmp_path / "r.json"
+    result = run_script("compare.py", "--source", text, "--target", no_password(source), "--report", str(report))
+    written = report.read_text() if report.exists() else ""
+    assert "hunter2" not in result.stderr + result.stdout + written
