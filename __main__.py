@@ -70,6 +70,8 @@ def main() -> None:
         image=plan.deploy_image,
         replicas=plan.app_replicas,
         database_url=database.database_url(),
+        database_host=database.rw_service,
+        database=database.cluster,
         opts=in_cluster,
     )
     front_door = FrontDoor(

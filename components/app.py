@@ -27,6 +27,21 @@ _ENV_SECRET_SKIP = (
 )
 
 _TMP_MOUNT = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")  # noqa: S108 - the pod's own emptyDir
+_HOME = k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")  # noqa: S108 - the root filesystem is read-only
+DATABASE_WAIT_SECONDS = 300
+WAIT_FOR_DATABASE = (
+    "import socket, sys, time\n"
+    "deadline = time.monotonic() + {seconds}\n"
+    "while True:\n"
+    "    try:\n"
+    "        socket.create_connection(({host!r}, {port}), timeout=3).close()\n"
+    "        sys.exit(0)\n"
+    "    except OSError as error:\n"
+    "        if time.monotonic() > deadline:\n"
+    "            sys.exit(f'database {host}:{port} not reachable after {seconds} s: {{error}}')\n"
+    "        time.sleep(2)\n"
+)
+"""The migration waits for cnpg to finish initdb instead of spending its retries on a database not yet there."""
 
 
 class StateHubApp(pulumi.ComponentResource):
@@ -46,6 +61,8 @@ class StateHubApp(pulumi.ComponentResource):
         image: ImageRef,
         replicas: int,
         database_url: pulumi.Input[str],
+        database_host: str,
+        database: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("state-hub-infra:app:StateHubApp", name, None, opts)
@@ -81,9 +98,26 @@ class StateHubApp(pulumi.ComponentResource):
         ]
 
         migration_name = f"{APP_NAME}-migrate-{_image_suffix(image)}"
+        wait = k8s.core.v1.ContainerArgs(
+            name="wait-for-database",
+            image=str(image),
+            image_pull_policy="IfNotPresent",
+            command=[
+                "python",
+                "-c",
+                WAIT_FOR_DATABASE.format(host=database_host, port=POSTGRES_PORT, seconds=DATABASE_WAIT_SECONDS),
+            ],
+            resources=_resources(settings),
+            security_context=_container_security(),
+        )
         self.migration_job = k8s.batch.v1.Job(
             f"{name}-migrate",
-            metadata=meta(migration_name, "migration", {"checkov.io/skip1": _ENV_SECRET_SKIP}),
+            metadata=meta(
+                migration_name,
+                "migration",
+                # a Job that failed is replaced on the next `pulumi up` (same name, no diff otherwise)
+                {"checkov.io/skip1": _ENV_SECRET_SKIP, "pulumi.com/replaceUnready": "true"},
+            ),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=2,
                 active_deadline_seconds=600,
@@ -93,25 +127,36 @@ class StateHubApp(pulumi.ComponentResource):
                         k8s.core.v1.ContainerArgs(
                             name="migrate",
                             image=str(image),
-                            image_pull_policy="Always",
+                            image_pull_policy="IfNotPresent",  # pinned by digest: the same bytes
                             command=["alembic", "upgrade", "head"],
                             env_from=container_env,
+                            env=[_HOME],
                             resources=_resources(settings),
                             security_context=_container_security(),
                             volume_mounts=[_TMP_MOUNT],
                         ),
                         restart_policy="Never",
+                        init=wait,
                     ),
                 ),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),  # after cnpg says the Cluster is Ready
         )
 
-        probe = k8s.core.v1.ProbeArgs(
+        # Readiness asks /state/health (it checks the database: no traffic without one); liveness only
+        # asks whether the process answers on its port, so a database restart does not restart the API;
+        # the startup probe gives a slow first start (imports, migrations checked) up to 2 minutes.
+        ready = k8s.core.v1.ProbeArgs(
             http_get=k8s.core.v1.HTTPGetActionArgs(path=HEALTH_PATH, port=API_PORT),
             period_seconds=10,
             timeout_seconds=3,
             failure_threshold=3,
+        )
+        alive = k8s.core.v1.ProbeArgs(
+            tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=API_PORT), period_seconds=10, failure_threshold=3
+        )
+        started = k8s.core.v1.ProbeArgs(
+            tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=API_PORT), period_seconds=5, failure_threshold=24
         )
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-api",
@@ -125,11 +170,13 @@ class StateHubApp(pulumi.ComponentResource):
                         k8s.core.v1.ContainerArgs(
                             name="api",
                             image=str(image),
-                            image_pull_policy="Always",
+                            image_pull_policy="IfNotPresent",  # pinned by digest: the same bytes
                             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=API_PORT)],
                             env_from=container_env,
-                            liveness_probe=probe,
-                            readiness_probe=probe,
+                            env=[_HOME],
+                            liveness_probe=alive,
+                            readiness_probe=ready,
+                            startup_probe=started,
                             resources=_resources(settings),
                             security_context=_container_security(),
                             volume_mounts=[_TMP_MOUNT],
@@ -184,7 +231,9 @@ def _container_security() -> k8s.core.v1.SecurityContextArgs:
     )
 
 
-def _pod_spec(container: k8s.core.v1.ContainerArgs, *, restart_policy: str) -> k8s.core.v1.PodSpecArgs:
+def _pod_spec(
+    container: k8s.core.v1.ContainerArgs, *, restart_policy: str, init: k8s.core.v1.ContainerArgs | None = None
+) -> k8s.core.v1.PodSpecArgs:
     """Pod Security "restricted", no service-account token, a writable /tmp only."""
     return k8s.core.v1.PodSpecArgs(
         automount_service_account_token=False,
@@ -198,6 +247,7 @@ def _pod_spec(container: k8s.core.v1.ContainerArgs, *, restart_policy: str) -> k
             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
         ),
         containers=[container],
+        init_containers=[init] if init else None,
         volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi"))],
     )
 

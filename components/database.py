@@ -69,7 +69,9 @@ class StateHubDatabase(pulumi.ComponentResource):
                 annotations={"pulumi.com/waitFor": "condition=Ready"},
             ),
             spec=_cluster_spec(settings, self.owner_secret_name),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[owner_secret], protect=protect),
+            # retain_on_delete: a stack change that drops the Cluster leaves it (and its volumes) in the cluster;
+            # protect (from cutover on) refuses such a change outright.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[owner_secret], protect=protect, retain_on_delete=True),
         )
 
         k8s.networking.v1.NetworkPolicy(
@@ -100,6 +102,8 @@ def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, obj
         "instances": settings.instances,
         "imageName": settings.image_name,
         "enableSuperuserAccess": False,
+        # cnpg's PodDisruptionBudget for the only primary would hang every node drain (k3s upgrades)
+        "enablePDB": settings.instances > 1,
         "primaryUpdateStrategy": "unsupervised",
         "storage": {"size": settings.storage_size, "storageClass": settings.storage_class},
         "resources": {

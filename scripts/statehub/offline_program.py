@@ -35,6 +35,7 @@ class RecordedResource:
     provider: str
     """Provider reference `urn::id`; empty for the default provider (or a component)."""
     protect: bool
+    retain_on_delete: bool
     dependencies: list[str]
     """URNs this resource waits for: explicit depends_on and implied by its inputs."""
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +97,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     parent=request.parent,
                     provider=request.provider,
                     protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
                     dependencies=list(request.dependencies),
                     inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
                 )

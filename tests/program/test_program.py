@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pulumi
 import pytest
 from statehub.manifests import is_secret, kubernetes_manifests
 
+from components.app import WAIT_FOR_DATABASE
 from tests.program.conftest import PRIVATE_INGRESS, Render, by_kind, manifest, one
 
 DIGEST = "sha256:" + "ab" * 32
@@ -52,6 +55,22 @@ def test_database_cluster(render: Render) -> None:
     assert owner["metadata"]["namespace"] == "databases"
     assert owner["stringData"] == {"username": "********", "password": "********"}
     assert not run.named("state-hub-db-cluster").protect
+    assert run.named("state-hub-db-cluster").retain_on_delete  # dropping it from the stack leaves it running
+    assert spec["enablePDB"] is False  # one instance: cnpg's PDB would hang every node drain
+    assert one(render("railiance01", "dbInstances=3"), "Cluster")["spec"]["enablePDB"] is True
+
+
+def test_migration_waits_for_the_database_and_is_replaced_when_it_failed(render: Render) -> None:
+    run = render("railiance01")
+    job = one(run, "Job")
+    assert run.named("state-hub-db-cluster").urn in run.named("state-hub-migrate").dependencies
+    assert job["metadata"]["annotations"]["pulumi.com/replaceUnready"] == "true"
+    pod = job["spec"]["template"]["spec"]
+    (wait,) = pod["initContainers"]
+    assert wait["command"][:2] == ["python", "-c"]
+    assert "'state-hub-db-rw.databases.svc'" in wait["command"][2] and "5432" in wait["command"][2]
+    assert wait["image"] == pod["containers"][0]["image"]
+    assert wait["securityContext"]["runAsNonRoot"] is True
 
 
 def test_database_password_is_generated_and_secret(render: Render) -> None:
@@ -98,8 +117,11 @@ def test_app_deployment_is_restricted_and_waits_for_migration(render: Render) ->
         "5b7c1a0e9d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b"
     )
     assert container["ports"] == [{"name": "http", "containerPort": 8000}]
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/state/health", "port": 8000}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/state/health", "port": 8000}  # checks the db
+    assert container["livenessProbe"]["tcpSocket"] == {"port": 8000}  # a db restart must not restart the API
+    assert container["startupProbe"]["tcpSocket"] == {"port": 8000}
+    assert container["imagePullPolicy"] == "IfNotPresent"  # pinned by digest
+    assert {"name": "HOME", "value": "/tmp"} in container["env"]
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
@@ -249,3 +271,28 @@ def test_stage_image_with_a_prebuilt_image_builds_nothing(render: Render) -> Non
 def test_refusals_surface_as_run_errors(render: Render, overrides: list[str], message: str) -> None:
     with pytest.raises(pulumi.RunError, match=message):
         render("dev", *overrides)
+
+
+def test_the_wait_for_the_database_really_waits_and_gives_up() -> None:
+    """The init container's program, run here: it returns once the port answers, and fails after its deadline."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        ok = subprocess.run(
+            [sys.executable, "-c", WAIT_FOR_DATABASE.format(host="127.0.0.1", port=port, seconds=5)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert ok.returncode == 0, ok.stderr
+    gave_up = subprocess.run(
+        [sys.executable, "-c", WAIT_FOR_DATABASE.format(host="127.0.0.1", port=port, seconds=1)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert gave_up.returncode == 1
+    assert f"database 127.0.0.1:{port} not reachable after 1 s" in gave_up.stderr

@@ -99,4 +99,7 @@ def test_username_without_password_is_refused() -> None:
 def test_a_reference_with_an_impossible_port_is_refused_before_any_request() -> None:
     result = run_script("registry_check.py", "--image", "reg.example:99999/state-hub@sha256:" + "a" * 64)
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("error: --image 'reg.example:99999/") and "not an image reference" in result.stderr
+    assert (
+        result.stderr.strip().startswith("error: --image 'reg.example:99999/")
+        and "not an image reference" in result.stderr
+    )
