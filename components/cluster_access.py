@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -13,6 +15,8 @@ API_ONLY_ANNOTATIONS = {
     "pulumi.com/deletionPropagationPolicy": "background",
 }
 """On an API server without nodes no pod ever runs and no garbage collector removes finalizers."""
+NEVER_READY_THERE = "pulumi.com/replaceUnready"
+"""Dropped there: no Job can complete without nodes, so it would replace the migration Job on every `up`."""
 
 
 def cluster_transformations(kube: KubeSettings) -> list[pulumi.ResourceTransformation]:
@@ -26,12 +30,17 @@ def _api_only(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransfo
     metadata = args.props["metadata"]
     if isinstance(metadata, k8s.meta.v1.ObjectMetaArgs):
         annotations = dict(metadata.annotations or {})  # type: ignore[arg-type]
-        pulumi.set(metadata, "annotations", {**annotations, **API_ONLY_ANNOTATIONS})
+        pulumi.set(metadata, "annotations", _api_only_annotations(annotations))
     elif isinstance(metadata, dict):
-        metadata = {**metadata, "annotations": {**(metadata.get("annotations") or {}), **API_ONLY_ANNOTATIONS}}
+        metadata = {**metadata, "annotations": _api_only_annotations(metadata.get("annotations") or {})}
     else:
         raise TypeError(f"{args.name}: metadata of type {type(metadata).__name__} cannot be annotated")
     return pulumi.ResourceTransformationResult({**args.props, "metadata": metadata}, args.opts)
+
+
+def _api_only_annotations(annotations: Mapping[str, object]) -> dict[str, object]:
+    kept = {key: value for key, value in annotations.items() if key != NEVER_READY_THERE}
+    return {**kept, **API_ONLY_ANNOTATIONS}
 
 
 def kubernetes_provider(kube: KubeSettings) -> k8s.Provider:

@@ -296,3 +296,13 @@ def test_the_wait_for_the_database_really_waits_and_gives_up() -> None:
     )
     assert gave_up.returncode == 1
     assert f"database 127.0.0.1:{port} not reachable after 1 s" in gave_up.stderr
+
+
+def test_an_api_only_cluster_skips_awaits_and_never_replaces_the_unready_job(render: Render) -> None:
+    """Found by the engine tier: without nodes no Job completes, so replaceUnready replaced it on every up."""
+    run = render("railiance01", "apiOnlyCluster=true")
+    for found in kubernetes_manifests(run):
+        annotations = found["metadata"]["annotations"]
+        assert annotations["pulumi.com/skipAwait"] == "true", found["kind"]
+        assert annotations["pulumi.com/deletionPropagationPolicy"] == "background", found["kind"]
+    assert "pulumi.com/replaceUnready" not in one(run, "Job")["metadata"]["annotations"]
