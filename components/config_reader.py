@@ -83,9 +83,9 @@ class ConfigReader:
         try:
             parsed = json.loads(raw)
         except json.JSONDecodeError:
-            raise SettingsError(key, raw, "it is not a list", example) from None
+            raise SettingsError(key, raw, "it is not a list", example, array=True) from None
         if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
-            raise SettingsError(key, raw, "it must be a list of strings", example)
+            raise SettingsError(key, raw, "it must be a list of strings", example, array=True)
         return tuple(parsed)
 
     def string_map(self, key: str, *, example: str) -> dict[str, str]:

@@ -135,7 +135,7 @@ def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySp
                 ports=ports(POSTGRES_PORT),
             ),
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[peer(namespaces.operator)],
+                from_=[peer(namespaces.operator, {"app.kubernetes.io/name": "cloudnative-pg"})],  # the operator only
                 ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT),
             ),
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(

@@ -14,15 +14,19 @@ class Refusal(Exception):
 class SettingsError(Refusal):
     """A config value is missing or invalid."""
 
-    def __init__(self, key: str, value: str | None, problem: str, example: str) -> None:
+    def __init__(self, key: str, value: str | None, problem: str, example: str, *, array: bool = False) -> None:
+        """`array`: the key holds a list; the hint sets its first item (`--path 'key[0]'`), which is how
+        `pulumi config set` writes an array the CLI's type check accepts (a JSON text would be a string)."""
         self.key = key
         self.value = value
         shown = "unset" if value is None else f"{value!r}"
-        path_flag = "--path " if "." in key else ""
-        super().__init__(
-            f"state-hub-infra:{key} is {shown}: {problem}. "
-            f"Set it like: pulumi config set {path_flag}state-hub-infra:{key} {example}"
-        )
+        if array:
+            how = f"pulumi config set --path 'state-hub-infra:{key}[0]' {example}"
+        elif "." in key:
+            how = f"pulumi config set --path state-hub-infra:{key} {example}"
+        else:
+            how = f"pulumi config set state-hub-infra:{key} {example}"
+        super().__init__(f"state-hub-infra:{key} is {shown}: {problem}. Set it like: {how}")
 
 
 class GateRefusal(Refusal):

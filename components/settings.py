@@ -267,7 +267,7 @@ def _exposure(read: ConfigReader, stage: Stage) -> ExposureSettings:
         raise SettingsError(
             "exposure", raw, f"refused: {REFUSED_EXPOSURES[raw.lower()]}", Exposure.CLUSTER_INTERNAL.value
         )
-    access = read.string_list("accessNamespaces", example="'[\"tailscale\"]'")
+    access = read.string_list("accessNamespaces", example="tailscale")
     if raw is None and not stage.reaches(Stage.EMPTY):
         return ExposureSettings(Exposure.CLUSTER_INTERNAL, access, None, None, ())
     model = Exposure(read.choice("exposure", list(Exposure), needed_for=f"stage {Stage.EMPTY.value} and later"))
@@ -276,20 +276,22 @@ def _exposure(read: ConfigReader, stage: Stage) -> ExposureSettings:
     needed = "exposure private-ingress"
     hostname = read.string("hostname", example="state-hub.railiance.internal", needed_for=needed)
     ingress_class = read.string("ingressClassName", example="traefik-private", needed_for=needed)
-    cidrs = read.string_list("ingressAllowCidrs", example="'[\"100.64.0.0/10\"]'")
+    cidrs = read.string_list("ingressAllowCidrs", example="100.64.0.0/10")
     if not cidrs:
-        raise SettingsError("ingressAllowCidrs", None, f"an allow-list is needed for {needed}", "'[\"100.64.0.0/10\"]'")
+        raise SettingsError(
+            "ingressAllowCidrs", None, f"an allow-list is needed for {needed}", "100.64.0.0/10", array=True
+        )
     for cidr in cidrs:
         _check_private_cidr(cidr)
     return ExposureSettings(model, access, hostname, ingress_class, cidrs)
 
 
 def _check_private_cidr(cidr: str) -> None:
-    example = "'[\"100.64.0.0/10\"]'"
+    example = "100.64.0.0/10"
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
-        raise SettingsError("ingressAllowCidrs", cidr, "it is not a CIDR", example) from None
+        raise SettingsError("ingressAllowCidrs", cidr, "it is not a CIDR", example, array=True) from None
     cgnat = ipaddress.ip_network("100.64.0.0/10")
     private = network.is_private or network.is_loopback or (network.version == 4 and network.subnet_of(cgnat))  # type: ignore[arg-type]
     if not private or network.prefixlen == 0:
@@ -298,6 +300,7 @@ def _check_private_cidr(cidr: str) -> None:
             cidr,
             "only private, CGNAT (tailnet) or loopback ranges may reach a private ingress",
             example,
+            array=True,
         )
 
 

@@ -160,3 +160,25 @@ def test_render_refuses_a_bad_set_in_one_line(override: str, says: str, tmp_path
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("stack", COMMITTED_STACKS)
+def test_committed_stacks_disable_the_default_kubernetes_provider(stack: str) -> None:
+    values = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+    assert values["pulumi:disable-default-providers"] == ["kubernetes"]
+
+
+def test_an_array_key_is_hinted_the_way_pulumi_config_set_writes_an_array() -> None:
+    """A JSON text given to `pulumi config set` is a string, which the CLI's type check refuses."""
+    with pytest.raises(pulumi.RunError) as refused:
+        run_program(
+            PROJECT_DIR,
+            stack_config(
+                "railiance01",
+                "exposure=private-ingress",
+                "hostname=h.internal",
+                "ingressClassName=traefik-private",
+                "ingressAllowCidrs=['8.8.8.0/24']",
+            ),
+        )
+    assert "pulumi config set --path 'state-hub-infra:ingressAllowCidrs[0]' 100.64.0.0/10" in str(refused.value)

@@ -100,6 +100,7 @@ def test_database_network_policy(render: Render) -> None:
     assert operator_rule["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "cnpg-system"
     }
+    assert operator_rule["from"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "cloudnative-pg"}
     assert [p["port"] for p in operator_rule["ports"]] == [5432, 8000]
     assert peers_rule["from"][0]["podSelector"]["matchLabels"] == {"cnpg.io/cluster": "state-hub-db"}
 
