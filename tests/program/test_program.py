@@ -276,25 +276,18 @@ def test_refusals_surface_as_run_errors(render: Render, overrides: list[str], me
 
 def test_the_wait_for_the_database_really_waits_and_gives_up() -> None:
     """The init container's program, run here: it returns once the port answers, and fails after its deadline."""
+
+    def wait(port: int, seconds: int) -> subprocess.CompletedProcess[str]:
+        program = WAIT_FOR_DATABASE.format(host="127.0.0.1", port=port, seconds=seconds)
+        return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=False)
+
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         port = listening.getsockname()[1]
-        ok = subprocess.run(
-            [sys.executable, "-c", WAIT_FOR_DATABASE.format(host="127.0.0.1", port=port, seconds=5)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        ok = wait(port, 5)
     assert ok.returncode == 0, ok.stderr
-    gave_up = subprocess.run(
-        [sys.executable, "-c", WAIT_FOR_DATABASE.format(host="127.0.0.1", port=port, seconds=1)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    gave_up = wait(port, 1)
     assert gave_up.returncode == 1
     assert f"database 127.0.0.1:{port} not reachable after 1 s" in gave_up.stderr
 
