@@ -24,7 +24,7 @@ from pathlib import Path
 
 from statehub.api_server import ApiServerError, start, stop
 from statehub.cli import PASS, ScriptParser, console, run_cli
-from statehub.engine_build import bin_dir, missing
+from statehub.engine_build import EngineBuildError, bin_dir, missing
 from statehub.errors import Refused
 from statehub.kube_api import KubeApiError
 
@@ -55,7 +55,7 @@ def main() -> int:
         if schemas is None:
             console.print(f"warning: {DEFAULT_SCHEMAS} does not exist: no cnpg CRDs, a stack's Cluster will be refused")
         cluster = start(args.dir, tools, schemas, console.print, tie_to_parent=False)
-    except (ApiServerError, KubeApiError) as error:
+    except (ApiServerError, KubeApiError, EngineBuildError) as error:
         raise Refused(str(error)) from None
     console.print(f"API server {cluster.api.server} as context 'local'")
     console.print(f"stop it with: uv run scripts/local_cluster.py down --dir {args.dir}")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.dsn import Dsn
-from statehub.engine_build import bin_dir, missing
+from statehub.engine_build import EngineBuildError, bin_dir, missing
 from statehub.errors import Refused
 from statehub.gate_runs import Gates, MockGates, engine_gates
 from statehub.rehearsal import rehearse
@@ -80,8 +80,11 @@ def main() -> int:
 
 
 def _gates(engine: str, resources: ExitStack) -> Gates:
-    tools = bin_dir()
-    unavailable = [f"not built: {', '.join(missing(tools))}"] if missing(tools) else []
+    try:
+        tools = bin_dir()
+        unavailable = [f"not built: {', '.join(missing(tools))}"] if missing(tools) else []
+    except EngineBuildError as error:
+        tools, unavailable = Path(), [str(error)]
     if not SCHEMAS.is_dir():
         unavailable.append(f"no cnpg CRDs at {SCHEMAS}")
     if engine == "mocks" or (engine == "auto" and unavailable):

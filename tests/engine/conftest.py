@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from statehub.api_server import CONTEXT, LocalCluster, running
-from statehub.engine_build import bin_dir, missing
+from statehub.engine_build import EngineBuildError, bin_dir, missing
 from statehub.engine_program import EngineStack, create_engine_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -30,7 +30,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def engine_bin() -> Path:
-    tools = bin_dir()
+    try:
+        tools = bin_dir()
+    except EngineBuildError as error:
+        pytest.skip(f"engine tools unavailable: {error}")
     absent = missing(tools)
     if absent:
         pytest.skip(f"engine tools not built ({', '.join(absent)}): run uv run scripts/engine_tools.py build")
