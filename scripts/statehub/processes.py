@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import ctypes
-import signal
-
-_PR_SET_PDEATHSIG = 1
+import shutil
 
 
-def die_with_parent() -> None:
-    """A `preexec_fn`: the child gets SIGKILL when its parent dies, however the parent dies (SIGKILL
-    included), so no pg_dump keeps reading and no server keeps running after its script is gone."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def tied_to_parent(argv: list[str]) -> list[str]:
+    """`argv`, run so that the child gets SIGKILL when the thread that started it dies, however it dies
+    (SIGKILL included): no pg_dump keeps reading and no server keeps running after its script is gone.
+
+    Done with util-linux's `setpriv --pdeathsig` (Essential on Debian) rather than a `preexec_fn`: a
+    preexec_fn makes Python fork with the process's fork handlers, and in a process that serves a
+    program to the Pulumi CLI (the Automation API's gRPC threads) the child then aborts before exec.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
