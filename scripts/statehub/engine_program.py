@@ -84,16 +84,6 @@ def _qualify(key: str) -> str:
     return key if ":" in key else f"state-hub-infra:{key}"
 
 
-def set_config(engine: EngineStack, config: dict[str, str | None]) -> None:
-    """Set (or, with None, remove) keys of the temporary stack, as `pulumi config set/rm` would."""
-    for key, value in config.items():
-        if value is None:
-            with contextlib.suppress(auto.CommandError):
-                engine.stack.remove_config(_qualify(key))
-        else:
-            engine.stack.set_config(_qualify(key), auto.ConfigValue(value))
-
-
 def _program(project_dir: Path) -> Callable[[], None]:
     """The inline program: the project's own `__main__.py`, run as the language host runs it."""
 
