@@ -40,8 +40,8 @@ class ProjectFile:
     """Unqualified key of the project's namespace -> its declaration."""
 
 
-def read_project_file(project_dir: Path) -> ProjectFile:
-    path = project_dir / "Pulumi.yaml"
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A Pulumi project or stack file: YAML holding a mapping."""
     try:
         loaded = yaml.safe_load(path.read_text())
     except OSError as error:
@@ -50,6 +50,11 @@ def read_project_file(project_dir: Path) -> ProjectFile:
         raise ProjectFileError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(loaded, dict):
         raise ProjectFileError(f"{path} must hold a mapping")
+    return loaded
+
+
+def read_project_file(project_dir: Path) -> ProjectFile:
+    loaded = read_yaml_mapping(project_dir / "Pulumi.yaml")
     declarations: dict[str, Declaration] = {}
     for key, declared in (loaded.get("config") or {}).items():
         spec = declared if isinstance(declared, dict) else {"default": declared}

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from components.project_file import Declaration, ProjectFileError, read_project_file
+from components.project_file import Declaration, ProjectFileError, read_project_file, read_yaml_mapping
 
 SECRET_PLACEHOLDER = "offline-placeholder-secret"  # noqa: S105 - a placeholder, not a secret
 """Stands in for a `secure:` value: its ciphertext can't be decrypted without the CLI."""
@@ -74,18 +74,6 @@ def _engine_text(value: Any) -> str:
     return json.dumps(value, default=str)  # YAML timestamps (decision times) as ISO text
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise StackConfigError(f"{path} does not exist")
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise StackConfigError(f"{path} is not valid YAML: {error}") from None
-    if not isinstance(loaded, dict):
-        raise StackConfigError(f"{path} must hold a mapping")
-    return loaded
-
-
 def load_stack_config(project_dir: Path, stack: str, overrides: Sequence[str] = ()) -> StackConfig:
     """Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then `KEY=VALUE` overrides, checked like the CLI.
 
@@ -93,17 +81,12 @@ def load_stack_config(project_dir: Path, stack: str, overrides: Sequence[str] = 
     """
     try:
         project = read_project_file(project_dir)
+        stack_values = _stack_values(project_dir, stack)
     except ProjectFileError as error:
         raise StackConfigError(str(error)) from None
     declarations = project.declarations
     config = StackConfig(project=project.name, stack=stack)
-    stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
-        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
-        raise StackConfigError(
-            f"no stack {stack!r}: {stack_file.name} does not exist (stacks here: {', '.join(known)})"
-        )
-    for key, value in (_read_yaml(stack_file).get("config") or {}).items():
+    for key, value in stack_values.items():
         config.set(str(key), value)
     for override in overrides:
         apply_override(config, override)
@@ -112,6 +95,16 @@ def load_stack_config(project_dir: Path, stack: str, overrides: Sequence[str] = 
         if declaration.has_default and config.qualify(key) not in config.values:
             config.set(key, declaration.default)
     return config
+
+
+def _stack_values(project_dir: Path, stack: str) -> dict[str, Any]:
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
+        raise StackConfigError(
+            f"no stack {stack!r}: {stack_file.name} does not exist (stacks here: {', '.join(known)})"
+        )
+    return dict(read_yaml_mapping(stack_file).get("config") or {})
 
 
 def apply_override(config: StackConfig, override: str) -> None:
