@@ -22,13 +22,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from statehub.api_server import ApiServerError, start, stop
+from statehub.api_server import SHARED_SCHEMAS, ApiServerError, start, stop
 from statehub.cli import PASS, ScriptParser, console, run_cli
 from statehub.engine_build import EngineBuildError, bin_dir, missing
 from statehub.errors import Refused
 from statehub.kube_api import KubeApiError
-
-DEFAULT_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 
 
 def main() -> int:
@@ -38,7 +36,7 @@ def main() -> int:
         "--dir", required=True, type=Path, help="folder for its data, logs and kubeconfig (new or empty)"
     )
     parser.add_argument(
-        "--schemas", type=Path, help=f"folder with cnpg/ and barman-cloud/ CRD YAML (default: {DEFAULT_SCHEMAS})"
+        "--schemas", type=Path, help=f"folder with cnpg/ and barman-cloud/ CRD YAML (default: {SHARED_SCHEMAS})"
     )
     args = parser.parse_args()
     try:
@@ -49,11 +47,11 @@ def main() -> int:
         tools = bin_dir()
         if missing(tools):
             raise Refused(f"not built: {', '.join(missing(tools))}. Run: uv run scripts/engine_tools.py build")
-        schemas = args.schemas or (DEFAULT_SCHEMAS if DEFAULT_SCHEMAS.is_dir() else None)
+        schemas = args.schemas or (SHARED_SCHEMAS if SHARED_SCHEMAS.is_dir() else None)
         if schemas is not None and not schemas.is_dir():
             raise Refused(f"--schemas {schemas} is not a folder: give the folder holding cnpg/*.yaml")
         if schemas is None:
-            console.print(f"warning: {DEFAULT_SCHEMAS} does not exist: no cnpg CRDs, a stack's Cluster will be refused")
+            console.print(f"warning: {SHARED_SCHEMAS} does not exist: no cnpg CRDs, a stack's Cluster will be refused")
         cluster = start(args.dir, tools, schemas, console.print, tie_to_parent=False)
     except (ApiServerError, KubeApiError, EngineBuildError) as error:
         raise Refused(str(error)) from None

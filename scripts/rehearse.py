@@ -25,6 +25,7 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+from statehub.api_server import SHARED_SCHEMAS
 from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.dsn import Dsn
 from statehub.engine_build import EngineBuildError, bin_dir, missing
@@ -33,7 +34,6 @@ from statehub.gate_runs import Gates, MockGates, engine_gates
 from statehub.rehearsal import rehearse
 from statehub.timeline import StepResult
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 _COLOURS = {"pass": "green", "fail": "red", "stopped": "red", "error": "red"}
 
 
@@ -85,8 +85,8 @@ def _gates(engine: str, resources: ExitStack) -> Gates:
         unavailable = [f"not built: {', '.join(missing(tools))}"] if missing(tools) else []
     except EngineBuildError as error:
         tools, unavailable = Path(), [str(error)]
-    if not SCHEMAS.is_dir():
-        unavailable.append(f"no cnpg CRDs at {SCHEMAS}")
+    if not SHARED_SCHEMAS.is_dir():
+        unavailable.append(f"no cnpg CRDs at {SHARED_SCHEMAS}")
     if engine == "mocks" or (engine == "auto" and unavailable):
         if engine == "auto":
             console.print(f"engine auto: mocks ({'; '.join(unavailable)})")
@@ -94,7 +94,7 @@ def _gates(engine: str, resources: ExitStack) -> Gates:
     if unavailable:
         raise Refused(f"--engine pulumi: {'; '.join(unavailable)}. Run: uv run scripts/engine_tools.py build")
     work = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="state-hub-engine-")))
-    return resources.enter_context(engine_gates(work, tools, SCHEMAS, console.print))
+    return resources.enter_context(engine_gates(work, tools, SHARED_SCHEMAS, console.print))
 
 
 if __name__ == "__main__":

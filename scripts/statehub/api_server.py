@@ -27,6 +27,8 @@ from statehub.ephemeral import free_port
 from statehub.kube_api import KubeApi, KubeApiError
 from statehub.processes import tied_to_parent
 
+SHARED_SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "schemas"
+"""The cnpg and Barman Cloud CRDs beside the project (reference data; absent on a lone clone)."""
 CONTEXT = "local"
 STATE_FILE = "cluster.json"
 PLATFORM_NAMESPACES = ("databases", "railiance-apps", "cnpg-system")

@@ -23,6 +23,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from components.settings import PROJECT
 from statehub.engine_build import pulumi_home
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"  # noqa: S105 - the name of the variable, not a secret
@@ -81,7 +82,7 @@ def create_engine_stack(
 
 
 def _qualify(key: str) -> str:
-    return key if ":" in key else f"state-hub-infra:{key}"
+    return key if ":" in key else f"{PROJECT}:{key}"
 
 
 def _program(project_dir: Path) -> Callable[[], None]:

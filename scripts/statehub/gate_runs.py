@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pulumi
 from pulumi import automation as auto
 
+from components.settings import PROJECT
 from statehub.api_server import CONTEXT, running
 from statehub.engine_program import EngineStack, create_engine_stack, output_values
 from statehub.offline_program import run_program
@@ -95,7 +96,7 @@ class EngineGates:
 
     def configure(self, overrides: Sequence[str]) -> None:
         """`pulumi config set` (objects with `--path`, one field at a time) or `rm` for each override."""
-        parsed = StackConfig(project="state-hub-infra", stack=STACK)
+        parsed = StackConfig(project=PROJECT, stack=STACK)
         for override in overrides:
             apply_override(parsed, override)
         stack = self.engine.stack

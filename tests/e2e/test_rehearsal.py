@@ -183,9 +183,10 @@ def test_rehearsing_against_a_given_source_only_reads_it(tmp_path: Path, real_so
 def test_a_signal_to_the_rehearsal_leaves_no_server_and_no_copy(tmp_path: Path, real_source, signum: int) -> None:  # type: ignore[no-untyped-def]
     """As a terminal sends Ctrl-C (to the whole process group) or a supervisor sends SIGTERM."""
     server, source = real_source
-    before = set(Path(tempfile.gettempdir()).glob("statehub-pg-*")) | set(
-        Path(tempfile.gettempdir()).glob("state-hub-source-copy-*")
-    )
+    # its own TMPDIR (short: socket paths are limited), so other tests' servers running at the same time
+    # under xdist are not mistaken for its leftovers
+    private_tmp = Path(tempfile.mkdtemp(prefix="rh-"))
+    private_tmp.chmod(0o755)  # the servers run as an unprivileged user, as under /tmp
     command = [
         sys.executable,
         str(SCRIPTS / "rehearse.py"),
@@ -197,7 +198,7 @@ def test_a_signal_to_the_rehearsal_leaves_no_server_and_no_copy(tmp_path: Path, 
     command += ["--engine", "mocks"]
     running = subprocess.Popen(
         command,
-        env=script_env(PGPASSWORD=server.password),
+        env=script_env(PGPASSWORD=server.password, TMPDIR=str(private_tmp)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -213,9 +214,8 @@ def test_a_signal_to_the_rehearsal_leaves_no_server_and_no_copy(tmp_path: Path, 
     _, stderr = running.communicate(timeout=120)
     assert running.returncode == 2, stderr
     time.sleep(0.5)
-    after = set(Path(tempfile.gettempdir()).glob("statehub-pg-*")) | set(
-        Path(tempfile.gettempdir()).glob("state-hub-source-copy-*")
-    )
-    assert after - before == set(), "a server folder or a copy of the source was left behind"
+    left = sorted(p.name for p in private_tmp.iterdir())
+    private_tmp.rmdir()
+    assert left == [], f"a server folder or a copy of the source was left behind: {left}"
     lingering = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False).stdout
     assert lingering.strip() == "", lingering

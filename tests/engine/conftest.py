@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from statehub.api_server import CONTEXT, LocalCluster, running
+from statehub.api_server import CONTEXT, SHARED_SCHEMAS, LocalCluster, running
 from statehub.engine_build import EngineBuildError, bin_dir, missing
 from statehub.engine_program import EngineStack, create_engine_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-SCHEMAS = PROJECT_DIR.parent / "shared" / "schemas"
+SCHEMAS = SHARED_SCHEMAS
 STACK = "railiance01"
 
 NewStack = Callable[..., EngineStack]
