@@ -10,13 +10,14 @@ from components.app import StateHubApp
 from components.cluster_access import Namespaces, cluster_transformations, kubernetes_provider
 from components.database import StateHubDatabase
 from components.front_door import FrontDoor
-from components.gates import check_stage
+from components.gates import check_not_deployed, check_stage
 from components.image import StateHubImage
 from components.labels import Owner
-from components.operator_hints import api_base, restore_target
+from components.operator_hints import api_base, client_access, restore_target
 from components.project_file import check_declared, read_project_file
 from components.refusal import Refusal
 from components.settings import Stage, load_settings
+from components.stack_history import DEPLOYED_OUTPUT, last_outputs
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -36,6 +37,8 @@ def main() -> None:
         pulumi.log.warn(notice)
 
     image = StateHubImage("state-hub-image", plan.image_source, registry_password=settings.build.password)
+    if settings.stage is Stage.IMAGE:
+        pulumi.run(_refuse_when_deployed)  # awaited before the update ends: a refusal deletes nothing
     pulumi.export("stage", settings.stage.value)
     pulumi.export("imageRef", image.ref)
     if image.labels is not None:
@@ -78,14 +81,24 @@ def main() -> None:
         "state-hub-front-door", settings.front_door, namespace=namespaces.app, live_side=plan.live_side, opts=in_cluster
     )
     pulumi.export("dbNamespace", namespaces.database)
-    pulumi.export("dbRwService", database.rw_service)
+    pulumi.export(DEPLOYED_OUTPUT, database.rw_service)
     pulumi.export("dbOwnerSecret", database.owner_secret_name)
+    if database.superuser_secret_name:
+        pulumi.export("dbSuperuserSecret", database.superuser_secret_name)
     pulumi.export("appServiceHost", app.service_host)
     pulumi.export("appReplicas", plan.app_replicas)
     pulumi.export("liveSide", plan.live_side.value)
     pulumi.export("apiBase", api_base(settings.exposure, front_door.host))
+    pulumi.export("clientAccess", client_access(settings.exposure, namespaces.app))
     if settings.stage is Stage.RESTORE:
         pulumi.export("restoreTarget", restore_target(namespaces.database, database.owner_secret_name))
+
+
+async def _refuse_when_deployed() -> None:
+    try:
+        check_not_deployed(Stage.IMAGE, await last_outputs(), DEPLOYED_OUTPUT)
+    except Refusal as refusal:
+        raise pulumi.RunError(str(refusal)) from None
 
 
 try:

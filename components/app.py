@@ -136,6 +136,7 @@ class StateHubApp(pulumi.ComponentResource):
                             volume_mounts=[_TMP_MOUNT],
                         ),
                         restart_policy="Never",
+                        pull_secrets=settings.pull_secrets,
                         init=wait,
                     ),
                 ),
@@ -182,6 +183,7 @@ class StateHubApp(pulumi.ComponentResource):
                             volume_mounts=[_TMP_MOUNT],
                         ),
                         restart_policy="Always",
+                        pull_secrets=settings.pull_secrets,
                     ),
                 ),
             ),
@@ -232,10 +234,15 @@ def _container_security() -> k8s.core.v1.SecurityContextArgs:
 
 
 def _pod_spec(
-    container: k8s.core.v1.ContainerArgs, *, restart_policy: str, init: k8s.core.v1.ContainerArgs | None = None
+    container: k8s.core.v1.ContainerArgs,
+    *,
+    restart_policy: str,
+    pull_secrets: tuple[str, ...],
+    init: k8s.core.v1.ContainerArgs | None = None,
 ) -> k8s.core.v1.PodSpecArgs:
     """Pod Security "restricted", no service-account token, a writable /tmp only."""
     return k8s.core.v1.PodSpecArgs(
+        image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=name) for name in pull_secrets] or None,
         automount_service_account_token=False,
         enable_service_links=False,
         restart_policy=restart_policy,

@@ -21,7 +21,7 @@ ConfigGetter = Callable[[str], str | None]
 E = TypeVar("E", bound=str)
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class ConfigReader:
 
     def namespace(self, key: str, *, example: str) -> str:
         raw = self.string(key, example=example, needed_for="every stage")
-        if not _DNS_LABEL.match(raw):
+        if not DNS_LABEL.match(raw):
             raise SettingsError(key, raw, "it is not a valid namespace name (a DNS label)", example)
         return raw
 

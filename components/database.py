@@ -24,6 +24,8 @@ CLUSTER_LABEL = "cnpg.io/cluster"
 class StateHubDatabase(pulumi.ComponentResource):
     cluster: k8s.apiextensions.CustomResource
     owner_secret_name: str
+    superuser_secret_name: str | None
+    """`state-hub-db-superuser`, which cnpg creates while superuser access is on (the rollback window)."""
     rw_service: str
     """The in-cluster address of the primary (`state-hub-db-rw.<namespace>.svc`)."""
     password: pulumi.Output[str]
@@ -41,6 +43,7 @@ class StateHubDatabase(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         namespace = namespaces.database
         self.owner_secret_name = f"{CLUSTER_NAME}-owner"
+        self.superuser_secret_name = f"{CLUSTER_NAME}-superuser" if settings.superuser_access else None
         self.rw_service = f"{CLUSTER_NAME}-rw.{namespace}.svc"
 
         if settings.owner_password is None:
@@ -58,6 +61,9 @@ class StateHubDatabase(pulumi.ComponentResource):
             opts=child,
         )
 
+        storage: list[pulumi.Resource] = [owner_secret]
+        if settings.retain_storage_class:
+            storage.append(_retain_storage_class(name, settings.storage_class, child))
         self.cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
             api_version="postgresql.cnpg.io/v1",
@@ -71,7 +77,7 @@ class StateHubDatabase(pulumi.ComponentResource):
             spec=_cluster_spec(settings, self.owner_secret_name),
             # retain_on_delete: a stack change that drops the Cluster leaves it (and its volumes) in the cluster;
             # protect (from cutover on) refuses such a change outright.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[owner_secret], protect=protect, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=storage, protect=protect, retain_on_delete=True),
         )
 
         k8s.networking.v1.NetworkPolicy(
@@ -101,7 +107,7 @@ def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, obj
     return {
         "instances": settings.instances,
         "imageName": settings.image_name,
-        "enableSuperuserAccess": False,
+        "enableSuperuserAccess": settings.superuser_access,
         # cnpg's PodDisruptionBudget for the only primary would hang every node drain (k3s upgrades)
         "enablePDB": settings.instances > 1,
         "primaryUpdateStrategy": "unsupervised",
@@ -120,6 +126,21 @@ def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, obj
             }
         },
     }
+
+
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
+
+
+def _retain_storage_class(name: str, class_name: str, opts: pulumi.ResourceOptions) -> k8s.storage.v1.StorageClass:
+    """k3s's local-path provisioner with reclaimPolicy Retain: a deleted PVC leaves its folder on the node."""
+    return k8s.storage.v1.StorageClass(
+        f"{name}-storage-class",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=class_name, labels=labels(Owner.PLATFORM, "storage")),
+        provisioner=LOCAL_PATH_PROVISIONER,
+        reclaim_policy="Retain",
+        volume_binding_mode="WaitForFirstConsumer",
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
+    )
 
 
 def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySpecArgs:

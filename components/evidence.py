@@ -128,6 +128,11 @@ def fingerprint_digest(fp: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(compared, sort_keys=True).encode()).hexdigest()
 
 
+def database_identity(fp: dict[str, Any]) -> dict[str, str | None]:
+    """Which database a fingerprint is of: its server's system identifier and its name."""
+    return {"system_identifier": fp.get("system_identifier"), "database": fp.get("database")}
+
+
 def _contradiction(report: Report) -> str | None:
     """What a passing report says against itself, where it can be recomputed."""
     details = report.details

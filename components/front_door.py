@@ -43,7 +43,12 @@ class FrontDoor(pulumi.ComponentResource):
                 name=FRONT_DOOR_NAME,
                 namespace=namespace,
                 labels=labels(Owner.APPS, "front-door"),
-                annotations={"state-hub.railiance.io/live-side": live_side.value},
+                annotations={
+                    "state-hub.railiance.io/live-side": live_side.value,
+                    # Traefik v2 (k3s <= 1.31) reads Endpoints, which a hand-made EndpointSlice never fills:
+                    # with nativelb it sends to the ClusterIP and kube-proxy follows the slice (either side).
+                    "traefik.ingress.kubernetes.io/service.nativelb": "true",
+                },
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
@@ -80,7 +85,13 @@ def _wsl2_endpoints(name: str, settings: FrontDoorSettings, namespace: str, opts
             },
         ),
         address_type=f"IPv{address.version}",
-        endpoints=[k8s.discovery.v1.EndpointArgs(addresses=[str(address)])],
+        endpoints=[
+            k8s.discovery.v1.EndpointArgs(
+                addresses=[str(address)],
+                # nobody probes a hand-made endpoint: say it is ready, or kube-proxy may skip it
+                conditions=k8s.discovery.v1.EndpointConditionsArgs(ready=True, serving=True),
+            )
+        ],
         ports=[k8s.discovery.v1.EndpointPortArgs(name=_PORT_NAME, port=settings.wsl2_port, protocol="TCP")],
         opts=opts,
     )

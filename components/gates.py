@@ -9,9 +9,20 @@ fresh evidence.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from components.evidence import DRILL, FINAL_COMPARE, FREEZE, RESTORE_COMPARE, Evidence, Freshness, load_evidence
+from components.evidence import (
+    DRILL,
+    FINAL_COMPARE,
+    FREEZE,
+    RESTORE_COMPARE,
+    Evidence,
+    EvidenceKind,
+    Freshness,
+    load_evidence,
+)
 from components.evidence_settings import Approval
 from components.image_ref import BuildSpec, ImageRef
 from components.refusal import GateRefusal, SettingsError
@@ -22,29 +33,62 @@ _PINNED_EXAMPLE = "registry.example:5000/state-hub@sha256:<64 hex digits>"
 
 ROLLBACK_REMINDER = (
     "endpoint wsl2 after cutover: clients go back to the workstation. WSL2 is still frozen and "
-    "state-hub-db holds every write made since cutover. Before unfreezing WSL2: freeze state-hub-db "
-    '(uv run scripts/freeze.py --dsn "$CLUSTER_DSN" --report evidence/cluster-freeze.json), bring its '
-    'new rows back (uv run scripts/sync_back.py --cluster "$CLUSTER_DSN" --wsl2 "$WSL2_DSN" '
-    "--report evidence/sync-back.json), then unfreeze WSL2 "
-    '(uv run scripts/freeze.py --unfreeze --dsn "$WSL2_DSN" --report evidence/unfreeze.json).'
+    "state-hub-db holds every write made since cutover. Freezing state-hub-db needs a superuser, which cnpg "
+    "creates only with superuser access on: pulumi config set state-hub-infra:dbSuperuserAccess true, pulumi up "
+    "(Secret state-hub-db-superuser). Then, through the port-forward of the restoreTarget export with user "
+    "postgres as $CLUSTER_DSN, freeze state-hub-db "
+    '(uv run scripts/freeze.py --dsn "$CLUSTER_DSN" --app-role state_hub --report evidence/cluster-freeze.json), '
+    'bring its new rows back (uv run scripts/sync_back.py --cluster "$CLUSTER_DSN" --wsl2 "$WSL2_DSN" '
+    "--report evidence/sync-back.json), unfreeze WSL2 "
+    '(uv run scripts/freeze.py --unfreeze --dsn "$WSL2_DSN" --report evidence/unfreeze.json), and set '
+    "dbSuperuserAccess back to false."
 )
 
 
 def check_stage(settings: Settings, now: datetime) -> StagePlan:
-    """Refuse a stage whose preconditions do not hold; otherwise return what it builds."""
+    """Refuse a stage whose preconditions do not hold; otherwise return what it builds.
+
+    Stage image must also pass `check_not_deployed` with the stack's last outputs.
+    """
     stage = settings.stage
     if stage is Stage.IMAGE:
         _check_endpoint(settings)
-        return plan_stage(settings, settings.app.image or _build_spec(settings), notices=())
+        build = _build_spec(settings) if settings.app.image is None or settings.build.context else None
+        return plan_stage(settings, settings.app.image, build, notices=())
     image = _pinned_image(settings)
+    build = _build_spec(settings) if settings.build.context else None
     _check_endpoint(settings)
+    _check_client_path(settings)
     _check_fallback_retirement(settings)
     _check_evidence(settings, now)
     notices: tuple[str, ...] = ()
     cutover_recorded = stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None
     if settings.endpoint is Endpoint.WSL2 and cutover_recorded:
         notices = (ROLLBACK_REMINDER,)
-    return plan_stage(settings, image, notices=notices)
+    return plan_stage(settings, image, build, notices=notices)
+
+
+def check_not_deployed(stage: Stage, last_outputs: Mapping[str, Any], deployed_output: str) -> None:
+    """Stage image renders nothing in the cluster: after an update that deployed, `up` would delete it all."""
+    if stage is Stage.IMAGE and last_outputs.get(deployed_output) is not None:
+        raise GateRefusal(
+            "stage image after stage empty or later is refused: it renders nothing in the cluster, so "
+            "`pulumi up` would delete the app, its Services, Secrets and NetworkPolicies. To build a new "
+            "image, stay at your stage and set state-hub-infra:imageContext and imageRevision (any stage "
+            "builds then; the app keeps running state-hub-infra:image until you copy the imageRef export there)"
+        )
+
+
+def _check_client_path(settings: Settings) -> None:
+    """Clients sent to the cluster must have a way in: the workstation's MCP lives outside it."""
+    if settings.endpoint is not Endpoint.CLUSTER or settings.exposure.client_path:
+        return
+    raise GateRefusal(
+        "endpoint cluster with exposure cluster-internal and no accessNamespaces leaves the workstation's "
+        "clients (the MCP at 127.0.0.1:8000) no way in. Give them one: pulumi config set "
+        "state-hub-infra:clientPortForward true (a port-forward to the front door, see the clientAccess export), "
+        "or set accessNamespaces, or exposure private-ingress"
+    )
 
 
 def _pinned_image(settings: Settings) -> ImageRef:
@@ -109,12 +153,14 @@ def _check_evidence(settings: Settings, now: datetime) -> None:
     if stage.reaches(Stage.VERIFY):
         restored = load_evidence(RESTORE_COMPARE, evidence.restore_compare_report, stage.value, freshness(Stage.VERIFY))
         _check_restore_of_the_drilled_dump(drill, restored)
+        _check_cluster_is_not_the_drilled_ones(drill, restored)
     if stage.reaches(Stage.CUTOVER):
         cutover_freshness = freshness(Stage.CUTOVER) if settings.endpoint is Endpoint.CLUSTER else None
         freeze = load_evidence(FREEZE, evidence.freeze_report, stage.value, cutover_freshness)
         final = load_evidence(FINAL_COMPARE, evidence.final_compare_report, stage.value, cutover_freshness)
         _check_freeze_proof(freeze)
         _check_final_after_freeze(freeze, final)
+        _check_same_databases(drill, restored, freeze, final)
         _check_approval(evidence.approval, freeze, final, now)
 
 
@@ -135,6 +181,56 @@ def _check_restore_of_the_drilled_dump(drill: Evidence, restored: Evidence) -> N
             f"{str(restored.details.get('source_fingerprint_sha256'))[:12]}…, the drill's dump "
             f"{str(drilled)[:12]}…). Restore the drill's dump: {RESTORE_COMPARE.command}"
         )
+
+
+def _identity(evidence: Evidence, kind: EvidenceKind, *path: str) -> tuple[str, str]:
+    """(system identifier, database name) recorded at `path` in a report, or a refusal naming the gap."""
+    found: Any = evidence.details
+    for part in path:
+        found = found.get(part) if isinstance(found, dict) else None
+    if not isinstance(found, dict) or not found.get("system_identifier") or not found.get("database"):
+        raise GateRefusal(
+            f"state-hub-infra:{kind.key} {str(evidence.path)!r} does not say which database it is about "
+            f"({'.'.join(path)}: server system identifier and database name): take it again with this "
+            f"version. Run: {kind.command}"
+        )
+    return str(found["system_identifier"]), str(found["database"])
+
+
+def _shown(identity: tuple[str, str]) -> str:
+    return f"database {identity[1]!r} on server {identity[0]}"
+
+
+def _check_cluster_is_not_the_drilled_ones(drill: Evidence, restored: Evidence) -> None:
+    """state-hub-db is neither the workstation's database nor the drill's throwaway copy."""
+    cluster = _identity(restored, RESTORE_COMPARE, "target_database")
+    for what, identity in (
+        ("the drilled WSL2 database", _identity(drill, DRILL, "source_database")),
+        ("the drill's throwaway restore", _identity(drill, DRILL, "compare", "target_database")),
+    ):
+        if identity == cluster:
+            raise GateRefusal(
+                f"inconsistent evidence: state-hub-infra:{RESTORE_COMPARE.key} {str(restored.path)!r} compares "
+                f"{_shown(cluster)}, which is {what}, not state-hub-db. Run: {RESTORE_COMPARE.command}"
+            )
+
+
+def _check_same_databases(drill: Evidence, restored: Evidence, freeze: Evidence, final: Evidence) -> None:
+    """One chain: the drill, the freeze and the final compare's source are the same WSL2 database; the
+    restore compare and the final compare's target the same state-hub-db."""
+    workstation = _identity(drill, DRILL, "source_database")
+    cluster = _identity(restored, RESTORE_COMPARE, "target_database")
+    for evidence, kind, path, expected, what in (
+        (freeze, FREEZE, ("fingerprint",), workstation, "the drilled WSL2 database"),
+        (final, FINAL_COMPARE, ("source_database",), workstation, "the drilled WSL2 database"),
+        (final, FINAL_COMPARE, ("target_database",), cluster, "state-hub-db of the restore compare"),
+    ):
+        found = _identity(evidence, kind, *path)
+        if found != expected:
+            raise GateRefusal(
+                f"inconsistent evidence: state-hub-infra:{kind.key} {str(evidence.path)!r} is about {_shown(found)} "
+                f"({'.'.join(path)}), but {what} is {_shown(expected)}. Run: {kind.command}"
+            )
 
 
 def _check_freeze_proof(freeze: Evidence) -> None:
@@ -189,9 +285,9 @@ def _check_approval(approval: Approval | None, freeze: Evidence, final: Evidence
 
 
 def _build_spec(settings: Settings) -> BuildSpec:
-    """Without a prebuilt image, stage image builds one: it needs where from and where to."""
+    """A build needs where from and where to."""
     build = settings.build
-    needed = "stage image without a prebuilt image"
+    needed = "building the image (stage image without one, or imageContext set)"
     if build.registry is None:
         raise SettingsError(
             "registry", None, f"{needed} pushes to a registry (an open decision)", "registry.railiance.internal:5000"
@@ -202,4 +298,4 @@ def _build_spec(settings: Settings) -> BuildSpec:
         raise SettingsError(
             "imageRevision", None, f"{needed} tags and labels the image", "$(git -C ../state-hub rev-parse HEAD)"
         )
-    return BuildSpec(build.context, build.dockerfile, build.registry, build.username, build.revision)
+    return BuildSpec(build.context, build.dockerfile, build.registry, build.username, build.revision, build.platform)

@@ -39,7 +39,7 @@ class StateHubImage(pulumi.ComponentResource):
                 build=docker.DockerBuildArgs(
                     context=build.context,
                     dockerfile=str(labelled_dockerfile(build, provenance)),
-                    platform="linux/amd64",
+                    platform=build.platform,
                 ),
                 registry=docker.RegistryArgs(
                     server=build.registry, username=build.username, password=registry_password

@@ -68,3 +68,5 @@ class BuildSpec:
     username: str | None
     revision: str
     """Source revision: the tag people read and the OCI revision label; deploys use the digest."""
+    platform: str
+    """`os/arch` of the cluster's nodes."""

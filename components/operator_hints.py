@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from components.app import API_PORT
 from components.database import POSTGRES_PORT
-from components.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER, Exposure, ExposureSettings
+from components.labels import FRONT_DOOR_NAME
+from components.settings import (
+    CLUSTER_NAME,
+    DATABASE_NAME,
+    DATABASE_OWNER,
+    EMPTY_PUBLIC_SCHEMA,
+    Exposure,
+    ExposureSettings,
+)
 
 LOCAL_PORT = 15432
 """Where `kubectl port-forward` puts state-hub-db-rw on the operator's machine."""
@@ -15,6 +23,18 @@ def api_base(exposure: ExposureSettings, front_door_host: str) -> str:
     if exposure.model is Exposure.PRIVATE_INGRESS and exposure.hostname:
         return f"http://{exposure.hostname}"
     return f"http://{front_door_host}:{API_PORT}"
+
+
+def client_access(exposure: ExposureSettings, namespace: str) -> dict[str, object]:
+    """Every way a client outside the app namespace reaches the API, as commands or addresses."""
+    ways: dict[str, object] = {}
+    if exposure.model is Exposure.PRIVATE_INGRESS and exposure.hostname:
+        ways["privateIngress"] = f"http://{exposure.hostname} (from {', '.join(exposure.allow_cidrs)})"
+    if exposure.port_forward:
+        ways["portForward"] = f"kubectl -n {namespace} port-forward svc/{FRONT_DOOR_NAME} {API_PORT}:{API_PORT}"
+    if exposure.access_namespaces:
+        ways["namespaces"] = list(exposure.access_namespaces)
+    return ways
 
 
 def restore_target(namespace: str, owner_secret: str) -> dict[str, str]:
@@ -33,7 +53,7 @@ def restore_target(namespace: str, owner_secret: str) -> dict[str, str]:
             "-o jsonpath='{.data.password}' | base64 -d)\""
         ),
         "3-reset": (
-            f"psql '{target}' -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public' "
+            f"psql '{target}' -c '{EMPTY_PUBLIC_SCHEMA}' "
             "(stage empty's migration Job created empty tables; the restore brings them back with the data)"
         ),
         "4-restore": (

@@ -11,7 +11,7 @@ from components.settings import Endpoint, Settings, Stage
 @dataclass(frozen=True)
 class StagePlan:
     image_source: ImageRef | BuildSpec
-    """The image of this stack: given (pinned or not) or to be built and pushed."""
+    """The image this update exports as imageRef: the one to build and push, else the one given."""
     deploy_image: ImageRef | None
     """The digest-pinned image the app runs; None before stage empty (nothing is deployed)."""
     app_replicas: int
@@ -25,11 +25,17 @@ class StagePlan:
     """Warnings the operator must read (the rollback reminder)."""
 
 
-def plan_stage(settings: Settings, image_source: ImageRef | BuildSpec, *, notices: tuple[str, ...]) -> StagePlan:
+def plan_stage(
+    settings: Settings, image: ImageRef | None, build: BuildSpec | None, *, notices: tuple[str, ...]
+) -> StagePlan:
+    """`image`: what the app runs (pinned from stage empty on); `build`: a new image to build, if any."""
     stage = settings.stage
+    source = build or image
+    if source is None:
+        raise ValueError("a stage plan needs an image or a build (the gates refuse neither)")
     return StagePlan(
-        image_source=image_source,
-        deploy_image=image_source if stage.reaches(Stage.EMPTY) and isinstance(image_source, ImageRef) else None,
+        image_source=source,
+        deploy_image=image if stage.reaches(Stage.EMPTY) else None,
         app_replicas=0 if stage is Stage.RESTORE else settings.app.replicas,
         protect_database=stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None,
         live_side=settings.endpoint,

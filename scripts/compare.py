@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from statehub.archive import read_manifest
-from statehub.cli import FAIL, PASS, ScriptParser, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, http_url, run_cli
 from statehub.comparing import DEFAULT_VOLATILE_KEYS, compare_apis, compare_databases
 from statehub.dsn import Dsn
 from statehub.errors import Refused
@@ -29,8 +29,8 @@ def main() -> int:
     source.add_argument("--manifest", type=Path, help="a dump manifest: compare with the dumped fingerprint")
     parser.add_argument("--target", required=True, help="DSN of the target database (read only)")
     parser.add_argument("--report", required=True, type=Path, help="compare report to write")
-    parser.add_argument("--source-api", help="State Hub API base URL wired to the source")
-    parser.add_argument("--target-api", help="State Hub API base URL wired to the target")
+    parser.add_argument("--source-api", type=http_url, help="State Hub API base URL wired to the source")
+    parser.add_argument("--target-api", type=http_url, help="State Hub API base URL wired to the target")
     parser.add_argument(
         "--volatile-key",
         action="append",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
+from statehub.cli import FAIL, PASS, ScriptParser, console, http_url, run_cli
 from statehub.drilling import DRILL_REPORT, drill
 from statehub.dsn import Dsn
 
@@ -26,8 +26,10 @@ def main() -> int:
     parser.add_argument("--source", required=True, help="DSN of the live database (read only)")
     parser.add_argument("--out", required=True, type=Path, help="new, empty folder for the dump and the reports")
     parser.add_argument("--scratch", help="DSN of an empty, isolated database to restore into (default: throwaway)")
-    parser.add_argument("--api-url", help="base URL of a State Hub wired to the --scratch copy")
-    parser.add_argument("--source-api-url", help="base URL of the live State Hub: summaries must then be equal")
+    parser.add_argument("--api-url", type=http_url, help="base URL of a State Hub wired to the --scratch copy")
+    parser.add_argument(
+        "--source-api-url", type=http_url, help="base URL of the live State Hub: summaries must then be equal"
+    )
     parser.add_argument("--docker-container", metavar="NAME", help="run pg_dump inside the source's container")
     parser.add_argument("--pg-bin", type=Path, help="folder of the PostgreSQL tools (and initdb for the throwaway)")
     args = parser.parse_args()

@@ -32,6 +32,7 @@ from statehub.engine_build import EngineBuildError, bin_dir, missing
 from statehub.errors import Refused
 from statehub.gate_runs import Gates, MockGates, engine_gates
 from statehub.rehearsal import rehearse
+from statehub.reports import check_out_dir
 from statehub.timeline import StepResult
 
 _COLOURS = {"pass": "green", "fail": "red", "stopped": "red", "error": "red"}
@@ -60,11 +61,9 @@ def main() -> int:
         raise Refused(f"--scale {args.scale}: give 1 or more")
     if args.source and args.scale != 1:
         raise Refused("--scale applies to the synthetic database; with --source the size is the source's")
+    if args.out:
+        check_out_dir(args.out, what="a rehearsal never overwrites evidence")
     out = args.out or Path(tempfile.mkdtemp(prefix="state-hub-rehearsal-"))
-    if out.exists() and not out.is_dir():
-        raise Refused(f"--out {out} is a file: give a new or empty folder")
-    if out.exists() and any(out.iterdir()):
-        raise Refused(f"--out {out} is not empty: choose a new folder (a rehearsal never overwrites evidence)")
     source = Dsn.parse(args.source) if args.source else None
     with ExitStack() as resources:
         gates = _gates(args.engine, resources)

@@ -2,23 +2,24 @@
 
     uv run scripts/render.py --stack railiance01 --out build/railiance01 [--set stage=empty ...]
 
-Prints the resource tree (type, name, protect, depends-on) and the stack outputs with every
-secret masked, writes one manifest per Kubernetes object into OUT, and exits 1 with
-`error: <message>` when the settings or a gate refuse the stack.
+Prints the resource tree (type, name, protect, retainOnDelete, depends-on; whole lines, never cut)
+and the stack outputs with every secret masked, writes one manifest per Kubernetes object into OUT
+and OUT/resources.json (every resource with type, name, parent, provider, protect, retainOnDelete
+and its full dependsOn), and exits 1 with `error: <message>` when the settings or a gate refuse.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import pulumi
 from rich.console import Console
-from rich.tree import Tree
 from statehub.cli import ScriptParser
-from statehub.manifests import kubernetes_manifests, plain, write_manifests
-from statehub.offline_program import ProgramRun, run_program
+from statehub.manifests import kubernetes_manifests, plain, resource_plan, resource_tree_lines, write_manifests
+from statehub.offline_program import run_program
 from statehub.stack_config import StackConfigError, load_stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -39,23 +40,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def resource_tree(run: ProgramRun, stack: str) -> Tree:
-    root = Tree(f"[bold]pulumi:pulumi:Stack[/] {stack}")
-    nodes: dict[str, Tree] = {}
-    names = {r.urn: r.name for r in run.resources}
-    for resource in run.resources:
-        notes = []
-        if resource.protect:
-            notes.append("[red]protect[/]")
-        depends = sorted({names[d] for d in resource.dependencies if d in names})
-        if depends:
-            notes.append("depends-on: " + ", ".join(depends))
-        label = f"{resource.type} [bold]{resource.name}[/]" + (f"  ({'; '.join(notes)})" if notes else "")
-        parent = nodes.get(resource.parent, root)
-        nodes[resource.urn] = parent.add(label)
-    return root
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
@@ -65,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     except (StackConfigError, pulumi.RunError) as refusal:
         print(f"error: {refusal}", file=sys.stderr)
         return 1
-    console.print(resource_tree(run, args.stack))
+    for line in resource_tree_lines(run, args.stack):
+        print(line)
     for warning in run.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print("[bold]outputs[/]")
@@ -77,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             console.print(f"  {key}: {value}")
     written = write_manifests(kubernetes_manifests(run), args.out)
-    console.print(f"wrote {len(written)} manifests to {args.out}")
+    plan = args.out / "resources.json"
+    plan.write_text(json.dumps(resource_plan(run), indent=2) + "\n")
+    console.print(f"wrote {len(written)} manifests and {plan.name} to {args.out}")
     return 0
 
 

@@ -42,6 +42,9 @@ def read_manifest(path: Path) -> Report:
         raise Refused(f"{path} is not a dump manifest ({str(error).splitlines()[0]})") from None
     if report.kind != "dump" or report.result != "pass":
         raise Refused(f"{path} is a {report.kind!r} report with result {report.result!r}, not a passing dump manifest")
+    missing = [key for key in ("fingerprint", "fingerprint_sha256", "archive") if key not in report.details]
+    if missing:
+        raise Refused(f"{path} carries no {' or '.join(missing)}: it is not a manifest scripts/dump.py wrote")
     return report
 
 

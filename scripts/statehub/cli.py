@@ -34,6 +34,13 @@ class ScriptParser(argparse.ArgumentParser):
         self.exit(REFUSED, f"error: {message} (see {self.prog} --help)\n")
 
 
+def http_url(text: str) -> str:
+    """argparse type of a State Hub API base URL."""
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1].strip("/")) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL: give e.g. http://127.0.0.1:8000")
+    return text
+
+
 def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 

@@ -9,7 +9,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from components.evidence import fingerprint_digest
+from components.evidence import database_identity, fingerprint_digest
 from statehub.dsn import Dsn
 from statehub.fingerprint import (
     Difference,
@@ -48,6 +48,8 @@ def compare_databases(
             "source": source_label,
             "target": target.masked(),
             "target_role": target_role,
+            "source_database": database_identity(source_fp),
+            "target_database": database_identity(target_fp),
             "source_fingerprint_sha256": fingerprint_digest(source_fp),
             "target_fingerprint_sha256": fingerprint_digest(target_fp),
             "source_server_version": source_fp["server_version"],

@@ -13,13 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from components.evidence import database_identity
 from statehub.cli import step
 from statehub.comparing import DEFAULT_VOLATILE_KEYS, compare_apis
 from statehub.dsn import Dsn
 from statehub.dumping import dump
 from statehub.ephemeral import ephemeral_server, pgserver_bin
 from statehub.errors import Refused
-from statehub.reports import Report, write_report
+from statehub.reports import Report, check_out_dir, write_report
 from statehub.restoring import require_empty, restore
 
 DUMP_DIR = "dump"
@@ -37,11 +38,6 @@ def _isolated_target(scratch: Dsn | None, pg_bin: Path | None) -> Iterator[tuple
         yield server.create_database("state_hub"), f"throwaway PostgreSQL from {bin_dir} (removed afterwards)"
 
 
-def _same_database(a: Dsn, b: Dsn) -> bool:
-    keys = ("host", "port", "dbname")
-    return all((a.get(k) or "") == (b.get(k) or "") for k in keys)
-
-
 def drill(
     source: Dsn,
     out: Path,
@@ -53,7 +49,8 @@ def drill(
     docker_container: str | None = None,
 ) -> Report:
     """Run the drill and write `out/drill-report.json`; returns the report."""
-    if scratch is not None and _same_database(source, scratch):
+    check_out_dir(out, what="a drill never overwrites evidence")
+    if scratch is not None and source.same_database(scratch):
         raise Refused(
             f"--scratch {scratch.masked()} is the source itself: the drill restores into an isolated database"
         )
@@ -76,6 +73,7 @@ def drill(
     archive = manifest.details["archive"]
     details: dict[str, Any] = {
         "source": source.masked(),
+        "source_database": database_identity(manifest.details["fingerprint"]),
         "restored_into": target_label,
         "dump": {
             "folder": str(out / DUMP_DIR),
@@ -86,6 +84,7 @@ def drill(
         "compare": {
             "report": str(out / RESTORE_REPORT),
             "result": compare.result,
+            "target_database": compare.details["target_database"],
             "tables": len(compare.details["tables"]),
             "rows": sum(t["source_rows"] for t in compare.details["tables"].values()),
         },

@@ -68,6 +68,11 @@ class Dsn:
     def get(self, key: str) -> str | None:
         return dict(self.params).get(key)
 
+    def same_database(self, other: Dsn) -> bool:
+        """Both name the same host, port and database (the server's own identity is checked once
+        connected, where it matters)."""
+        return all((self.get(k) or "") == (other.get(k) or "") for k in ("host", "hostaddr", "port", "dbname"))
+
     @property
     def dbname(self) -> str:
         return self.get("dbname") or self.get("user") or getpass.getuser()

@@ -24,7 +24,7 @@ from statehub.pgtools import (
     run_tool,
     server_major_of,
 )
-from statehub.reports import Report, write_report
+from statehub.reports import Report, check_out_dir, write_report
 from statehub.restoring import RESTORE_FLAGS, require_empty
 
 _DOCKER_ENV = ("PGUSER", "PGDATABASE", "PGPASSWORD")
@@ -90,8 +90,7 @@ def dump(
     (the final copy inside the write-freeze window), larger on disk. `restore_into` (an empty
     database) streams the archive into pg_restore while it is written: the piped final copy.
     """
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise Refused(f"--out {out_dir} is not empty: choose a new folder (a dump never overwrites another)")
+    check_out_dir(out_dir)
     if restore_into is not None:
         if jobs > 1 or docker_container:
             raise Refused("a piped copy streams one custom-format archive: drop --jobs and --docker-container")

@@ -220,10 +220,18 @@ def fingerprint_in(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     return result
 
 
+def database_identity_of(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """Which database a session is on: its name and its server's system identifier (initdb's, the same
+    for every database of a server, new for each server; readable without superuser)."""
+    row = conn.execute("SELECT current_database(), system_identifier::text FROM pg_control_system()").fetchone()
+    database, system_identifier = row if row else ("", "")
+    return {"database": str(database), "system_identifier": str(system_identifier)}
+
+
 def _everything_but_rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     return {
         "server_version": str((conn.execute("SHOW server_version").fetchone() or [""])[0]),
-        "database": str((conn.execute("SELECT current_database()").fetchone() or [""])[0]),
+        **database_identity_of(conn),
         "schema": {**schema_signature(conn), "database": [database_locale(conn)]},
         "database_settings": database_settings(conn),
         "sequences": sequences(conn),

@@ -230,7 +230,9 @@ def unfreeze(dsn: Dsn, *, probe: Dsn | None) -> Report:
     with connect(dsn, autocommit=True) as conn:
         operator_session(conn)
         with conn.transaction():
-            state = _state(conn, dbname) or {"roles": {}, "read_only": None}
+            state = _state(conn, dbname)
+            if state is None:
+                raise Refused(f"{dsn.masked()} is not frozen (no freeze marker): nothing to unfreeze; check --dsn")
             still_locked = {r for other in _other_freezes(conn, dbname).values() for r in other["roles"]}
             restored = {}
             for role, limit in state["roles"].items():

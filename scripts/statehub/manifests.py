@@ -1,4 +1,5 @@
-"""Kubernetes manifests from recorded registrations: plain, masked, integers as integers."""
+"""What a render writes: Kubernetes manifests from recorded registrations (plain, masked, integers as
+integers) and the resource plan a person reads before `pulumi up`."""
 
 from __future__ import annotations
 
@@ -69,3 +70,49 @@ def write_manifests(manifests: list[dict[str, Any]], out_dir: Path) -> list[Path
         path.write_text(yaml.safe_dump(manifest, sort_keys=False))
         written.append(path)
     return written
+
+
+def resource_plan(run: ProgramRun) -> list[dict[str, Any]]:
+    """Every resource with its type, name, parent, provider, protect, retainOnDelete and full dependsOn
+    (URNs), in registration order: what `pulumi up` would create and in which order it waits."""
+    return [
+        {
+            "urn": resource.urn,
+            "type": resource.type,
+            "name": resource.name,
+            "parent": resource.parent or None,
+            "provider": resource.provider.rpartition("::")[0] or None,  # a reference is `urn::id`
+            "protect": resource.protect,
+            "retainOnDelete": resource.retain_on_delete,
+            "dependsOn": sorted(set(resource.dependencies)),
+        }
+        for resource in run.resources
+    ]
+
+
+def resource_tree_lines(run: ProgramRun, stack: str) -> list[str]:
+    """The resource tree as whole lines (never wrapped or cut): parents first, children indented."""
+    names = {r.urn: r.name for r in run.resources}
+    children: dict[str, list[RecordedResource]] = {}
+    for resource in run.resources:
+        parent = resource.parent if resource.parent in names else ""
+        children.setdefault(parent, []).append(resource)
+    lines = [f"pulumi:pulumi:Stack {stack}"]
+
+    def walk(parent: str, depth: int) -> None:
+        for resource in children.get(parent, []):
+            notes = []
+            if resource.protect:
+                notes.append("protect")
+            if resource.retain_on_delete:
+                notes.append("retainOnDelete")
+            depends = sorted({names[d] for d in resource.dependencies if d in names})
+            if depends:
+                notes.append("depends-on: " + ", ".join(depends))
+            lines.append(
+                "  " * depth + f"- {resource.type} {resource.name}" + (f"  ({'; '.join(notes)})" if notes else "")
+            )
+            walk(resource.urn, depth + 1)
+
+    walk("", 1)
+    return lines

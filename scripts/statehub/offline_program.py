@@ -20,6 +20,7 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 
+from components.stack_history import READ_STACK_OUTPUTS
 from statehub.stack_config import StackConfig
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -64,7 +65,14 @@ def _fake_digest(seed: str) -> str:
 
 
 class _Mocks(mocks.Mocks):
-    """Computed outputs that providers would fill in; everything else echoes the inputs."""
+    """Computed outputs that providers would fill in; everything else echoes the inputs.
+
+    `previous_outputs` stand for the outputs of the stack's last update (the engine's
+    `readStackOutputs`); a render starts from a new stack.
+    """
+
+    def __init__(self, previous_outputs: dict[str, Any]) -> None:
+        self.previous_outputs = previous_outputs
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
@@ -75,8 +83,10 @@ class _Mocks(mocks.Mocks):
             state["repoDigest"] = f"{repository}@{_fake_digest(args.name)}"
         return f"{args.name}-id", state
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == READ_STACK_OUTPUTS:
+            return {"name": args.args.get("name"), "outputs": self.previous_outputs}, []
+        return {}, []
 
 
 class _RecordingMonitor(mocks.MockMonitor):
@@ -110,11 +120,13 @@ class _RecordingMonitor(mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
-def run_program(project_dir: Path, config: StackConfig, *, preview: bool = True) -> ProgramRun:
+def run_program(
+    project_dir: Path, config: StackConfig, *, preview: bool = True, previous_outputs: dict[str, Any] | None = None
+) -> ProgramRun:
     """Run `project_dir/__main__.py` with `config`; a refusal propagates as `pulumi.RunError`."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # the SDK creates its futures on the current loop
-    monitor = _RecordingMonitor(_Mocks())
+    monitor = _RecordingMonitor(_Mocks(previous_outputs or {}))
     warnings = _WarningLog()
     settings.ROOT.set(None)
     mocks.set_mocks(

@@ -33,10 +33,12 @@ from statehub.reports import write_report
 from statehub.restoring import load_archive, restore
 from statehub.stand_ins import (
     APP_ROLE,
+    CLUSTER_OWNER,
     DATABASE,
     bare_copy_seconds,
     checkpoint,
     create_app_role,
+    create_cluster_owner,
     grant_app,
     reset_database,
     simulate_writes,
@@ -57,7 +59,9 @@ class Rehearsal:
     workstation: Dsn
     workstation_app: Dsn
     cluster: Dsn
-    cluster_app: Dsn
+    """state-hub-db as cnpg gives it: its owner, not a superuser (restore, compare, the app)."""
+    cluster_superuser: Dsn
+    """`state-hub-db-superuser`, there only while dbSuperuserAccess is on: the rollback's freeze."""
     cluster_server: EphemeralServer
     gates: Gates
     synthetic: bool
@@ -71,9 +75,9 @@ Injection = Callable[[str, Rehearsal], None]
 """Called with each step's name before the step runs (tests inject failures with it)."""
 
 
-def gate(context: Rehearsal, stage: str, endpoint: str) -> GateRun:
+def gate(context: Rehearsal, stage: str, endpoint: str, superuser_access: bool = False) -> GateRun:
     """The real program (under mocks or the real engine), with this rehearsal's evidence in the stack config."""
-    overrides = [f"stage={stage}", f"endpoint={endpoint}"]
+    overrides = [f"stage={stage}", f"endpoint={endpoint}", f"dbSuperuserAccess={str(superuser_access).lower()}"]
     overrides += [f"{key}={path}" for key, path in context.evidence.items()]
     if context.approval:
         overrides.append(f"approval={json.dumps(context.approval)}")
@@ -124,7 +128,7 @@ def rehearse(
                     inject(name, context)
                 return timeline.run(name, action, verdict=verdict)
 
-            bare = _run_workplan(context, step, source)
+            bare = _run_workplan(context, step)
             window = timeline.seconds(*WINDOW)
             if source is not None and original is not None:
                 unchanged = timeline.run(
@@ -181,7 +185,7 @@ def _prepare(
     timeline: Timeline,
 ) -> Rehearsal:
     workstation = ws_server.create_database(DATABASE)
-    cluster = cl_server.create_database(DATABASE)
+    cluster = create_cluster_owner(cl_server)
 
     def fill() -> None:
         if source is None:
@@ -203,7 +207,7 @@ def _prepare(
         workstation,
         create_app_role(ws_server),
         cluster,
-        create_app_role(cl_server),
+        cl_server.dsn(DATABASE),
         cluster_server=cl_server,
         gates=gates,
         synthetic=source is None,
@@ -212,11 +216,12 @@ def _prepare(
     return context
 
 
-def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | None) -> float:
+def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
     """Every step in order; returns the seconds of the bare reference copy."""
     out, evidence = context.out, context.evidence
     drill_dir = out / DRILL_DIR
-    step("drill", lambda: drill(source or context.workstation, drill_dir), report_verdict)
+    # the workstation stand-in (a copy of --source, if given): the freeze and the final compare are about it too
+    step("drill", lambda: drill(context.workstation, drill_dir), report_verdict)
     evidence["drillReport"] = drill_dir / DRILL_REPORT
     run = step("gate restore", lambda: gate(context, "restore", "wsl2"))
     if run.outputs.get("appReplicas") != 0:
@@ -236,7 +241,7 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
     step("gate verify", lambda: gate(context, "verify", "wsl2"))
     # the cluster is not live yet: emptying it for the final copy stays outside the write-freeze window
     step("reset the cluster database for the final copy", lambda: reset_database(context.cluster))
-    step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster))
+    step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster_superuser))
     step(
         "writes continue on WSL2",
         lambda: simulate_writes(context.workstation_app, "workstation", 25, synthetic=context.synthetic),
@@ -264,20 +269,26 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
     step("record the approval", lambda: _approve(context))
     step("gate cutover, endpoint cluster", lambda: gate(context, "cutover", "cluster"))
     # the reference, measured on the same frozen database the final copy read, under the same conditions
-    step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster))
+    step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster_superuser))
     bare: float = step(BARE_COPY, lambda: bare_copy_seconds(context.workstation, context.cluster_server))
-    grant_app(context.cluster)
     step(
         "writes on the cluster after cutover",
-        lambda: simulate_writes(context.cluster_app, "cluster", 10, synthetic=context.synthetic),
+        lambda: simulate_writes(context.cluster, "cluster", 10, synthetic=context.synthetic),
         _count,
     )
+    # cnpg has no superuser login until the rollback turns superuser access on (state-hub-db-superuser)
+    step("gate cutover, endpoint wsl2, superuser access on (rollback)", lambda: gate(context, "cutover", "wsl2", True))
     _freeze_step(
-        step, "rollback: freeze the cluster", context.cluster, context.cluster_app, out / "cluster-freeze.json"
+        step,
+        "rollback: freeze the cluster",
+        context.cluster_superuser,
+        context.cluster,
+        out / "cluster-freeze.json",
+        app_role=CLUSTER_OWNER,
     )
     synced = step(
         "rollback: bring the cluster's rows back to WSL2",
-        lambda: sync_back(context.cluster, context.workstation),
+        lambda: sync_back(context.cluster_superuser, context.workstation),
         report_verdict,
     )
     write_report(synced, out / "sync-back.json")
@@ -291,9 +302,11 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any], source: Dsn | No
     return bare
 
 
-def _freeze_step(step: Callable[..., Any], name: str, admin: Dsn, app: Dsn, report: Path) -> Path:
+def _freeze_step(
+    step: Callable[..., Any], name: str, admin: Dsn, app: Dsn, report: Path, *, app_role: str = APP_ROLE
+) -> Path:
     """Freeze with the application role's write proof; returns the written report."""
-    frozen = step(name, lambda: freeze(admin, app_roles=[APP_ROLE], probe=app), report_verdict)
+    frozen = step(name, lambda: freeze(admin, app_roles=[app_role], probe=app), report_verdict)
     return write_report(frozen, report)
 
 

@@ -49,6 +49,19 @@ def check_report_path(path: Path, *, flag: str = "--report", keep_out_of: tuple[
     return path
 
 
+def check_out_dir(path: Path, *, flag: str = "--out", what: str = "a dump never overwrites another") -> Path:
+    """Refuse, before anything is touched, an output folder that is a file, already holds files, or
+    cannot be created where it is asked for."""
+    if path.exists() and not path.is_dir():
+        raise Refused(f"{flag} {path} is a file: give a new, empty folder")
+    if path.is_dir() and any(path.iterdir()):
+        raise Refused(f"{flag} {path} is not empty: choose a new folder ({what})")
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise Refused(f"{flag} {path}: {existing or path} cannot be written to: choose a writable folder")
+    return path
+
+
 def write_report(report: Report, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")

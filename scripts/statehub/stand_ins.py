@@ -10,12 +10,17 @@ import time
 
 from psycopg import sql
 
+from components.settings import DATABASE_OWNER, EMPTY_PUBLIC_SCHEMA
 from statehub.dsn import Dsn, connect
 from statehub.ephemeral import EphemeralServer
 from statehub.pgtools import find_tool, server_major_of, tool_major
+from statehub.restoring import RESTORE_FLAGS
 
 DATABASE = "state_hub"
 APP_ROLE = "state_hub_app"
+"""The workstation's application role."""
+CLUSTER_OWNER = DATABASE_OWNER
+"""On the cluster the app connects as the database owner (cnpg's initdb owner)."""
 
 
 def grant_app(dsn: Dsn) -> None:
@@ -29,6 +34,22 @@ def grant_app(dsn: Dsn) -> None:
             "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}",
         ):
             conn.execute(sql.SQL(statement).format(sql.Identifier(APP_ROLE)))
+
+
+def create_cluster_owner(server: EphemeralServer) -> Dsn:
+    """What cnpg's initdb makes: the database owned by `state_hub`, a login that is not a superuser and
+    holds no CREATEROLE; it is also the role the app connects as. Returns the owner's DSN."""
+    password = secrets.token_urlsafe(18)
+    with connect(server.dsn("postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD {}").format(
+                sql.Identifier(CLUSTER_OWNER), sql.Literal(password)
+            )
+        )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE), sql.Identifier(CLUSTER_OWNER))
+        )
+    return server.dsn(DATABASE).replace(user=CLUSTER_OWNER, password=password)
 
 
 def create_app_role(server: EphemeralServer) -> Dsn:
@@ -59,11 +80,11 @@ def simulate_writes(app: Dsn, label: str, count: int, *, synthetic: bool) -> int
     return count + 3
 
 
-def reset_database(server_dsn: Dsn) -> None:
-    """Drop and recreate the cluster stand-in's database (what recreating state-hub-db does)."""
-    with connect(server_dsn.replace(dbname="postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(server_dsn.dbname)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(server_dsn.dbname)))
+def reset_database(owner: Dsn) -> None:
+    """Empty the cluster's database as its owner can (no superuser on cnpg): what stage restore's
+    `restoreTarget` export tells the operator to run before restoring."""
+    with connect(owner, autocommit=True) as conn:
+        conn.execute(EMPTY_PUBLIC_SCHEMA)
 
 
 def checkpoint(*dsns: Dsn) -> None:
@@ -86,7 +107,7 @@ def bare_copy_seconds(source: Dsn, cluster_server: EphemeralServer) -> float:
         env=source.child_env(),
     )
     restored = subprocess.run(
-        [str(pg_restore), "--no-owner", "-d", target.dbname],
+        [str(pg_restore), *RESTORE_FLAGS, "-d", target.dbname],  # the flags of the final copy
         stdin=dumper.stdout,
         env=target.child_env(),
         capture_output=True,

@@ -30,6 +30,7 @@ from statehub.errors import Refused
 from statehub.fingerprint import (
     Difference,
     TableRef,
+    database_identity_of,
     diff_fingerprints,
     fingerprint_in,
     list_tables,
@@ -161,6 +162,8 @@ def _set_sequences(conn: Connection, values: dict[str, list[Any]]) -> None:
 
 def sync_back(cluster: Dsn, wsl2: Dsn, progress: Progress = lambda _: None) -> Report:
     """Make the frozen WSL2 database equal to the cluster's, proven before it commits."""
+    if cluster.same_database(wsl2):
+        raise Refused(f"--cluster and --wsl2 are the same database ({wsl2.masked()}): nothing to bring back")
     if not is_frozen(wsl2):
         raise Refused(
             f"{wsl2.masked()} is not frozen: the sync-back only writes into a frozen WSL2 database (freeze it "
@@ -169,6 +172,11 @@ def sync_back(cluster: Dsn, wsl2: Dsn, progress: Progress = lambda _: None) -> R
     started = time.monotonic()
     with open_in_snapshot(cluster, None) as source, connect(wsl2, autocommit=True) as target:
         prepare_session(target)
+        if database_identity_of(source) == database_identity_of(target):
+            raise Refused(
+                f"--cluster {cluster.masked()} and --wsl2 {wsl2.masked()} reach the same database: "
+                "nothing to bring back"
+            )
         if schema_signature(source) != schema_signature(target):
             raise Refused(
                 "the cluster's schema differs from WSL2's (a migration ran after cutover?): bring WSL2 to the "

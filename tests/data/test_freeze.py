@@ -81,8 +81,17 @@ def test_freeze_blocks_the_app_and_unfreeze_restores_it(app_db: tuple[Dsn, Dsn],
     assert code == 0 and report["kind"] == "unfreeze"
     assert report["details"]["proof"]["write_attempt"] == "write accepted"
     app_write(app)
-    code, _ = freeze_cli(admin, app, tmp_path / "unfreeze2.json", "--unfreeze")
-    assert code == 0
+    again_unfrozen = run_script(
+        "freeze.py",
+        "--dsn",
+        no_password(admin),
+        "--report",
+        str(tmp_path / "u2.json"),
+        "--unfreeze",
+        env=script_env(admin),
+    )
+    assert again_unfrozen.returncode == 2 and "nothing to unfreeze" in again_unfrozen.stderr
+    assert not (tmp_path / "u2.json").exists()
     with connect(admin, autocommit=True) as conn:
         limit = conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (app.get("user"),)).fetchone()
         assert limit == (-1,)

@@ -40,6 +40,8 @@ def test_the_rehearsal_passes_end_to_end(tmp_path: Path) -> None:
         "gate restore",
         "gate verify",
         "gate cutover, endpoint cluster",
+        "gate cutover, endpoint wsl2, superuser access on (rollback)",
+        "rollback: freeze the cluster",
         "gate cutover, endpoint wsl2 (rollback)",
     ):
         assert gate in names
@@ -159,7 +161,7 @@ def test_rehearsing_against_a_given_source_only_reads_it(tmp_path: Path, real_so
     passwords = {server.password}
 
     def remember_passwords(name: str, context: Rehearsal) -> None:
-        for dsn in (context.workstation, context.workstation_app, context.cluster, context.cluster_app):
+        for dsn in (context.workstation, context.workstation_app, context.cluster, context.cluster_superuser):
             passwords.add(dsn.get("password") or "")
 
     summary = rehearse(tmp_path / "r", source=source, inject=remember_passwords)
@@ -219,3 +221,24 @@ def test_a_signal_to_the_rehearsal_leaves_no_server_and_no_copy(tmp_path: Path, 
     assert left == [], f"a server folder or a copy of the source was left behind: {left}"
     lingering = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False).stdout
     assert lingering.strip() == "", lingering
+
+
+def test_the_cluster_stand_in_holds_only_what_cnpg_gives(tmp_path: Path) -> None:
+    """Restore, compare and the app work as the non-superuser owner; only the rollback's freeze uses the
+    superuser that dbSuperuserAccess makes cnpg create (issue 10, item 3)."""
+    seen: dict[str, object] = {}
+
+    def privileges(context: Rehearsal) -> None:
+        with connect(context.cluster) as conn:
+            seen["owner"] = conn.execute(
+                "SELECT rolsuper, rolcreaterole, pg_has_role(current_user, 'pg_checkpoint', 'MEMBER') "
+                "FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
+        seen["freeze admin"] = context.cluster_superuser.get("user")
+
+    summary = rehearse(tmp_path / "r", inject=at("restore into the cluster", privileges))
+    assert summary.result == "pass", [s for s in summary.steps if s.result != "pass"]
+    assert seen == {"owner": (False, False, False), "freeze admin": "postgres"}
+    frozen = json.loads((tmp_path / "r" / "cluster-freeze.json").read_text())
+    assert frozen["result"] == "pass"
+    assert "state_hub" in json.dumps(frozen["details"])

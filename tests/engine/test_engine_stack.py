@@ -98,3 +98,22 @@ def test_a_refusing_gate_is_one_error_line_and_a_non_zero_exit(new_stack: NewSta
     assert len(errors) == 1, output
     assert refusal_line(output).startswith("stage restore needs a passing drill report")
     assert "Traceback" not in output
+
+
+def test_going_back_to_stage_image_is_refused_and_removes_nothing(new_stack: NewStack, cluster: LocalCluster) -> None:
+    """The program reads its own stack's last outputs through the real engine (issue 10, item 2)."""
+    engine = new_stack(dbRetainStorageClass="true", dbStorageClass="local-path-retain")
+    engine.stack.set_config("state-hub-infra:imagePullSecrets[0]", auto.ConfigValue("state-hub-registry"), path=True)
+    assert engine.stack.up().summary.result == "succeeded"
+    api = cluster.api
+    storage_class = api.get("/apis/storage.k8s.io/v1/storageclasses/local-path-retain")
+    assert storage_class["reclaimPolicy"] == "Retain"
+    pod_spec = api.get("/apis/apps/v1/namespaces/railiance-apps/deployments/state-hub")["spec"]["template"]["spec"]
+    assert pod_spec["imagePullSecrets"] == [{"name": "state-hub-registry"}]
+
+    engine.stack.set_config("state-hub-infra:stage", auto.ConfigValue("image"))
+    with pytest.raises(auto.CommandError) as refused:
+        engine.stack.up()
+    assert refusal_line(str(refused.value)).startswith("stage image after stage empty or later is refused")
+    assert api.get("/apis/apps/v1/namespaces/railiance-apps/deployments/state-hub")["metadata"]["name"]
+    assert api.get("/apis/postgresql.cnpg.io/v1/namespaces/databases/clusters/state-hub-db")["metadata"]["name"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +11,8 @@ import pytest
 from statehub.manifests import kubernetes_manifests
 from statehub.offline_program import ProgramRun, run_program
 from statehub.stack_config import StackConfig, load_stack_config
+
+from tests.program.evidence_set import EvidenceSet
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -29,10 +33,11 @@ def stack_config(stack: str, *overrides: str) -> StackConfig:
 
 @pytest.fixture
 def render() -> Render:
-    """`render("dev", "stage=image", ...)` runs __main__.py with those overrides."""
+    """`render("dev", "stage=image", ...)` runs __main__.py with those overrides; `previous_outputs`
+    stand for the outputs of the stack's last update (a new stack without them)."""
 
-    def run(stack: str, *overrides: str) -> ProgramRun:
-        return run_program(PROJECT_DIR, stack_config(stack, *overrides))
+    def run(stack: str, *overrides: str, previous_outputs: dict[str, object] | None = None) -> ProgramRun:
+        return run_program(PROJECT_DIR, stack_config(stack, *overrides), previous_outputs=previous_outputs)
 
     return run
 
@@ -49,3 +54,30 @@ def one(run: ProgramRun, kind: str) -> dict:  # type: ignore[type-arg]
     found = by_kind(run, kind)
     assert len(found) == 1, f"{len(found)} {kind}"
     return found[0]
+
+
+@pytest.fixture
+def evidence(tmp_path: Path) -> EvidenceSet:
+    return EvidenceSet(tmp_path)
+
+
+def checkout_repo(tmp_path: Path) -> tuple[Path, str]:
+    """A State Hub checkout stand-in: a git repository with a Dockerfile, one commit."""
+    repo = tmp_path / "state-hub"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text('FROM python:3.12-slim\nCMD ["uvicorn"]\n')
+    env = {**os.environ, "GIT_AUTHOR_DATE": "2026-11-20T08:00:00Z", "GIT_COMMITTER_DATE": "2026-11-20T08:00:00Z"}
+    for argv in (
+        ["init", "-q"],
+        ["remote", "add", "origin", "https://git.example/state-hub.git"],
+        ["add", "Dockerfile"],
+        ["-c", "user.name=t", "-c", "user.email=t@example", "commit", "-qm", "state hub"],
+    ):
+        subprocess.run(["git", "-C", str(repo), *argv], check=True, env=env)
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return repo, head

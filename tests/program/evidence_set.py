@@ -18,7 +18,16 @@ from statehub.reports import Report, write_report
 
 from components.evidence import fingerprint_digest
 
-FROZEN_STATE: dict[str, Any] = {"tables": {}, "sequences": {}, "schema": {}, "alembic_revision": "0042"}
+WORKSTATION = {"system_identifier": "7300000000000000001", "database": "state_hub"}
+CLUSTER = {"system_identifier": "7400000000000000002", "database": "state_hub"}
+THROWAWAY = {"system_identifier": "7500000000000000003", "database": "state_hub"}
+FROZEN_STATE: dict[str, Any] = {
+    "tables": {},
+    "sequences": {},
+    "schema": {},
+    "alembic_revision": "0042",
+    **WORKSTATION,
+}
 """A fingerprint (empty, but of the real shape): the freeze report's digest must be its digest."""
 FROZEN_FINGERPRINT = fingerprint_digest(FROZEN_STATE)
 DRILLED_FINGERPRINT = "d" * 64
@@ -40,8 +49,9 @@ class EvidenceSet:
     def drill(self, name: str, *, age: timedelta, **details: Any) -> Path:
         """A drill report as drill.py writes it (its restore compare passed), `details` on top."""
         shaped: dict[str, Any] = {
+            "source_database": WORKSTATION,
             "dump": {"sha256": "a" * 64, "fingerprint_sha256": DRILLED_FINGERPRINT},
-            "compare": {"result": "pass"},
+            "compare": {"result": "pass", "target_database": THROWAWAY},
             "differences": [],
         }
         return self.write(name, "drill", age=age, **{**shaped, **details})
@@ -53,6 +63,8 @@ class EvidenceSet:
             "source_fingerprint_sha256": source,
             "target_fingerprint_sha256": source if target is None else target,
             "target_role": "cluster",
+            "source_database": WORKSTATION,
+            "target_database": CLUSTER,
         }
         return self.write(name, "compare", age=age, **{**shaped, **details})
 

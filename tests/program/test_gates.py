@@ -15,7 +15,15 @@ from statehub.manifests import kubernetes_manifests
 from statehub.offline_program import ProgramRun
 
 from tests.program.conftest import PRIVATE_INGRESS, Render, manifest
-from tests.program.evidence_set import DRILLED_FINGERPRINT, FROZEN_FINGERPRINT, EvidenceSet, sha256_of
+from tests.program.evidence_set import (
+    DRILLED_FINGERPRINT,
+    FROZEN_FINGERPRINT,
+    FROZEN_STATE,
+    THROWAWAY,
+    WORKSTATION,
+    EvidenceSet,
+    sha256_of,
+)
 
 STAGES_WITH_EVIDENCE = ["restore", "verify", "cutover", "stabilise"]
 NEEDED = {
@@ -23,11 +31,6 @@ NEEDED = {
     "verify": ["drillReport", "restoreCompareReport"],
     "cutover": ["drillReport", "restoreCompareReport", "freezeReport", "finalCompareReport"],
 }
-
-
-@pytest.fixture
-def evidence(tmp_path: Path) -> EvidenceSet:
-    return EvidenceSet(tmp_path)
 
 
 def kinds(run: ProgramRun) -> list[tuple[str, str]]:
@@ -174,6 +177,57 @@ def spoil_cases(evidence: EvidenceSet) -> dict[str, tuple[str, dict[str, Path], 
         {**good, "restoreCompareReport": elsewhere},
         "is not a restore of the drilled dump",
     )
+    other_server = {"system_identifier": "7999999999999999999", "database": "state_hub"}
+    restored_into_wsl2 = evidence.compare(
+        "restore-into-wsl2", age=timedelta(hours=1), source=DRILLED_FINGERPRINT, target_database=WORKSTATION
+    )
+    cases["restore-compare-of-the-workstation"] = (
+        "verify",
+        {**good, "restoreCompareReport": restored_into_wsl2},
+        "which is the drilled WSL2 database, not state-hub-db",
+    )
+    restored_into_throwaway = evidence.compare(
+        "restore-into-throwaway", age=timedelta(hours=1), source=DRILLED_FINGERPRINT, target_database=THROWAWAY
+    )
+    cases["restore-compare-of-the-throwaway-claiming-cluster"] = (
+        "verify",
+        {**good, "restoreCompareReport": restored_into_throwaway},
+        "which is the drill's throwaway restore, not state-hub-db",
+    )
+    anonymous = evidence.compare(
+        "restore-anonymous", age=timedelta(hours=1), source=DRILLED_FINGERPRINT, target_database=None
+    )
+    cases["report-without-identity"] = (
+        "verify",
+        {**good, "restoreCompareReport": anonymous},
+        "does not say which database it is about",
+    )
+    frozen_elsewhere = evidence.freeze(
+        "freeze-elsewhere", age=timedelta(hours=1), fingerprint={**FROZEN_STATE, **other_server}
+    )
+    cases["freeze-of-another-database"] = (
+        "cutover",
+        {**good, "freezeReport": frozen_elsewhere},
+        r"freezeReport .* is about database 'state_hub' on server 7999999999999999999 \(fingerprint\), but the "
+        "drilled WSL2 database",
+    )
+    other_db = {**WORKSTATION, "database": "state_hub_copy"}
+    final_of_a_copy = evidence.compare(
+        "final-of-a-copy", age=timedelta(minutes=40), source=FROZEN_FINGERPRINT, source_database=other_db
+    )
+    cases["final-compare-of-another-source"] = (
+        "cutover",
+        {**good, "finalCompareReport": final_of_a_copy},
+        r"is about database 'state_hub_copy' .* \(source_database\), but the drilled WSL2 database",
+    )
+    final_into_elsewhere = evidence.compare(
+        "final-into-elsewhere", age=timedelta(minutes=40), source=FROZEN_FINGERPRINT, target_database=other_server
+    )
+    cases["final-compare-of-another-target"] = (
+        "cutover",
+        {**good, "finalCompareReport": final_into_elsewhere},
+        r"\(target_database\), but state-hub-db of the restore compare is",
+    )
     return cases
 
 
@@ -194,6 +248,12 @@ CASES = [
     "freeze-digest-forged",
     "drill-compare-as-restore-compare",
     "restore-of-another-dump",
+    "restore-compare-of-the-workstation",
+    "restore-compare-of-the-throwaway-claiming-cluster",
+    "report-without-identity",
+    "freeze-of-another-database",
+    "final-compare-of-another-source",
+    "final-compare-of-another-target",
 ]
 
 
@@ -235,7 +295,8 @@ def test_the_toggle_routes_to_wsl2_or_to_the_pods(render: Render, evidence: Evid
     door = manifest(wsl2, "Service", "state-hub-api")
     assert "selector" not in door["spec"]
     slice_ = manifest(wsl2, "EndpointSlice", "state-hub-api-wsl2")
-    assert slice_["endpoints"] == [{"addresses": ["192.0.2.10"]}]
+    assert slice_["endpoints"] == [{"addresses": ["192.0.2.10"], "conditions": {"ready": True, "serving": True}}]
+    assert door["metadata"]["annotations"]["traefik.ingress.kubernetes.io/service.nativelb"] == "true"
     assert slice_["ports"] == [{"name": "http", "port": 8000, "protocol": "TCP"}]
     assert slice_["metadata"]["labels"]["kubernetes.io/service-name"] == "state-hub-api"
     assert wsl2.outputs["liveSide"] == "wsl2"

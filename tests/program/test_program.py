@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 from statehub.manifests import is_secret, kubernetes_manifests
 
 from components.app import WAIT_FOR_DATABASE
-from tests.program.conftest import PRIVATE_INGRESS, Render, by_kind, manifest, one
+from tests.program.conftest import PRIVATE_INGRESS, Render, by_kind, checkout_repo, manifest, one
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -39,7 +38,7 @@ def test_database_cluster(render: Render) -> None:
     assert cluster["metadata"]["labels"]["railiance.io/owner"] == "railiance-platform"
     spec = cluster["spec"]
     assert spec["instances"] == 1
-    assert spec["imageName"] == "ghcr.io/cloudnative-pg/postgresql:17.6-system-trixie"
+    assert spec["imageName"].startswith("ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie@sha256:")
     assert spec["enableSuperuserAccess"] is False
     assert spec["storage"] == {"size": "20Gi", "storageClass": "local-path"}
     assert spec["postgresql"]["parameters"] == {"max_connections": "100", "shared_buffers": "256MB"}
@@ -203,25 +202,7 @@ def test_ownership_labels(render: Render) -> None:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> tuple[Path, str]:
-    """A State Hub checkout stand-in: a git repository with a Dockerfile, one commit."""
-    repo = tmp_path / "state-hub"
-    repo.mkdir()
-    (repo / "Dockerfile").write_text('FROM python:3.12-slim\nCMD ["uvicorn"]\n')
-    env = {**os.environ, "GIT_AUTHOR_DATE": "2026-11-20T08:00:00Z", "GIT_COMMITTER_DATE": "2026-11-20T08:00:00Z"}
-    for argv in (
-        ["init", "-q"],
-        ["remote", "add", "origin", "https://git.example/state-hub.git"],
-        ["add", "Dockerfile"],
-        ["-c", "user.name=t", "-c", "user.email=t@example", "commit", "-qm", "state hub"],
-    ):
-        subprocess.run(["git", "-C", str(repo), *argv], check=True, env=env)
-    head = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "HEAD"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return repo, head
+    return checkout_repo(tmp_path)
 
 
 def test_stage_image_builds_and_pushes_without_touching_the_cluster(render: Render, checkout: tuple[Path, str]) -> None:
@@ -264,7 +245,7 @@ def test_stage_image_with_a_prebuilt_image_builds_nothing(render: Render) -> Non
     [
         (["stage=image", "image=", "registry="], "state-hub-infra:registry is unset"),
         (["stage=image", "image=", "imageContext="], "state-hub-infra:imageContext is unset"),
-        (["stage=image", "image="], "state-hub-infra:imageRevision is unset"),
+        (["stage=image", "image=", "imageContext=../state-hub"], "state-hub-infra:imageRevision is unset"),
         (["image="], "state-hub-infra:image is unset: stage empty deploys the image pinned by digest"),
         (["image=localhost:5001/state-hub:v1"], "refuses an image that is not pinned by digest"),
     ],

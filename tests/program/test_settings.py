@@ -44,7 +44,12 @@ def test_committed_stacks_load() -> None:
         ("appMemoryLimit=1 GB", "appMemoryLimit", "'1 GB'", "Kubernetes quantity"),
         ("dbImageName=", "dbImageName", "unset", "needed"),
         ("dbImageName=postgres:latest", "dbImageName", "'postgres:latest'", "starts with the PostgreSQL major"),
-        ("dbImageName=postgres:12.4", "dbImageName", "'postgres:12.4'", "13 and later"),
+        (
+            "dbImageName=postgres:12.4@sha256:" + "a" * 64,
+            "dbImageName",
+            "'postgres:12.4@sha256:" + "a" * 64 + "'",
+            "13 and later",
+        ),
         ("dbParameters=[1, 2]", "dbParameters", "'[1, 2]'", "object of scalar values"),
         ("image=Not An Image", "image", "'Not An Image'", "not an image reference"),
         ("appLogLevel=loud", "appLogLevel", "'loud'", "one of info"),

@@ -1,0 +1,168 @@
+"""Every bad input is one `error:` line and exit 2 (render: 1, its refusal code), and nothing is touched:
+both databases' fingerprints, role and database settings, and the files around stay as they were."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from tests.hardening.conftest import World
+from tests.script_runner import run_script, script_env
+
+DIGEST = "sha256:" + "a" * 64
+
+# id: (script, arguments (shell words, {names} from World.values), expected words in the error line)
+CASES: dict[str, tuple[str, str, str]] = {
+    # dump
+    "dump: no arguments": ("dump.py", "", "the following arguments are required: --source, --out"),
+    "dump: unknown flag": ("dump.py", "--source '{src}' --out {tmp}/d --zip", "unrecognized arguments: --zip"),
+    "dump: --out is a file": ("dump.py", "--source '{src}' --out {file}", "--out"),
+    "dump: --out holds files": ("dump.py", "--source '{src}' --out {dump}", "--out"),
+    "dump: --jobs 0": ("dump.py", "--source '{src}' --out {tmp}/d --jobs 0", "--jobs"),
+    "dump: --jobs not a number": ("dump.py", "--source '{src}' --out {tmp}/d --jobs many", "invalid int value: 'many'"),
+    "dump: unreachable server": (
+        "dump.py",
+        "--source 'host=127.0.0.1 port=1 dbname=x user=y' --out {tmp}/d",
+        "127.0.0.1",
+    ),
+    "dump: a service name": ("dump.py", "--source 'service=statehub' --out {tmp}/d", "service"),
+    "dump: not a DSN": ("dump.py", "--source 'host=127.0.0.1 dbname' --out {tmp}/d", "not a valid PostgreSQL"),
+    "dump: --pg-bin missing": ("dump.py", "--source '{src}' --out {tmp}/d --pg-bin {tmp}/no-bin", "no-bin"),
+    # restore
+    "restore: no dump folder": ("restore.py", "--dump {tmp}/nope --target '{tgt}'", "nope"),
+    "restore: dump is a file": ("restore.py", "--dump {file} --target '{tgt}'", "a-file"),
+    "restore: target not empty": ("restore.py", "--dump {dump} --target '{src}'", "is not empty"),
+    "restore: report over its manifest": (
+        "restore.py",
+        "--dump {dump} --target '{tgt}' --report {manifest}",
+        "holds the evidence it reports on",
+    ),
+    "restore: report is a folder": ("restore.py", "--dump {dump} --target '{tgt}' --report {tmp}", "is a folder"),
+    "restore: report under a file": (
+        "restore.py",
+        "--dump {dump} --target '{tgt}' --report {file}/r.json",
+        "cannot be written",
+    ),
+    "restore: missing target database": (
+        "restore.py",
+        "--dump {dump} --target '{tgt} dbname=no_such_db'",
+        "no_such_db",
+    ),
+    # compare
+    "compare: neither source nor manifest": ("compare.py", "--target '{tgt}' --report {tmp}/r.json", "--source"),
+    "compare: both source and manifest": (
+        "compare.py",
+        "--source '{src}' --manifest {manifest} --target '{tgt}' --report {tmp}/r.json",
+        "--manifest",
+    ),
+    "compare: manifest missing": (
+        "compare.py",
+        "--manifest {tmp}/none.json --target '{tgt}' --report {tmp}/r.json",
+        "none.json",
+    ),
+    "compare: manifest not JSON": ("compare.py", "--manifest {file} --target '{tgt}' --report {tmp}/r.json", "a-file"),
+    "compare: report without a fingerprint": (
+        "compare.py",
+        "--manifest {tmp}/no-fingerprint.json --target '{tgt}' --report {tmp}/r.json",
+        "fingerprint",
+    ),
+    "compare: report is a folder": ("compare.py", "--source '{src}' --target '{tgt}' --report {tmp}", "is a folder"),
+    "compare: API not a URL": (
+        "compare.py",
+        "--source '{src}' --target '{tgt}' --report {tmp}/r.json --source-api http://a --target-api localhost:8000",
+        "localhost:8000",
+    ),
+    # freeze
+    "freeze: no report": ("freeze.py", "--dsn '{src}'", "the following arguments are required: --report"),
+    "freeze: report is a folder": ("freeze.py", "--dsn '{src}' --report {tmp}", "is a folder"),
+    "freeze: not a superuser": ("freeze.py", "--dsn '{app}' --report {tmp}/f.json", "superuser"),
+    "freeze: unknown application role": (
+        "freeze.py",
+        "--dsn '{src}' --report {tmp}/f.json --app-role nobody_here",
+        "nobody_here",
+    ),
+    "freeze: probe is a service": (
+        "freeze.py",
+        "--dsn '{src}' --report {tmp}/f.json --probe-dsn 'service=app'",
+        "service",
+    ),
+    "freeze: unfreeze what is not frozen": (
+        "freeze.py",
+        "--unfreeze --dsn '{src}' --report {tmp}/f.json",
+        "not frozen",
+    ),
+    # drill
+    "drill: --out is a file": ("drill.py", "--source '{src}' --out {file}", "--out"),
+    "drill: --out holds files": ("drill.py", "--source '{src}' --out {dump}", "--out"),
+    "drill: scratch is the source": (
+        "drill.py",
+        "--source '{src}' --out {tmp}/d --scratch '{src}'",
+        "is the source itself",
+    ),
+    "drill: API without scratch": (
+        "drill.py",
+        "--source '{src}' --out {tmp}/d --api-url http://127.0.0.1:9",
+        "--scratch",
+    ),
+    "drill: scratch not empty": ("drill.py", "--source '{tgt}' --out {tmp}/d --scratch '{src}'", "is not empty"),
+    # sync_back
+    "sync_back: WSL2 not frozen": ("sync_back.py", "--cluster '{tgt}' --wsl2 '{src}' --report {tmp}/s.json", "frozen"),
+    "sync_back: report is a folder": ("sync_back.py", "--cluster '{tgt}' --wsl2 '{src}' --report {tmp}", "is a folder"),
+    "sync_back: cluster is WSL2": (
+        "sync_back.py",
+        "--cluster '{src}' --wsl2 '{src}' --report {tmp}/s.json",
+        "same database",
+    ),
+    # rehearse
+    "rehearse: --out is a file": ("rehearse.py", "--out {file}", "--out"),
+    "rehearse: --scale 0": ("rehearse.py", "--out {tmp}/r --scale 0", "--scale"),
+    "rehearse: unknown engine": ("rehearse.py", "--out {tmp}/r --engine docker", "invalid choice: 'docker'"),
+    # registry_check
+    "registry: bad port": ("registry_check.py", f"--image host:99999/state-hub@{DIGEST}", "host:99999"),
+    "registry: not pinned": ("registry_check.py", "--image registry.example:5000/state-hub:v1", "digest"),
+    # render (refusals exit 1, as `pulumi preview` does)
+    "render: unknown stack": ("render.py", "--stack nowhere --out {tmp}/o", "nowhere"),
+    "render: YAML tag": ("render.py", "--stack railiance01 --out {tmp}/o --set 'stage=!!python/name:os.system'", "tag"),
+    "render: YAML that does not parse": (
+        "render.py",
+        "--stack railiance01 --out {tmp}/o --set 'stage=[empty'",
+        "stage",
+    ),
+    "render: bad value": ("render.py", "--stack railiance01 --out {tmp}/o --set dbInstances=two", "dbInstances"),
+}
+RENDER_REFUSAL = 1
+
+
+def files_under(folder: Path) -> dict[str, float]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_bad_input_is_one_error_line_and_touches_nothing(world: World, tmp_path: Path, case: str) -> None:
+    script, arguments, expected = CASES[case]
+    values = world.values(tmp_path)
+    (tmp_path / "no-fingerprint.json").write_text(
+        json.dumps({"kind": "dump", "schema_version": 1, "created_at": "2026-11-28T10:00:00+00:00", "result": "pass"})
+    )
+    before_files, before_dump, before_db = files_under(tmp_path), files_under(world.dump), world.state()
+    env = script_env(PGPASSWORD=world.source.get("password") or "", REGISTRY_PASSWORD="")
+    result = run_script(script, *shlex.split(arguments.format(**values)), env=env, timeout=120)
+
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == (RENDER_REFUSAL if script == "render.py" else 2), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert (world.source.get("password") or "-") not in result.stdout + result.stderr
+    assert files_under(tmp_path) == before_files
+    assert files_under(world.dump) == before_dump
+    assert world.state() == before_db
+
+
+def test_there_are_at_least_forty_bad_inputs() -> None:
+    assert len(CASES) >= 40
+    assert len({script for script, _, _ in CASES.values()}) >= 9  # every script is tried
+    assert all("password" not in arguments for _, arguments, _ in CASES.values())  # secrets only via env
