@@ -7,6 +7,7 @@ import pulumi
 import pulumi.runtime.config
 
 from components.app import StateHubApp
+from components.backups import StateHubBackups, wal_archiver_plugin
 from components.cluster_access import Namespaces, cluster_transformations, kubernetes_provider
 from components.database import StateHubDatabase
 from components.front_door import FrontDoor
@@ -63,8 +64,22 @@ def main() -> None:
         providers=[provider], depends_on=owned, transformations=cluster_transformations(settings.kube)
     )
     database = StateHubDatabase(
-        "state-hub-db", settings.database, namespaces, protect=plan.protect_database, opts=in_cluster
+        "state-hub-db",
+        settings.database,
+        namespaces,
+        protect=plan.protect_database,
+        plugins=[wal_archiver_plugin()] if settings.backup else [],
+        opts=in_cluster,
     )
+    if settings.backup:
+        StateHubBackups(
+            "state-hub-backups",
+            settings.backup,
+            settings.database,
+            namespaces,
+            cluster=database.cluster,
+            opts=in_cluster,
+        )
     app = StateHubApp(
         "state-hub",
         settings.app,

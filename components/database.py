@@ -37,8 +37,10 @@ class StateHubDatabase(pulumi.ComponentResource):
         namespaces: Namespaces,
         *,
         protect: bool,
+        plugins: list[dict[str, object]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`plugins`: cnpg `spec.plugins` (the Barman Cloud WAL archiver from stage stabilise on)."""
         super().__init__("state-hub-infra:database:StateHubDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         namespace = namespaces.database
@@ -74,7 +76,7 @@ class StateHubDatabase(pulumi.ComponentResource):
                 labels=labels(Owner.PLATFORM, "database"),
                 annotations={"pulumi.com/waitFor": "condition=Ready"},
             ),
-            spec=_cluster_spec(settings, self.owner_secret_name),
+            spec={**_cluster_spec(settings, self.owner_secret_name), **({"plugins": plugins} if plugins else {})},
             # retain_on_delete: a stack change that drops the Cluster leaves it (and its volumes) in the cluster;
             # protect (from cutover on) refuses such a change outright.
             opts=pulumi.ResourceOptions(parent=self, depends_on=storage, protect=protect, retain_on_delete=True),

@@ -60,6 +60,14 @@ FINAL_COMPARE = EvidenceKind(
 )
 
 
+STATUS = EvidenceKind(
+    "statusReport",
+    "status",
+    "a passing status report of the cluster (healthy, with a completed backup and a recovery window)",
+    "uv run scripts/status.py --context railiance01 --report evidence/status.json",
+)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """A report that passed the checks, with the sha256 of its file as the approver sees it."""
@@ -135,22 +143,45 @@ def database_identity(fp: dict[str, Any]) -> dict[str, str | None]:
 
 def _contradiction(report: Report) -> str | None:
     """What a passing report says against itself, where it can be recomputed."""
-    details = report.details
-    if report.kind in ("compare", "drill") and details.get("differences"):
+    check = {
+        "compare": _compare_contradiction,
+        "drill": _drill_contradiction,
+        "freeze": _freeze_contradiction,
+        "status": _status_contradiction,
+    }.get(report.kind)
+    return check(report.details) if check else None
+
+
+def _compare_contradiction(details: dict[str, Any]) -> str | None:
+    if details.get("differences"):
         return f"it lists {len(details['differences'])} differences"
-    if report.kind == "compare" and details.get("source_fingerprint_sha256") != details.get(
-        "target_fingerprint_sha256"
-    ):
+    if details.get("source_fingerprint_sha256") != details.get("target_fingerprint_sha256"):
         return "its source and target fingerprints differ"
-    if report.kind == "drill" and (details.get("compare") or {}).get("result") != "pass":
+    return None
+
+
+def _drill_contradiction(details: dict[str, Any]) -> str | None:
+    if details.get("differences"):
+        return f"it lists {len(details['differences'])} differences"
+    if (details.get("compare") or {}).get("result") != "pass":
         return "its restore compare did not pass"
-    if report.kind == "freeze":
-        try:
-            recomputed = fingerprint_digest(details["fingerprint"])
-        except (KeyError, TypeError, AttributeError):
-            return "it carries no fingerprint"
-        if recomputed != details.get("fingerprint_sha256"):
-            return "its fingerprint_sha256 is not the digest of its fingerprint"
+    return None
+
+
+def _freeze_contradiction(details: dict[str, Any]) -> str | None:
+    try:
+        recomputed = fingerprint_digest(details["fingerprint"])
+    except (KeyError, TypeError, AttributeError):
+        return "it carries no fingerprint"
+    if recomputed != details.get("fingerprint_sha256"):
+        return "its fingerprint_sha256 is not the digest of its fingerprint"
+    return None
+
+
+def _status_contradiction(details: dict[str, Any]) -> str | None:
+    failing = [c for c in details.get("checks") or [] if not c.get("ok")]
+    if details.get("problems") or failing:
+        return "it lists problems"
     return None
 
 

@@ -49,6 +49,8 @@ class EvidenceSettings:
     restore_compare_report: Path | None
     freeze_report: Path | None
     final_compare_report: Path | None
+    status_report: Path | None
+    """scripts/status.py's report: retiring the WSL2 fallback needs a healthy, backed-up cluster."""
     approval: Approval | None
     fallback_retirement: Decision | None
     """The separate decision that allows retiring the WSL2 fallback (stage stabilise)."""
@@ -61,6 +63,7 @@ def load_evidence_settings(read: ConfigReader) -> EvidenceSettings:
         restore_compare_report=_path(read, "restoreCompareReport"),
         freeze_report=_path(read, "freezeReport"),
         final_compare_report=_path(read, "finalCompareReport"),
+        status_report=_path(read, "statusReport"),
         approval=_approval(read),
         fallback_retirement=_decision(read, "fallbackRetirement"),
     )

@@ -18,6 +18,7 @@ from components.evidence import (
     FINAL_COMPARE,
     FREEZE,
     RESTORE_COMPARE,
+    STATUS,
     Evidence,
     EvidenceKind,
     Freshness,
@@ -59,7 +60,7 @@ def check_stage(settings: Settings, now: datetime) -> StagePlan:
     build = _build_spec(settings) if settings.build.context else None
     _check_endpoint(settings)
     _check_client_path(settings)
-    _check_fallback_retirement(settings)
+    _check_fallback_retirement(settings, now)
     _check_evidence(settings, now)
     notices: tuple[str, ...] = ()
     cutover_recorded = stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None
@@ -121,7 +122,7 @@ def _check_endpoint(settings: Settings) -> None:
     )
 
 
-def _check_fallback_retirement(settings: Settings) -> None:
+def _check_fallback_retirement(settings: Settings, now: datetime) -> None:
     if not settings.front_door.retire_fallback:
         return
     if settings.stage is not Stage.STABILISE:
@@ -140,6 +141,18 @@ def _check_fallback_retirement(settings: Settings) -> None:
             "retiring the WSL2 fallback while endpoint is wsl2 would leave clients nowhere: "
             "pulumi config set state-hub-infra:endpoint cluster first"
         )
+    status = load_evidence(
+        STATUS,
+        settings.evidence.status_report,
+        "stabilise (retiring the fallback)",
+        Freshness(now, settings.evidence.max_age),
+    )
+    for fact, what in (("last_backup", "a completed backup"), ("recovery_window", "a recovery window")):
+        if not status.details.get(fact):
+            raise GateRefusal(
+                f"state-hub-infra:{STATUS.key} {str(status.path)!r} shows no {what}: the WSL2 fallback is the only "
+                f"other copy until the store holds one. Wait for the first backup, then run: {STATUS.command}"
+            )
 
 
 def _check_evidence(settings: Settings, now: datetime) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from components.backup_settings import BackupSettings, load_backup_settings
 from components.config_reader import DNS_LABEL as _DNS_LABEL
 from components.config_reader import ConfigGetter, ConfigReader
 from components.evidence_settings import EvidenceSettings, load_evidence_settings
@@ -188,6 +189,8 @@ class Settings:
     build: BuildSettings
     front_door: FrontDoorSettings
     evidence: EvidenceSettings
+    backup: BackupSettings | None
+    """Stage stabilise only: backups with the Barman Cloud plugin."""
 
 
 def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
@@ -237,6 +240,7 @@ def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
         ),
         front_door=_front_door(read, stage),
         evidence=load_evidence_settings(read),
+        backup=load_backup_settings(read) if stage.reaches(Stage.STABILISE) else None,
     )
 
 

@@ -14,9 +14,9 @@ import psycopg
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from statehub.dsn import ConnectError, DsnError
-from statehub.errors import Refused
-from statehub.pgtools import ToolError
+from statehub.dsn import ConnectError, DsnError, cancel_queries
+from statehub.errors import Refused, ToolError
+from statehub.processes import kill_children
 
 PASS, FAIL, REFUSED = 0, 1, 2
 
@@ -41,15 +41,21 @@ def http_url(text: str) -> str:
     return text
 
 
-def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C and SIGTERM: end the running tools first (a thread waiting for one would hold the
+    unwinding up), then unwind every `with` block: servers stop, temporary data goes."""
+    kill_children()
+    cancel_queries()
     raise KeyboardInterrupt
 
 
 def run_cli(main: Callable[[], int]) -> None:
     """Exit 0 on pass, 1 on a mismatch or failed check, 2 with one `error:` line when refused.
 
-    SIGTERM is handled like Ctrl-C: every `with` block unwinds, servers stop, temporary data goes."""
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    SIGTERM is handled like Ctrl-C: running tools are ended, every `with` block unwinds, servers stop,
+    temporary data goes."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         code = main()
     except (Refused, ConnectError, DsnError, ToolError) as error:

@@ -92,7 +92,7 @@ def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: dict
     return Difference(difference.kind, difference.where, difference.detail, keys)
 
 
-def _get_json(url: str) -> tuple[int, Any]:
+def get_json(url: str) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - operator-given http(s) URL
             return response.status, json.loads(response.read() or b"null")
@@ -114,14 +114,14 @@ def compare_apis(source_api: str | None, target_api: str, volatile: set[str]) ->
     """`/state/health` must be 200 + ok on the target; `/state/summary` 200 on the target, and equal on
     both sides when a source API is given."""
     problems = []
-    status, health = _get_json(target_api.rstrip("/") + "/state/health")
+    status, health = get_json(target_api.rstrip("/") + "/state/health")
     if status != 200 or not isinstance(health, dict) or health.get("status") != "ok":
         problems.append({"kind": "api-health", "where": target_api, "detail": f"HTTP {status}: {health}"})
-    t_status, t_summary = _get_json(target_api.rstrip("/") + "/state/summary")
+    t_status, t_summary = get_json(target_api.rstrip("/") + "/state/summary")
     if t_status != 200:
         problems.append({"kind": "api-summary", "where": target_api, "detail": f"/state/summary: HTTP {t_status}"})
     elif source_api is not None:
-        s_status, s_summary = _get_json(source_api.rstrip("/") + "/state/summary")
+        s_status, s_summary = get_json(source_api.rstrip("/") + "/state/summary")
         if s_status != 200:
             problems.append({"kind": "api-summary", "where": source_api, "detail": f"/state/summary: HTTP {s_status}"})
         elif _without(s_summary, volatile) != _without(t_summary, volatile):

@@ -20,7 +20,7 @@ from statehub.dsn import Dsn
 from statehub.dumping import dump
 from statehub.ephemeral import ephemeral_server, pgserver_bin
 from statehub.errors import Refused
-from statehub.reports import Report, check_out_dir, write_report
+from statehub.reports import Report, check_out_dir, output_folder, write_report
 from statehub.restoring import require_empty, restore
 
 DUMP_DIR = "dump"
@@ -62,8 +62,12 @@ def drill(
     if scratch is not None:
         require_empty(scratch)  # before the dump: a refused drill reads nothing
     started = time.monotonic()
-    manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container)
-    with _isolated_target(scratch, pg_bin) as (target, target_label):
+    # the server first: one that cannot start reads nothing; the folder is emptied again if the drill breaks
+    with (
+        _isolated_target(scratch, pg_bin) as (target, target_label),
+        output_folder(out, what="a drill never overwrites evidence"),
+    ):
+        manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container)
         compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin, target_role="throwaway")
         write_report(compare, out / RESTORE_REPORT)
         api_problems: list[dict[str, str]] = []

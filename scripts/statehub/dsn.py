@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
+import weakref
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import psycopg
 from psycopg import pq
@@ -113,13 +116,28 @@ def _parse(text: str) -> dict[str, str]:
         raise DsnError("the DSN is not a valid PostgreSQL connection string (postgresql://user@host:port/db)") from None
 
 
+_open: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+
 def connect(dsn: Dsn, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
     """Connect, turning connection failures into one line that names the target, never the password."""
     try:
-        return psycopg.connect(dsn.conninfo(), connect_timeout=10, **kwargs)  # type: ignore[arg-type]
+        conn = psycopg.connect(dsn.conninfo(), connect_timeout=10, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "connection failed"
         raise ConnectError(f"cannot connect to {dsn.masked()}: {reason}") from None
+    _open.add(conn)
+    return conn
+
+
+def cancel_queries() -> None:
+    """Cancel what every open connection is running. A signal handler calls it: a worker thread
+    waiting for a query (e.g. one held by a lock) would otherwise hold the interrupted script up;
+    the cancelled transactions roll back."""
+    for conn in list(_open):
+        if not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                conn.cancel_safe(timeout=5)
 
 
 class ConnectError(Exception):

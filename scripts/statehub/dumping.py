@@ -13,10 +13,9 @@ from components.evidence import fingerprint_digest
 from statehub.archive import ARCHIVE_NAME, MANIFEST_NAME, archive_sha256
 from statehub.cli import step
 from statehub.dsn import Dsn, connect
-from statehub.errors import Refused
+from statehub.errors import Refused, ToolError
 from statehub.fingerprint import fingerprint
 from statehub.pgtools import (
-    ToolError,
     dump_major_of,
     find_tool,
     pipe_tools,
@@ -24,7 +23,7 @@ from statehub.pgtools import (
     run_tool,
     server_major_of,
 )
-from statehub.reports import Report, check_out_dir, write_report
+from statehub.reports import Report, check_out_dir, output_folder, write_report
 from statehub.restoring import RESTORE_FLAGS, require_empty
 
 _DOCKER_ENV = ("PGUSER", "PGDATABASE", "PGPASSWORD")
@@ -95,12 +94,34 @@ def dump(
         if jobs > 1 or docker_container:
             raise Refused("a piped copy streams one custom-format archive: drop --jobs and --docker-container")
         require_empty(restore_into)
+    with output_folder(out_dir):  # a dump that fails or is interrupted leaves no half archive behind
+        return _dump_into(
+            source,
+            out_dir,
+            jobs=jobs,
+            docker_container=docker_container,
+            pg_bin=pg_bin,
+            compress=compress,
+            restore_into=restore_into,
+        )
+
+
+def _dump_into(
+    source: Dsn,
+    out_dir: Path,
+    *,
+    jobs: int,
+    docker_container: str | None,
+    pg_bin: Path | None,
+    compress: bool,
+    restore_into: Dsn | None,
+) -> Report:
+    """The dump itself, into the checked, existing `out_dir`: archive and fingerprint in one snapshot."""
     started = time.monotonic()
     with connect(source, autocommit=True) as conn:
         server_major = int(str((conn.execute("SHOW server_version_num").fetchone() or ["0"])[0])) // 10000
         pg_dump = None if docker_container else find_tool("pg_dump", pg_bin, at_least=server_major)
         pg_dump_major = require_matching(pg_dump, server_major) if pg_dump else None
-        out_dir.mkdir(parents=True, exist_ok=True)
         archive = out_dir / ARCHIVE_NAME
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = str((conn.execute("SELECT pg_export_snapshot()").fetchone() or [""])[0])

@@ -24,6 +24,7 @@ from pathlib import Path
 from psycopg import sql
 
 from statehub.dsn import Dsn, connect
+from statehub.errors import Refused, ToolError, tool_failure
 
 SERVICE_USER = "statehub-pg"
 SUPERUSER = "postgres"
@@ -101,6 +102,26 @@ def _make_traversable(path: Path) -> None:
             part.chmod(mode | stat.S_IXOTH)
 
 
+def _run_server_tool(argv: list[str], user: str | None) -> None:
+    """initdb or pg_ctl as the server's user; a failure is one line (ToolError), not a traceback."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **_run_as(user))  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise ToolError(
+            "the throwaway PostgreSQL did not start: " + tool_failure(argv, result.returncode, result.stderr)
+        )
+
+
+def _check_reachable(folder: Path, user: str) -> None:
+    """The server runs as `user`, which must pass through every folder above its data (checked, not
+    changed: the operator's folders are not ours to open up)."""
+    for part in [folder, *folder.parents]:
+        if not part.stat().st_mode & stat.S_IXOTH:
+            raise Refused(
+                f"the temporary folder {folder} cannot be reached by {user!r}, the user the throwaway PostgreSQL "
+                f"runs as ({part} lets no other user through): set TMPDIR to a folder it can reach, e.g. TMPDIR=/tmp"
+            )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -114,6 +135,8 @@ def ephemeral_server(
     """Start a fresh server; stop it and delete its files when the block ends, however it ends."""
     bin_dir = bin_dir or pgserver_bin()
     user = _ensure_service_user() if os.geteuid() == 0 else None
+    if user:
+        _check_reachable(Path(tempfile.gettempdir()), user)
     base = Path(tempfile.mkdtemp(prefix="statehub-pg-"))
     server = EphemeralServer(bin_dir, base, free_port() if tcp else 5432, secrets.token_urlsafe(18))
     data = base / "data"
@@ -129,7 +152,7 @@ def ephemeral_server(
         shutil.chown(pwfile, user)
     pwfile.chmod(0o600)
     try:
-        subprocess.run(
+        _run_server_tool(
             [
                 str(bin_dir / "initdb"),
                 "-D",
@@ -146,9 +169,7 @@ def ephemeral_server(
                 "C",
                 "--no-sync",
             ],
-            check=True,
-            capture_output=True,
-            **_run_as(user),  # type: ignore[call-overload]
+            user,
         )
         pwfile.unlink()
         options = {
@@ -165,11 +186,8 @@ def ephemeral_server(
         with (data / "postgresql.auto.conf").open("a") as conf:
             for key, value in options.items():
                 conf.write(f"{key} = '{value}'\n")
-        subprocess.run(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start"],
-            check=True,
-            capture_output=True,
-            **_run_as(user),  # type: ignore[call-overload]
+        _run_server_tool(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start"], user
         )
         yield server
     finally:

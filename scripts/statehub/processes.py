@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+_running: set[subprocess.Popen[Any]] = set()
+_lock = threading.Lock()
 
 
 def tied_to_parent(argv: list[str]) -> list[str]:
@@ -15,3 +23,30 @@ def tied_to_parent(argv: list[str]) -> list[str]:
     """
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
+@contextlib.contextmanager
+def child(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
+    """A tool started tied to its parent and known to `kill_children` until it has ended."""
+    process = subprocess.Popen(tied_to_parent(argv), **popen)
+    with _lock:
+        _running.add(process)
+    try:
+        yield process
+    finally:
+        with _lock:
+            _running.discard(process)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def kill_children() -> None:
+    """End every running tool now. A signal handler calls it: the thread that waits for a tool (a worker
+    of a pool the interrupted main thread joins) would otherwise wait for as long as the tool runs,
+    which is forever when it waits for a lock."""
+    with _lock:
+        running = list(_running)
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()

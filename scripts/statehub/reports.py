@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +63,25 @@ def check_out_dir(path: Path, *, flag: str = "--out", what: str = "a dump never 
     if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise Refused(f"{flag} {path}: {existing or path} cannot be written to: choose a writable folder")
     return path
+
+
+@contextmanager
+def output_folder(path: Path, *, flag: str = "--out", what: str = "a dump never overwrites another") -> Iterator[Path]:
+    """A folder the block fills: refused before anything is touched unless it is new or empty, and
+    emptied again (removed, if the block made it) when the block fails or is interrupted, so no half
+    dump and no copy of the data stays behind."""
+    check_out_dir(path, flag=flag, what=what)
+    existed = path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        if existed:
+            for entry in path.iterdir():
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def write_report(report: Report, path: Path) -> Path:

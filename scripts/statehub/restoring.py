@@ -9,8 +9,8 @@ from statehub.archive import archive_of, archive_sha256, read_manifest
 from statehub.cli import step
 from statehub.comparing import compare_databases
 from statehub.dsn import Dsn, connect
-from statehub.errors import Refused
-from statehub.pgtools import ToolError, dump_major_of, find_tool, run_tool, server_major_of
+from statehub.errors import Refused, ToolError
+from statehub.pgtools import dump_major_of, find_tool, run_tool, server_major_of
 from statehub.reports import Report
 from statehub.schema_signature import USER_SCHEMAS
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 from statehub.dsn import ConnectError, Dsn, connect
 from statehub.ephemeral import EphemeralServer
 from statehub.freezing import freeze, is_frozen, probe_write, unfreeze
@@ -188,3 +190,22 @@ def test_a_marker_without_the_lock_is_no_freeze(app_db: tuple[Dsn, Dsn]) -> None
         conn.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1".encode())
     assert not is_frozen(admin)
     unfreeze(admin, probe=None)
+
+
+def test_roles_and_sessions_that_can_undo_the_freeze_are_named(app_db: tuple[Dsn, Dsn], pg16: EphemeralServer) -> None:
+    admin, app = app_db
+    undoer = f"undoer_{os.getpid()}"
+    with connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE BYPASSRLS").format(sql.Identifier(undoer)))
+    try:
+        with connect(pg16.dsn("postgres")) as elsewhere:  # a superuser session in another database
+            elsewhere.execute("SELECT 1")
+            report = freeze(admin, app_roles=[app.get("user") or ""], probe=app)
+        warnings = report.details["warnings"]
+        assert f"login role {undoer!r} has CREATEROLE/BYPASSRLS: it can undo the freeze or write past it" in warnings
+        assert any(w.startswith("'postgres' has a session on database 'postgres'") for w in warnings), warnings
+        assert report.result == "pass"  # named for the operator; the application role itself is locked out
+    finally:
+        unfreeze(admin, probe=None)
+        with connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(undoer)))

@@ -19,6 +19,7 @@ from statehub.gate_runs import Change, GateRun, engine_gates
 from statehub.rehearsal import rehearse
 
 from tests.engine.conftest import SCHEMAS
+from tests.program.conftest import BACKUP_DECIDED
 
 CLUSTER = "state-hub-db-cluster"
 FRONT_DOOR = {"state-hub-front-door", "state-hub-front-door-wsl2", "state-hub-front-door-service"}
@@ -63,9 +64,21 @@ def test_every_stage_with_the_real_engine(engine_bin: Path, tmp_path: Path) -> N
         assert not any("from $PATH" in w for run in by_stage.values() for w in run.warnings)  # installed plugin
 
         evidence = _evidence(tmp_path / "rehearsal")
-        stabilise = gates(["stage=stabilise", "endpoint=cluster", *evidence])
+        stabilise = gates(["stage=stabilise", "endpoint=cluster", *evidence, *BACKUP_DECIDED])
         never_replaces_the_cluster(stabilise.changes)
-        assert set(changed(stabilise)) <= FRONT_DOOR, changed(stabilise)
+        backups = {
+            "state-hub-backups",
+            *(f"state-hub-backups-{part}" for part in ("object-store", "schedule", "egress")),
+        }
+        assert set(changed(stabilise)) - {CLUSTER} <= FRONT_DOOR | backups, changed(stabilise)
+        assert changed(stabilise).get(CLUSTER) == "update"  # the WAL archiver plugin
+        applied = {
+            r["type"].rsplit(":", 1)[-1]: r["outputs"]["metadata"]
+            for r in (gates.engine.stack.export_stack().deployment or {})["resources"]
+            if r["type"].endswith((":ObjectStore", ":ScheduledBackup"))
+        }
+        assert set(applied) == {"ObjectStore", "ScheduledBackup"}  # accepted by the API server against the CRDs
+        assert all(meta.get("uid") for meta in applied.values())
 
         with pytest.raises(auto.CommandError) as refused:
             gates.engine.stack.destroy()

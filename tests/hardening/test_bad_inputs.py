@@ -4,6 +4,7 @@ both databases' fingerprints, role and database settings, and the files around s
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -136,8 +137,10 @@ CASES: dict[str, tuple[str, str, str]] = {
 RENDER_REFUSAL = 1
 
 
-def files_under(folder: Path) -> dict[str, float]:
-    return {str(p.relative_to(folder)): p.stat().st_mtime for p in sorted(folder.rglob("*"))}
+def files_under(folder: Path) -> dict[str, float | None]:
+    """Every path below `folder`, files with their modification time (a folder's own time moves when
+    something is made and removed in it, e.g. Python's probe of TMPDIR)."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime if p.is_file() else None for p in sorted(folder.rglob("*"))}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -166,3 +169,17 @@ def test_there_are_at_least_forty_bad_inputs() -> None:
     assert len(CASES) >= 40
     assert len({script for script, _, _ in CASES.values()}) >= 9  # every script is tried
     assert all("password" not in arguments for _, arguments, _ in CASES.values())  # secrets only via env
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the throwaway server as another user")
+def test_a_temporary_folder_the_server_user_cannot_reach_is_one_error_line(world: World, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    values = world.values(tmp_path)
+    before_files, before_db = files_under(tmp_path), world.state()
+    env = script_env(PGPASSWORD=world.source.get("password") or "", TMPDIR=str(locked))
+    result = run_script("drill.py", "--source", values["src"], "--out", f"{tmp_path}/d", env=env, timeout=120)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "set TMPDIR to a folder it can reach" in lines[0]
+    assert files_under(tmp_path) == before_files and world.state() == before_db

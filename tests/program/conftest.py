@@ -6,8 +6,12 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
+import yaml
+from statehub.api_server import SHARED_SCHEMAS
 from statehub.manifests import kubernetes_manifests
 from statehub.offline_program import ProgramRun, run_program
 from statehub.stack_config import StackConfig, load_stack_config
@@ -17,6 +21,13 @@ from tests.program.evidence_set import EvidenceSet
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 Render = Callable[..., ProgramRun]
+
+BACKUP_DECIDED = (
+    "backupDestinationPath=s3://state-hub-backups/railiance01",
+    "backupEndpointUrl=https://minio.railiance.internal",
+    "backupCredentialsSecret=state-hub-backup-credentials",
+)
+"""Overrides that take the open backup decision (stage stabilise needs it)."""
 
 PRIVATE_INGRESS = (
     "exposure=private-ingress",
@@ -81,3 +92,31 @@ def checkout_repo(tmp_path: Path) -> tuple[Path, str]:
         text=True,
     ).stdout.strip()
     return repo, head
+
+
+def crd_validator(relative: str) -> jsonschema.Draft7Validator:
+    """A validator of one CRD's v1 schema from ../shared/schemas (skips visibly when absent), with unknown
+    fields refused: the API server would prune them silently."""
+    crd_file = SHARED_SCHEMAS / relative
+    if not crd_file.is_file():
+        pytest.skip(f"CRD not available at {crd_file}: not checked against its schema")
+    crd = yaml.safe_load(crd_file.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema = _closed(version["schema"]["openAPIV3Schema"])
+    schema["properties"]["metadata"] = {"type": "object"}
+    return jsonschema.Draft7Validator(schema)
+
+
+def _closed(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        closed = {k: _closed(v) for k, v in schema.items()}
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            closed["additionalProperties"] = False
+        return closed
+    if isinstance(schema, list):
+        return [_closed(v) for v in schema]
+    return schema

@@ -76,6 +76,16 @@ class EvidenceSet:
         }
         return self.write(name, "freeze", age=age, **{**shaped, **details})
 
+    def status(self, name: str, *, age: timedelta, **details: Any) -> Path:
+        """A healthy status report as status.py writes it: a completed backup, a recovery window."""
+        shaped: dict[str, Any] = {
+            "checks": [{"name": "phase", "ok": True, "detail": "Cluster in healthy state"}],
+            "problems": [],
+            "last_backup": {"name": "state-hub-db-daily-1", "age_hours": 5.0},
+            "recovery_window": {"firstRecoverabilityPoint": "2026-11-20T03:00:00Z"},
+        }
+        return self.write(name, "status", age=age, **{**shaped, **details})
+
     def standard(self) -> dict[str, Path]:
         """drill 3 h old, restore compare 2 h, freeze 1 h, final compare 50 min: all passing, one chain."""
         return {

@@ -14,7 +14,7 @@ import pytest
 from statehub.manifests import kubernetes_manifests
 from statehub.offline_program import ProgramRun
 
-from tests.program.conftest import PRIVATE_INGRESS, Render, manifest
+from tests.program.conftest import BACKUP_DECIDED, PRIVATE_INGRESS, Render, manifest
 from tests.program.evidence_set import (
     DRILLED_FINGERPRINT,
     FROZEN_FINGERPRINT,
@@ -48,7 +48,10 @@ def test_each_stage_is_accepted_with_valid_evidence(render: Render, evidence: Ev
     endpoint = "cluster" if stage in ("cutover", "stabilise") else "wsl2"
     approve = stage in ("cutover", "stabilise")
     files = evidence.standard()
-    run = render("railiance01", f"stage={stage}", f"endpoint={endpoint}", *evidence.overrides(files, approve=approve))
+    decided = BACKUP_DECIDED if stage == "stabilise" else ()
+    run = render(
+        "railiance01", f"stage={stage}", f"endpoint={endpoint}", *evidence.overrides(files, approve=approve), *decided
+    )
     assert run.outputs["stage"] == stage
     assert run.outputs["liveSide"] == endpoint
     cluster = next(r for r in run.resources if r.type == "kubernetes:postgresql.cnpg.io/v1:Cluster")
@@ -347,18 +350,36 @@ def test_rollback_to_wsl2_is_allowed_with_old_evidence_and_reminds(
 
 def test_retiring_the_fallback_needs_its_own_decision(render: Render, evidence: EvidenceSet) -> None:
     files = evidence.standard()
-    base = ["stage=stabilise", "endpoint=cluster", *evidence.overrides(files)]
+    base = ["stage=stabilise", "endpoint=cluster", *evidence.overrides(files), *BACKUP_DECIDED]
     assert "needs its own recorded decision" in refused(render, *base, "retireFallback=true")
     decision = (
         'fallbackRetirement={"by": "bob", "at": "2026-11-20T09:00:00Z", "reference": "https://tracker.example/retire"}'
     )
-    run = render("railiance01", *base, "retireFallback=true", decision)
+    retire = [*base, "retireFallback=true", decision]
+    assert "needs a passing status report of the cluster" in refused(render, *retire)
+    for spoiled, expected in (
+        ({"last_backup": None}, "shows no a completed backup"),
+        ({"recovery_window": None}, "shows no a recovery window"),
+        ({"problems": ["last backup: stale"]}, "says pass but it lists problems"),
+    ):
+        status = evidence.status("status-spoiled", age=timedelta(hours=1), **spoiled)
+        assert expected in refused(render, *retire, f"statusReport={status}")
+    stale = evidence.status("status-stale", age=timedelta(hours=30))
+    assert "older than state-hub-infra:evidenceMaxAgeHours" in refused(render, *retire, f"statusReport={stale}")
+    healthy = evidence.status("status", age=timedelta(hours=1))
+    run = render("railiance01", *retire, f"statusReport={healthy}")
     assert ("EndpointSlice", "state-hub-api-wsl2") not in kinds(run)
     assert "only stage stabilise may retire it" in refused(
         render, "stage=cutover", "endpoint=cluster", *evidence.overrides(files), "retireFallback=true", decision
     )
     assert "would leave clients nowhere" in refused(
-        render, "stage=stabilise", "endpoint=wsl2", *evidence.overrides(files), "retireFallback=true", decision
+        render,
+        "stage=stabilise",
+        "endpoint=wsl2",
+        *evidence.overrides(files),
+        *BACKUP_DECIDED,
+        "retireFallback=true",
+        decision,
     )
 
 

@@ -10,17 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 from statehub.manifests import MASK, kubernetes_manifests, write_manifests
 
-from tests.program.conftest import PRIVATE_INGRESS, PROJECT_DIR, Render
+from tests.program.conftest import PRIVATE_INGRESS, PROJECT_DIR, Render, crd_validator
 
 KUBERNETES_VERSION = "1.31"
 CHECKOV = "checkov==3.3.30"
-CNPG_SCHEMAS = PROJECT_DIR.parent / "shared" / "schemas" / "cnpg"
 STACK_VARIANTS = {
     "dev": ("dev",),
     "railiance01": ("railiance01",),
@@ -59,31 +56,8 @@ def test_strict_validation_catches_a_misspelt_field(rendered: dict[str, list[dic
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
 
 
-def _closed(schema: Any) -> Any:
-    """The CRD's schema with unknown fields refused, as the API server prunes them silently."""
-    if isinstance(schema, dict):
-        closed = {k: _closed(v) for k, v in schema.items()}
-        if (
-            "properties" in schema
-            and "additionalProperties" not in schema
-            and not schema.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            closed["additionalProperties"] = False
-        return closed
-    if isinstance(schema, list):
-        return [_closed(v) for v in schema]
-    return schema
-
-
 def test_cluster_matches_the_cnpg_crd(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    crd_file = CNPG_SCHEMAS / "postgresql.cnpg.io_clusters.yaml"
-    if not crd_file.is_file():
-        pytest.skip(f"cnpg CRD not available at {crd_file}: Cluster not checked against its schema")
-    crd = yaml.safe_load(crd_file.read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    schema = _closed(version["schema"]["openAPIV3Schema"])
-    schema["properties"]["metadata"] = {"type": "object"}
-    validator = jsonschema.Draft7Validator(schema)
+    validator = crd_validator("cnpg/postgresql.cnpg.io_clusters.yaml")
     for variant in rendered.values():
         (cluster,) = [m for m in variant if m["kind"] == "Cluster"]
         errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(cluster)]

@@ -1,0 +1,75 @@
+"""One health report of the State Hub on the cluster: a table for people, JSON evidence (kind: status).
+
+    uv run scripts/status.py [--kubeconfig F] [--context C] [--report FILE] [--api-url URL]
+
+Reads through the Kubernetes API: the Cluster state-hub-db (phase; conditions Ready,
+ContinuousArchiving, LastBackupSucceeded; ready instances), its last completed Backup against
+--backup-max-age-hours, the ObjectStore's recovery window, restarts of the database and API pods,
+the migration Job, the volumes' capacity; with --api-url (e.g. the tunnel's http://127.0.0.1:8000)
+also /state/health and /state/summary. Read only.
+
+Exit 0 healthy, 1 unhealthy (each reason listed), 2 refused (bad flags, unreadable kubeconfig,
+unreachable API server).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from rich.table import Table
+from statehub.cli import FAIL, PASS, ScriptParser, console, http_url, run_cli
+from statehub.errors import Refused
+from statehub.health import Scope, cluster_status
+from statehub.kube_api import KubeApiError, from_kubeconfig
+from statehub.reports import check_report_path, write_report
+
+
+def main() -> int:
+    parser = ScriptParser(__doc__)
+    default_config = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or str(Path.home() / ".kube" / "config")
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=Path(default_config),
+        help="kubeconfig (default: $KUBECONFIG, ~/.kube/config)",
+    )
+    parser.add_argument("--context", help="kubeconfig context (default: its current context), e.g. railiance01")
+    parser.add_argument("--report", type=Path, help="also write the status report (JSON evidence)")
+    parser.add_argument("--db-namespace", default="databases", help="namespace of state-hub-db (default databases)")
+    parser.add_argument(
+        "--app-namespace", default="railiance-apps", help="namespace of the app (default railiance-apps)"
+    )
+    parser.add_argument(
+        "--backup-max-age-hours",
+        type=float,
+        default=26.0,
+        help="a completed backup older than this is stale (default 26: daily and 2 h grace)",
+    )
+    parser.add_argument("--api-url", type=http_url, help="State Hub API base URL to check (e.g. http://127.0.0.1:8000)")
+    args = parser.parse_args()
+    if args.report:
+        check_report_path(args.report)
+    scope = Scope(args.db_namespace, args.app_namespace, timedelta(hours=args.backup_max_age_hours), args.api_url)
+    with tempfile.TemporaryDirectory(prefix="state-hub-status-") as material:
+        try:
+            report = cluster_status(from_kubeconfig(args.kubeconfig, args.context, Path(material)), scope)
+        except KubeApiError as error:
+            raise Refused(str(error)) from None
+    if args.report:
+        write_report(report, args.report)
+    table = Table(title=f"state-hub-db: {report.details.get('phase', 'unknown')}")
+    for column in ("check", "ok", "detail"):
+        table.add_column(column)
+    for check in report.details["checks"]:
+        table.add_row(check["name"], "[green]yes[/]" if check["ok"] else "[red]NO[/]", check["detail"])
+    console.print(table)
+    colour = "green" if report.result == "pass" else "red"
+    console.print(f"[{colour}]{'HEALTHY' if report.result == 'pass' else 'UNHEALTHY'}[/]")
+    return PASS if report.result == "pass" else FAIL
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,215 @@
+"""status.py against a real API server: objects and statuses written as cnpg, the plugin, the kubelet
+and the Job controller would write them; healthy, archiving failing, backup stale, app crash-looping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from statehub.api_server import CONTEXT, LocalCluster
+from statehub.kube_api import KubeApi
+
+from tests.http_stub import serve_json
+from tests.script_runner import run_script
+
+DB, APP = "databases", "railiance-apps"
+NOW = datetime.now(UTC)
+
+
+def stamp(hours_ago: float) -> str:
+    return (NOW - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def create(api: KubeApi, collection: str, body: dict[str, Any], status: dict[str, Any] | None = None) -> None:
+    created = api.create(collection, body)
+    if status is not None:
+        api.patch_status(f"{collection}/{created['metadata']['name']}", status)
+
+
+def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """A pod Pod Security "restricted" admits (it never runs: no nodes here)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "registry.example/x@sha256:" + "a" * 64,
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
+        },
+    }
+
+
+def running(restarts: int = 0, waiting: str | None = None) -> dict[str, Any]:
+    state = {"waiting": {"reason": waiting}} if waiting else {"running": {"startedAt": stamp(1)}}
+    return {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "name": "main",
+                "ready": waiting is None,
+                "restartCount": restarts,
+                "image": "x",
+                "imageID": "",
+                "state": state,
+            }
+        ],
+    }
+
+
+def world(api: KubeApi, *, archiving: bool = True, backup_hours_ago: float = 5, app_waiting: str | None = None) -> None:
+    cluster_status = {
+        "phase": "Cluster in healthy state",
+        "readyInstances": 1,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "ClusterIsReady",
+                "message": "Cluster is Ready",
+                "lastTransitionTime": stamp(9),
+            },
+            {
+                "type": "ContinuousArchiving",
+                "status": "True" if archiving else "False",
+                "reason": "ContinuousArchivingSuccess" if archiving else "ContinuousArchivingFailing",
+                "message": "Continuous archiving is working"
+                if archiving
+                else "unexpected failure invoking barman-cloud-wal-archive",
+                "lastTransitionTime": stamp(2),
+            },
+        ],
+    }
+    create(
+        api,
+        f"/apis/postgresql.cnpg.io/v1/namespaces/{DB}/clusters",
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Cluster",
+            "metadata": {"name": "state-hub-db"},
+            "spec": {
+                "instances": 1,
+                "storage": {"size": "1Gi"},
+                "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": True}],
+            },
+        },
+        cluster_status,
+    )
+    create(
+        api,
+        f"/apis/postgresql.cnpg.io/v1/namespaces/{DB}/backups",
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Backup",
+            "metadata": {"name": "state-hub-db-daily-1"},
+            "spec": {"cluster": {"name": "state-hub-db"}, "method": "plugin"},
+        },
+        {"phase": "completed", "startedAt": stamp(backup_hours_ago + 0.1), "stoppedAt": stamp(backup_hours_ago)},
+    )
+    create(
+        api,
+        f"/apis/barmancloud.cnpg.io/v1/namespaces/{DB}/objectstores",
+        {
+            "apiVersion": "barmancloud.cnpg.io/v1",
+            "kind": "ObjectStore",
+            "metadata": {"name": "state-hub-db-backups"},
+            "spec": {"configuration": {"destinationPath": "s3://state-hub-backups/railiance01"}},
+        },
+        {
+            "serverRecoveryWindow": {
+                "state-hub-db": {
+                    "firstRecoverabilityPoint": stamp(200),
+                    "lastSuccessfulBackupTime": stamp(backup_hours_ago),
+                }
+            }
+        },
+    )
+    create(api, f"/api/v1/namespaces/{DB}/pods", pod("state-hub-db-1", {"cnpg.io/cluster": "state-hub-db"}), running())
+    api_labels = {"app.kubernetes.io/name": "state-hub", "app.kubernetes.io/component": "api"}
+    create(
+        api,
+        f"/api/v1/namespaces/{APP}/pods",
+        pod("state-hub-api-1", api_labels),
+        running(7 if app_waiting else 0, app_waiting),
+    )
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "state-hub-migrate-abc", "labels": {"app.kubernetes.io/component": "migration"}},
+        "spec": {"template": {"spec": {**pod("migrate", {})["spec"], "restartPolicy": "Never"}}},
+    }
+    create(
+        api,
+        f"/apis/batch/v1/namespaces/{APP}/jobs",
+        job,
+        {
+            "succeeded": 1,
+            "startTime": stamp(9),
+            "completionTime": stamp(9),
+            "conditions": [{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}],
+        },
+    )
+
+
+Status = Callable[..., tuple[int, str]]
+
+
+@pytest.fixture
+def status(cluster: LocalCluster, tmp_path: Path) -> Status:
+    def run(*extra: str) -> tuple[int, str]:
+        result = run_script(
+            "status.py",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "--context",
+            CONTEXT,
+            "--report",
+            str(tmp_path / "s.json"),
+            *extra,
+        )
+        return result.returncode, result.stderr
+
+    return run
+
+
+def test_healthy(cluster: LocalCluster, status: Status, tmp_path: Path) -> None:
+    world(cluster.api)
+    with serve_json({"/state/health": {"status": "ok", "db": "connected"}, "/state/summary": {"tasks": 3}}) as address:
+        code, printed = status("--api-url", f"http://{address}")
+    assert code == 0, printed
+    assert "HEALTHY" in printed
+    report = (tmp_path / "s.json").read_text()
+    assert '"kind": "status"' in report and '"result": "pass"' in report and "firstRecoverabilityPoint" in report
+
+
+@pytest.mark.parametrize(
+    ("case", "problem"),
+    [
+        ({"archiving": False}, "ContinuousArchiving: unexpected failure invoking barman-cloud-wal-archive"),
+        ({"backup_hours_ago": 40}, "last backup: state-hub-db-daily-1 completed 40.0 h ago (limit 26.0 h)"),
+        ({"app_waiting": "CrashLoopBackOff"}, "API pod state-hub-api-1: crash-looping, 7 restarts"),
+    ],
+    ids=["archiving failing", "backup stale", "app crash-looping"],
+)
+def test_unhealthy_names_the_reason(
+    cluster: LocalCluster, status: Status, tmp_path: Path, case: dict[str, Any], problem: str
+) -> None:
+    world(cluster.api, **case)
+    code, printed = status()
+    assert code == 1, printed
+    assert problem in (tmp_path / "s.json").read_text()
+
+
+def test_an_unknown_context_is_refused_in_one_line(cluster: LocalCluster, status: Status) -> None:
+    code, printed = status("--context", "railiance99")
+    assert code == 2
+    assert printed.strip().splitlines() == [printed.strip().splitlines()[0]]
+    assert "has no context 'railiance99'" in printed

@@ -1,0 +1,86 @@
+"""Stage stabilise: backups of state-hub-db with the Barman Cloud plugin, refused while undecided."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components.backups import BARMAN_PLUGIN, OBJECT_STORE_NAME, RECOVERY_DRILL_NAME
+from tests.program.conftest import BACKUP_DECIDED, Render, by_kind, crd_validator, manifest, one
+from tests.program.evidence_set import EvidenceSet
+
+
+def stabilise(evidence: EvidenceSet) -> list[str]:
+    return ["stage=stabilise", "endpoint=cluster", *evidence.overrides(evidence.standard())]
+
+
+def test_an_undecided_store_refuses_stage_stabilise_by_name(render: Render, evidence: EvidenceSet) -> None:
+    with pytest.raises(pulumi.RunError, match="state-hub-infra:backupDestinationPath is unset: it is needed for stage"):
+        render("railiance01", *stabilise(evidence))
+    assert by_kind(render("railiance01"), "ObjectStore") == []  # no backup objects before stabilise
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ("backupSchedule=0 3 * * *", "would run every hour, not once a day"),
+        ("backupSchedule=daily", "six fields, seconds first"),
+        ("backupRetention=30", "a number and d, w or m"),
+        ("backupDestinationPath=/backups", "s3://bucket"),
+        ("backupEndpointUrl=minio:9000", "http(s) URL"),
+        ("backupCredentialsSecret=", "backupCredentialsSecret is unset"),
+    ],
+)
+def test_bad_backup_settings_are_refused(render: Render, evidence: EvidenceSet, override: str, problem: str) -> None:
+    with pytest.raises(pulumi.RunError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        render("railiance01", *stabilise(evidence), *BACKUP_DECIDED, override)
+
+
+def test_stabilise_renders_the_store_the_schedule_the_archiver_and_the_egress(
+    render: Render, evidence: EvidenceSet
+) -> None:
+    run = render("railiance01", *stabilise(evidence), *BACKUP_DECIDED)
+    store = one(run, "ObjectStore")
+    assert store["apiVersion"] == "barmancloud.cnpg.io/v1" and store["metadata"]["name"] == OBJECT_STORE_NAME
+    configuration = store["spec"]["configuration"]
+    assert configuration["destinationPath"] == "s3://state-hub-backups/railiance01"
+    assert configuration["endpointURL"] == "https://minio.railiance.internal"
+    assert configuration["s3Credentials"]["accessKeyId"] == {
+        "name": "state-hub-backup-credentials",
+        "key": "ACCESS_KEY_ID",
+    }
+    assert store["spec"]["retentionPolicy"] == "30d"
+    schedule = one(run, "ScheduledBackup")["spec"]
+    assert schedule == {
+        "schedule": "0 0 3 * * *",
+        "cluster": {"name": "state-hub-db"},
+        "method": "plugin",
+        "pluginConfiguration": {"name": BARMAN_PLUGIN},
+        "backupOwnerReference": "self",
+        "immediate": True,
+    }
+    cluster = manifest(run, "Cluster", "state-hub-db")
+    assert cluster["spec"]["plugins"] == [
+        {"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": OBJECT_STORE_NAME}}
+    ]
+    egress = manifest(run, "NetworkPolicy", "state-hub-db-egress")
+    assert egress["spec"]["policyTypes"] == ["Egress"]
+    opened = {p["port"] for rule in egress["spec"]["egress"] for p in rule["ports"]}
+    assert {53, 443, 6443, 5432, 8000} <= opened
+    assert "backupOwnerReference" not in cluster["spec"]  # the in-tree barmanObjectStore is not used either
+    assert "backup" not in cluster["spec"]
+    crd_validator("barman-cloud/barmancloud.cnpg.io_objectstores.yaml").validate(store)
+    crd_validator("cnpg/postgresql.cnpg.io_scheduledbackups.yaml").validate(one(run, "ScheduledBackup"))
+    crd_validator("cnpg/postgresql.cnpg.io_clusters.yaml").validate(cluster)
+
+
+def test_the_recovery_drill_is_a_cluster_of_its_own(render: Render, evidence: EvidenceSet) -> None:
+    run = render("railiance01", *stabilise(evidence), *BACKUP_DECIDED, "recoveryDrill=true")
+    drill = manifest(run, "Cluster", RECOVERY_DRILL_NAME)
+    assert drill["metadata"]["name"] != "state-hub-db"
+    assert drill["spec"]["bootstrap"] == {"recovery": {"source": OBJECT_STORE_NAME}}
+    (external,) = drill["spec"]["externalClusters"]
+    assert external["plugin"]["parameters"] == {"barmanObjectName": OBJECT_STORE_NAME, "serverName": "state-hub-db"}
+    assert "plugins" not in drill["spec"]  # it archives nothing into the live store
+    assert not run.named("state-hub-backups-recovery-drill").protect
+    crd_validator("cnpg/postgresql.cnpg.io_clusters.yaml").validate(drill)

@@ -1,0 +1,49 @@
+"""Every command of docs/runbook.md that names this project is one the project has."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+import yaml
+
+from tests.program.conftest import PROJECT_DIR
+
+RUNBOOK = PROJECT_DIR / "docs" / "runbook.md"
+SCRIPT = re.compile(r"uv run (scripts/\w+\.py)(.*)$")
+CONFIG_KEY = re.compile(r"pulumi config set (?:--secret |--path )*state-hub-infra:([A-Za-z0-9]+)")
+
+
+def runbook_lines() -> list[str]:
+    return [line.strip() for line in RUNBOOK.read_text().splitlines() if line.startswith("    ")]
+
+
+def script_commands() -> list[tuple[str, list[str]]]:
+    found = []
+    for line in runbook_lines():
+        match = SCRIPT.search(line)
+        if match:
+            flags = [word for word in shlex.split(match[2].replace("$(", "(")) if word.startswith("--")]
+            found.append((match[1], flags))
+    return found
+
+
+def test_the_runbook_names_commands() -> None:
+    assert len(script_commands()) >= 6
+    assert len([line for line in runbook_lines() if CONFIG_KEY.search(line)]) >= 8
+
+
+@pytest.mark.parametrize(("script", "flags"), script_commands())
+def test_each_script_and_flag_exists(script: str, flags: list[str]) -> None:
+    path = PROJECT_DIR / script
+    assert path.is_file(), script
+    source = path.read_text()
+    for flag in flags:
+        assert f'"{flag}"' in source, f"{script} has no {flag}"
+
+
+def test_each_config_key_is_declared() -> None:
+    declared = set(yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"])
+    used = {m[1] for line in runbook_lines() for m in [CONFIG_KEY.search(line)] if m}
+    assert used and used <= declared, used - declared
