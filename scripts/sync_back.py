@@ -13,7 +13,6 @@ Exit 0 equal afterwards, 1 not equal, 2 refused (nothing changed).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
@@ -29,9 +28,7 @@ def main() -> int:
     parser.add_argument("--report", required=True, type=Path, help="sync-back report to write")
     args = parser.parse_args()
     check_report_path(args.report)  # before anything is touched
-    wsl2 = Dsn.parse(args.wsl2)
-    if os.environ.get("PGWSL2PASSWORD"):
-        wsl2 = wsl2.replace(password=os.environ["PGWSL2PASSWORD"])
+    wsl2 = Dsn.parse(args.wsl2).with_password_from("PGWSL2PASSWORD")
     report = sync_back(Dsn.parse(args.cluster), wsl2, progress=console.print)
     write_report(report, args.report)
     totals = report.details["totals"]

@@ -71,6 +71,10 @@ class Dsn:
     def get(self, key: str) -> str | None:
         return dict(self.params).get(key)
 
+    def with_password_from(self, variable: str) -> Dsn:
+        """The password of a second server (the WSL2 side) comes from its own variable, if set."""
+        return self.replace(password=os.environ[variable]) if os.environ.get(variable) else self
+
     def same_database(self, other: Dsn) -> bool:
         """Both name the same host, port and database (the server's own identity is checked once
         connected, where it matters)."""

@@ -8,9 +8,13 @@ operator as the CLI prints it.
 
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
+
 import pytest
 from pulumi import automation as auto
-from statehub.api_server import LocalCluster
+from statehub.api_server import CONTEXT, LocalCluster
+from statehub.engine_program import create_engine_stack
 from statehub.gate_runs import refusal_line
 from statehub.stack_config import StackConfigError, load_stack_config
 
@@ -117,3 +121,29 @@ def test_going_back_to_stage_image_is_refused_and_removes_nothing(new_stack: New
     assert refusal_line(str(refused.value)).startswith("stage image after stage empty or later is refused")
     assert api.get("/apis/apps/v1/namespaces/railiance-apps/deployments/state-hub")["metadata"]["name"]
     assert api.get("/apis/postgresql.cnpg.io/v1/namespaces/databases/clusters/state-hub-db")["metadata"]["name"]
+
+
+def test_the_dev_stack_previews_and_applies_with_its_own_namespaces(
+    engine_bin: Path, cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """dev creates its namespaces (Pod Security restricted, default-deny ingress): given names of their
+    own here, since the local API server already has the platform's."""
+    engine = create_engine_stack(
+        PROJECT_DIR,
+        "dev",
+        tmp_path / "dev",
+        engine_bin,
+        config={
+            "kubeconfig": str(cluster.kubeconfig),
+            "kubeContext": CONTEXT,
+            "apiOnlyCluster": "true",
+            "dbNamespace": "dev-databases",
+            "appNamespace": "dev-apps",
+        },
+        secret_config={"dbOwnerPassword": secrets.token_urlsafe(24)},
+    )
+    assert engine.stack.preview().change_summary
+    assert engine.stack.up().summary.result == "succeeded"
+    namespace = cluster.api.get("/api/v1/namespaces/dev-databases")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert cluster.api.get("/apis/postgresql.cnpg.io/v1/namespaces/dev-databases/clusters/state-hub-db")["spec"]

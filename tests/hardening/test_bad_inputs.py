@@ -117,6 +117,20 @@ CASES: dict[str, tuple[str, str, str]] = {
         "--cluster '{src}' --wsl2 '{src}' --report {tmp}/s.json",
         "same database",
     ),
+    # refresh_fallback
+    "refresh: not a database name": (
+        "refresh_fallback.py",
+        "--cluster '{src}' --wsl2 '{tgt}' --into Fallback-1 --report {tmp}/r.json",
+        "not a plain database name",
+    ),
+    "refresh: report is a folder": (
+        "refresh_fallback.py",
+        "--cluster '{src}' --wsl2 '{tgt}' --into fallback_x --report {tmp}",
+        "is a folder",
+    ),
+    # status
+    "status: kubeconfig missing": ("status.py", "--kubeconfig {tmp}/none --report {tmp}/s.json", "cannot be read"),
+    "status: API not a URL": ("status.py", "--kubeconfig {file} --api-url 127.0.0.1:8000", "http(s) URL"),
     # rehearse
     "rehearse: --out is a file": ("rehearse.py", "--out {file}", "--out"),
     "rehearse: --scale 0": ("rehearse.py", "--out {tmp}/r --scale 0", "--scale"),
@@ -167,7 +181,7 @@ def test_a_bad_input_is_one_error_line_and_touches_nothing(world: World, tmp_pat
 
 def test_there_are_at_least_forty_bad_inputs() -> None:
     assert len(CASES) >= 40
-    assert len({script for script, _, _ in CASES.values()}) >= 9  # every script is tried
+    assert len({script for script, _, _ in CASES.values()}) >= 11  # every script is tried
     assert all("password" not in arguments for _, arguments, _ in CASES.values())  # secrets only via env
 
 

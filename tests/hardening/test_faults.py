@@ -298,3 +298,32 @@ def test_a_full_disk_is_one_error_line_and_no_half_output(world: World, tmp_path
     assert "SIGXFSZ" in errors[0] or "File too large" in errors[0]  # the tool's own words differ
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("fault", ["SIGTERM", DROPPED])
+def test_a_broken_refresh_of_the_fallback_leaves_no_half_copy(world: World, tmp_path: Path, fault: str) -> None:
+    into = f"fallback_{os.getpid()}_{fault.lower()}"
+    before = digest(world.source)
+    with blocker(world.source, "LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"):  # the cluster's snapshot waits here
+        outcome = strike(
+            "refresh_fallback.py",
+            [
+                "--cluster",
+                no_password(world.source),
+                "--wsl2",
+                no_password(world.target),
+                "--into",
+                into,
+                "--report",
+                str(tmp_path / "r.json"),
+            ],
+            env_of(world),
+            world.source,
+            world.source.dbname,
+            fault,
+        )
+    ended_as_expected(outcome, fault)
+    with connect(world.server.dsn("postgres")) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (into,)).fetchone() == (0,)
+    assert digest(world.source) == before
+    assert not (tmp_path / "r.json").exists()
