@@ -14,9 +14,9 @@ import psycopg
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from statehub.dsn import ConnectError, DsnError, cancel_queries
+from statehub.dsn import ConnectError, DsnError
 from statehub.errors import Refused, ToolError
-from statehub.processes import kill_children
+from statehub.processes import stop_all_work
 
 PASS, FAIL, REFUSED = 0, 1, 2
 
@@ -44,8 +44,7 @@ def http_url(text: str) -> str:
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C and SIGTERM: end the running tools first (a thread waiting for one would hold the
     unwinding up), then unwind every `with` block: servers stop, temporary data goes."""
-    kill_children()
-    cancel_queries()
+    stop_all_work()
     raise KeyboardInterrupt
 
 

@@ -6,6 +6,7 @@ import contextlib
 import getpass
 import os
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -134,14 +135,19 @@ def connect(dsn: Dsn, **kwargs: object) -> psycopg.Connection[tuple[object, ...]
     return conn
 
 
-def cancel_queries() -> None:
-    """Cancel what every open connection is running. A signal handler calls it: a worker thread
-    waiting for a query (e.g. one held by a lock) would otherwise hold the interrupted script up;
-    the cancelled transactions roll back."""
-    for conn in list(_open):
+def cancel(connections: Iterable[psycopg.Connection[Any]]) -> None:
+    """Cancel what these connections are running (their transactions roll back)."""
+    for conn in connections:
         if not conn.closed:
             with contextlib.suppress(psycopg.Error):
                 conn.cancel_safe(timeout=5)
+
+
+def cancel_queries() -> None:
+    """Cancel what every open connection of this process is running. A signal handler calls it: a
+    worker thread waiting for a query (e.g. one held by a lock) would otherwise hold the interrupted
+    script up."""
+    cancel(list(_open))
 
 
 class ConnectError(Exception):

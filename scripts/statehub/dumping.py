@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from statehub.pgtools import (
     run_tool,
     server_major_of,
 )
+from statehub.processes import stop_all_work
 from statehub.reports import Report, check_out_dir, output_folder, write_report
 from statehub.restoring import RESTORE_FLAGS, require_empty
 
@@ -161,6 +162,10 @@ def _dump_into(
         into = f" into {restore_into.masked()}" if restore_into else ""
         with step(f"dumping {source.masked()}{into} in snapshot {snapshot}"), ThreadPoolExecutor(2) as pool:
             dumped, fingerprinted = pool.submit(run_dump), pool.submit(run_fingerprint)
+            halves: list[Future[Any]] = [dumped, fingerprinted]
+            done, _ = wait(halves, return_when=FIRST_EXCEPTION)
+            if any(future.exception() for future in done):
+                stop_all_work()  # the other half would wait on (for a lock, say) with nothing to deliver to
             (pg_dump_version, streamed), fp = dumped.result(), fingerprinted.result()
         conn.execute("COMMIT")
     archived = archived_sequences(archive, pg_bin, dump_major_of(pg_dump_version))

@@ -13,14 +13,14 @@ recorded, not compared.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from statehub.dsn import Dsn, connect
+from statehub.dsn import Dsn, cancel, connect
 from statehub.schema_signature import USER_SCHEMAS, database_locale, database_settings, schema_signature
 
 SESSION_SETTINGS = {
@@ -195,9 +195,13 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
             helpers = [open_in_snapshot(dsn, snapshot) for _ in range(min(workers, len(tables)))]
             try:
                 with ThreadPoolExecutor(len(helpers)) as pool:
-                    digests = list(
-                        pool.map(lambda i: table_digest(helpers[i % len(helpers)], tables[i]), range(len(tables)))
-                    )
+                    futures = [
+                        pool.submit(table_digest, helpers[i % len(helpers)], table) for i, table in enumerate(tables)
+                    ]
+                    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                    if any(future.exception() for future in done):
+                        cancel(helpers)  # the other helpers may wait (on a lock) for a result nobody reads
+                    digests = [future.result() for future in futures]
             finally:
                 for helper in helpers:
                     helper.close()

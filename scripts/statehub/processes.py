@@ -9,6 +9,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from statehub.dsn import cancel_queries
+
 _running: set[subprocess.Popen[Any]] = set()
 _lock = threading.Lock()
 
@@ -39,6 +41,13 @@ def child(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def stop_all_work() -> None:
+    """End every running tool and cancel every running query of this process: on a signal, and when one
+    half of a two-part job (pg_dump beside its fingerprint) failed and the other would wait on."""
+    kill_children()
+    cancel_queries()
 
 
 def kill_children() -> None:
