@@ -111,7 +111,7 @@ def main() -> None:
 
 async def _refuse_when_deployed() -> None:
     try:
-        check_not_deployed(Stage.IMAGE, await last_outputs(), DEPLOYED_OUTPUT)
+        check_not_deployed(await last_outputs(), DEPLOYED_OUTPUT)
     except Refusal as refusal:
         raise pulumi.RunError(str(refusal)) from None
 

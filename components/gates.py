@@ -69,9 +69,10 @@ def check_stage(settings: Settings, now: datetime) -> StagePlan:
     return plan_stage(settings, image, build, notices=notices)
 
 
-def check_not_deployed(stage: Stage, last_outputs: Mapping[str, Any], deployed_output: str) -> None:
-    """Stage image renders nothing in the cluster: after an update that deployed, `up` would delete it all."""
-    if stage is Stage.IMAGE and last_outputs.get(deployed_output) is not None:
+def check_not_deployed(last_outputs: Mapping[str, Any], deployed_output: str) -> None:
+    """For stage image, which renders nothing in the cluster: after an update that deployed, `up` would
+    delete it all."""
+    if last_outputs.get(deployed_output) is not None:
         raise GateRefusal(
             "stage image after stage empty or later is refused: it renders nothing in the cluster, so "
             "`pulumi up` would delete the app, its Services, Secrets and NetworkPolicies. To build a new "
