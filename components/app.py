@@ -10,9 +10,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.database import CLUSTER_LABEL, POSTGRES_PORT
+from components.database import POSTGRES_PORT
 from components.image_ref import ImageRef
-from components.labels import APP_NAME, FRONT_DOOR_NAME, Owner, labels, selector
+from components.labels import APP_NAME, CLUSTER_LABEL, FRONT_DOOR_NAME, Owner, labels, selector
 from components.network import peer, ports
 from components.settings import CLUSTER_NAME, AppSettings, Exposure, ExposureSettings, Namespaces
 

@@ -12,13 +12,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.backup_settings import BackupSettings
-from components.database import CLUSTER_LABEL, CNPG_STATUS_PORT, POSTGRES_PORT
-from components.labels import Owner, labels
+from components.database import CNPG_STATUS_PORT, POSTGRES_PORT
+from components.labels import CLUSTER_LABEL, Owner, labels
 from components.network import peer, ports
-from components.settings import CLUSTER_NAME, DatabaseSettings, Namespaces
+from components.settings import CLUSTER_NAME, OBJECT_STORE_NAME, DatabaseSettings, Namespaces
 
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
-OBJECT_STORE_NAME = f"{CLUSTER_NAME}-backups"
 RECOVERY_DRILL_NAME = f"{CLUSTER_NAME}-recovery-drill"
 """A name of its own: the drill never touches the live Cluster."""
 KUBE_API_PORTS = (443, 6443)

@@ -12,13 +12,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.labels import APP_NAME, Owner, labels
+from components.labels import APP_NAME, CLUSTER_LABEL, Owner, labels
 from components.network import peer, ports
 from components.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER, DatabaseSettings, Namespaces
 
 POSTGRES_PORT = 5432
 CNPG_STATUS_PORT = 8000
-CLUSTER_LABEL = "cnpg.io/cluster"
 
 
 class StateHubDatabase(pulumi.ComponentResource):

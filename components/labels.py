@@ -17,6 +17,8 @@ class Owner(StrEnum):
 
 
 OWNER_LABEL = "railiance.io/owner"
+CLUSTER_LABEL = "cnpg.io/cluster"
+"""What cnpg puts on a Cluster's instance pods and volumes (value: the Cluster's name)."""
 
 
 def labels(owner: Owner, component: str) -> dict[str, str]:

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from components.settings import CLUSTER_NAME
+from components.labels import CLUSTER_LABEL, selector
+from components.settings import CLUSTER_NAME, OBJECT_STORE_NAME
 from statehub.comparing import get_json
 from statehub.kube_api import KubeApi, KubeApiError
 from statehub.reports import Report
 
 HEALTHY_PHASE = "Cluster in healthy state"
-OBJECT_STORE = f"{CLUSTER_NAME}-backups"
 RESTARTS_LIMIT = 3
 """More restarts than this of one container is a problem, not a blip."""
 
@@ -68,13 +68,21 @@ def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> R
     if archiving:
         checks.append(_last_backup(api, scope, now, facts))
         checks.append(_recovery_window(api, scope, facts))
-    checks += _pods(api, scope.db_namespace, f"cnpg.io/cluster={CLUSTER_NAME}", "database")
-    checks += _pods(api, scope.app_namespace, "app.kubernetes.io/name=state-hub,app.kubernetes.io/component=api", "API")
+    checks += _pods(api, scope.db_namespace, DATABASE_PODS, "database")
+    checks += _pods(api, scope.app_namespace, _label_selector(selector("api")), "API")
     checks.append(_migration(api, scope))
     facts["volumes"] = _volumes(api, scope)
     if scope.api_url:
         checks += _api(scope.api_url, facts)
     return _report(checks, facts)
+
+
+def _label_selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
+DATABASE_PODS = _label_selector({CLUSTER_LABEL: CLUSTER_NAME})
+"""cnpg's label on the instance pods and their volumes."""
 
 
 def _report(checks: list[Check], facts: dict[str, Any]) -> Report:
@@ -130,12 +138,12 @@ def _last_backup(api: KubeApi, scope: Scope, now: datetime, facts: dict[str, Any
 
 
 def _recovery_window(api: KubeApi, scope: Scope, facts: dict[str, Any]) -> Check:
-    store = _get(api, f"/apis/barmancloud.cnpg.io/v1/namespaces/{scope.db_namespace}/objectstores/{OBJECT_STORE}")
+    store = _get(api, f"/apis/barmancloud.cnpg.io/v1/namespaces/{scope.db_namespace}/objectstores/{OBJECT_STORE_NAME}")
     window = ((store or {}).get("status") or {}).get("serverRecoveryWindow", {}).get(CLUSTER_NAME) or {}
     first = window.get("firstRecoverabilityPoint")
     facts["recovery_window"] = window or None
     if store is None:
-        return Check("recovery window", False, f"no ObjectStore {OBJECT_STORE}")
+        return Check("recovery window", False, f"no ObjectStore {OBJECT_STORE_NAME}")
     if not first:
         return Check("recovery window", False, "the store reports no recoverability point yet")
     return Check("recovery window", True, f"from {first} to {window.get('lastSuccessfulBackupTime', 'unknown')}")
@@ -160,9 +168,8 @@ def _pods(api: KubeApi, namespace: str, selector: str, what: str) -> list[Check]
 
 
 def _migration(api: KubeApi, scope: Scope) -> Check:
-    jobs = _items(
-        api, f"/apis/batch/v1/namespaces/{scope.app_namespace}/jobs?labelSelector=app.kubernetes.io/component=migration"
-    )
+    migrations = _label_selector(selector("migration"))
+    jobs = _items(api, f"/apis/batch/v1/namespaces/{scope.app_namespace}/jobs?labelSelector={migrations}")
     if not jobs:
         return Check("migration job", False, "no migration Job")
     job = max(jobs, key=lambda j: j["metadata"].get("creationTimestamp", ""))
@@ -175,7 +182,7 @@ def _migration(api: KubeApi, scope: Scope) -> Check:
 def _volumes(api: KubeApi, scope: Scope) -> dict[str, str | None]:
     claims = _items(
         api,
-        f"/api/v1/namespaces/{scope.db_namespace}/persistentvolumeclaims?labelSelector=cnpg.io/cluster={CLUSTER_NAME}",
+        f"/api/v1/namespaces/{scope.db_namespace}/persistentvolumeclaims?labelSelector={DATABASE_PODS}",
     )
     return {c["metadata"]["name"]: ((c.get("status") or {}).get("capacity") or {}).get("storage") for c in claims}
 

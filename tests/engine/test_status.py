@@ -14,6 +14,7 @@ import pytest
 from statehub.api_server import CONTEXT, LocalCluster
 from statehub.kube_api import KubeApi
 
+from components.labels import selector
 from tests.http_stub import serve_json
 from tests.script_runner import run_script
 
@@ -145,7 +146,7 @@ def world(api: KubeApi, *, archiving: bool = True, backup_hours_ago: float = 5, 
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": "state-hub-migrate-abc", "labels": {"app.kubernetes.io/component": "migration"}},
+        "metadata": {"name": "state-hub-migrate-abc", "labels": selector("migration")},  # the Job's own labels
         "spec": {"template": {"spec": {**pod("migrate", {})["spec"], "restartPolicy": "Never"}}},
     }
     create(
