@@ -13,7 +13,7 @@ from components.database import StateHubDatabase
 from components.front_door import FrontDoor
 from components.gates import check_not_deployed, check_stage
 from components.image import StateHubImage
-from components.labels import Owner
+from components.names import Owner
 from components.operator_hints import api_base, client_access, restore_target
 from components.project_file import check_declared, read_project_file
 from components.refusal import Refusal

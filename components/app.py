@@ -10,14 +10,12 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.database import POSTGRES_PORT
+from components.api_contract import HEALTH_PATH
 from components.image_ref import ImageRef
-from components.labels import APP_NAME, CLUSTER_LABEL, FRONT_DOOR_NAME, Owner, labels, selector
+from components.names import API_PORT, APP_NAME, CLUSTER_LABEL, FRONT_DOOR_NAME, POSTGRES_PORT, Owner, labels, selector
 from components.network import peer, ports
 from components.settings import CLUSTER_NAME, AppSettings, Exposure, ExposureSettings, Namespaces
 
-API_PORT = 8000
-HEALTH_PATH = "/state/health"
 RUN_AS_USER = 10001
 DNS_PORT = 53
 

@@ -12,8 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.backup_settings import BackupSettings
-from components.database import CNPG_STATUS_PORT, POSTGRES_PORT
-from components.labels import CLUSTER_LABEL, Owner, labels
+from components.names import CLUSTER_LABEL, CNPG_STATUS_PORT, POSTGRES_PORT, Owner, labels
 from components.network import peer, ports
 from components.settings import CLUSTER_NAME, OBJECT_STORE_NAME, DatabaseSettings, Namespaces
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import Owner, labels
+from components.names import Owner, labels
 from components.settings import KubeSettings
 
 API_ONLY_ANNOTATIONS = {

@@ -12,12 +12,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.labels import APP_NAME, CLUSTER_LABEL, Owner, labels
+from components.names import APP_NAME, CLUSTER_LABEL, CNPG_STATUS_PORT, POSTGRES_PORT, Owner, labels
 from components.network import peer, ports
 from components.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER, DatabaseSettings, Namespaces
-
-POSTGRES_PORT = 5432
-CNPG_STATUS_PORT = 8000
 
 
 class StateHubDatabase(pulumi.ComponentResource):

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 from statehub.reports import SCHEMA_VERSION, Report
 
+from components.api_contract import api_part_problem
 from components.refusal import GateRefusal
 
 
@@ -43,6 +44,7 @@ RESTORE_COMPARE = EvidenceKind(
     'uv run scripts/restore.py --dump evidence/drill/dump --target "$CLUSTER_DSN" '
     "--report evidence/restore-compare.json",
 )
+
 FREEZE = EvidenceKind(
     "freezeReport",
     "freeze",
@@ -56,8 +58,13 @@ FINAL_COMPARE = EvidenceKind(
     "a passing final compare of the frozen WSL2 database with state-hub-db, taken after the freeze",
     'uv run scripts/dump.py --source "$WSL2_DSN" --out evidence/final --restore-into "$CLUSTER_DSN" && '
     'uv run scripts/compare.py --manifest evidence/final/manifest.json --target "$CLUSTER_DSN" '
-    "--report evidence/final-compare.json",
+    '--source-api "$WSL2_READER_API" --target-api "$CLUSTER_API" --report evidence/final-compare.json',
 )
+RESTORE_API_COMPARE_COMMAND = (
+    'uv run scripts/compare.py --manifest evidence/drill/dump/manifest.json --target "$CLUSTER_DSN" '
+    '--source-api "$WSL2_API" --target-api "$CLUSTER_API" --report evidence/restore-compare.json'
+)
+"""The restore compare again, with the API part (docs/compare.md: which State Hub serves each side)."""
 
 
 STATUS = EvidenceKind(
@@ -157,6 +164,8 @@ def _compare_contradiction(details: dict[str, Any]) -> str | None:
         return f"it lists {len(details['differences'])} differences"
     if details.get("source_fingerprint_sha256") != details.get("target_fingerprint_sha256"):
         return "its source and target fingerprints differ"
+    if details.get("api") is not None:
+        return api_part_problem(details["api"])
     return None
 
 

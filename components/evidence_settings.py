@@ -9,6 +9,8 @@ A decision is an object in the stack file:
       reference: https://tracker.example/state-hub/cutover
       freezeReportSha256: <sha256sum of the freeze report>
       finalCompareReportSha256: <sha256sum of the final compare report>
+
+The API check exception (apiCheckException) is such a decision with a `reason` too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from components.evidence import MAX_AGE_KEY
 from components.refusal import SettingsError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+API_CHECK_EXCEPTION_KEY = "apiCheckException"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,14 @@ class Approval(Decision):
 
 
 @dataclass(frozen=True)
+class ApiCheckException(Decision):
+    """The recorded, named exception that lets verify and cutover pass without the API part of their
+    compare evidence (e.g. the State Hub cannot be reached from where the compare runs)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class EvidenceSettings:
     max_age: timedelta
     drill_report: Path | None
@@ -54,6 +65,8 @@ class EvidenceSettings:
     approval: Approval | None
     fallback_retirement: Decision | None
     """The separate decision that allows retiring the WSL2 fallback (stage stabilise)."""
+    api_check_exception: ApiCheckException | None
+    """Unset (the default): verify and cutover need the API part of their compare evidence."""
 
 
 def load_evidence_settings(read: ConfigReader) -> EvidenceSettings:
@@ -66,6 +79,7 @@ def load_evidence_settings(read: ConfigReader) -> EvidenceSettings:
         status_report=_path(read, "statusReport"),
         approval=_approval(read),
         fallback_retirement=_decision(read, "fallbackRetirement"),
+        api_check_exception=_api_check_exception(read),
     )
 
 
@@ -104,6 +118,14 @@ def _decision(read: ConfigReader, key: str) -> Decision | None:
     if fields is None:
         return None
     return Decision(fields["by"], _timestamp(f"{key}.at", fields["at"]), fields["reference"])
+
+
+def _api_check_exception(read: ConfigReader) -> ApiCheckException | None:
+    fields = _decision_fields(read, API_CHECK_EXCEPTION_KEY, ("reason",))
+    if fields is None:
+        return None
+    at = _timestamp(f"{API_CHECK_EXCEPTION_KEY}.at", fields["at"])
+    return ApiCheckException(fields["by"], at, fields["reference"], fields["reason"])
 
 
 def _approval(read: ConfigReader) -> Approval | None:

@@ -12,8 +12,7 @@ import ipaddress
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.app import API_PORT
-from components.labels import FRONT_DOOR_NAME, Owner, labels, selector
+from components.names import API_PORT, FRONT_DOOR_NAME, Owner, labels, selector
 from components.settings import Endpoint, FrontDoorSettings
 
 _PORT_NAME = "http"

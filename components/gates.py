@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from components.api_contract import api_part_problem
 from components.evidence import (
     DRILL,
     FINAL_COMPARE,
     FREEZE,
+    RESTORE_API_COMPARE_COMMAND,
     RESTORE_COMPARE,
     STATUS,
     Evidence,
@@ -24,7 +26,7 @@ from components.evidence import (
     Freshness,
     load_evidence,
 )
-from components.evidence_settings import Approval
+from components.evidence_settings import API_CHECK_EXCEPTION_KEY, ApiCheckException, Approval
 from components.image_ref import BuildSpec, ImageRef
 from components.refusal import GateRefusal, SettingsError
 from components.settings import Endpoint, Settings, Stage
@@ -66,6 +68,12 @@ def check_stage(settings: Settings, now: datetime) -> StagePlan:
     cutover_recorded = stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None
     if settings.endpoint is Endpoint.WSL2 and cutover_recorded:
         notices = (ROLLBACK_REMINDER,)
+    waived = settings.evidence.api_check_exception
+    if waived is not None and stage.reaches(Stage.VERIFY):
+        notices += (
+            f"the API side of the evidence is not checked: state-hub-infra:{API_CHECK_EXCEPTION_KEY} by {waived.by} "
+            f"at {waived.at.isoformat()} ({waived.reference}): {waived.reason}",
+        )
     return plan_stage(settings, image, build, notices=notices)
 
 
@@ -168,6 +176,8 @@ def _check_evidence(settings: Settings, now: datetime) -> None:
         restored = load_evidence(RESTORE_COMPARE, evidence.restore_compare_report, stage.value, freshness(Stage.VERIFY))
         _check_restore_of_the_drilled_dump(drill, restored)
         _check_cluster_is_not_the_drilled_ones(drill, restored)
+        if stage is Stage.VERIFY:
+            _check_api_part(restored, RESTORE_COMPARE, RESTORE_API_COMPARE_COMMAND, evidence.api_check_exception)
     if stage.reaches(Stage.CUTOVER):
         cutover_freshness = freshness(Stage.CUTOVER) if settings.endpoint is Endpoint.CLUSTER else None
         freeze = load_evidence(FREEZE, evidence.freeze_report, stage.value, cutover_freshness)
@@ -175,7 +185,23 @@ def _check_evidence(settings: Settings, now: datetime) -> None:
         _check_freeze_proof(freeze)
         _check_final_after_freeze(freeze, final)
         _check_same_databases(drill, restored, freeze, final)
+        if settings.endpoint is Endpoint.CLUSTER:
+            _check_api_part(final, FINAL_COMPARE, FINAL_COMPARE.command, evidence.api_check_exception)
         _check_approval(evidence.approval, freeze, final, now)
+
+
+def _check_api_part(compare: Evidence, kind: EvidenceKind, command: str, exception: ApiCheckException | None) -> None:
+    """Entering verify and pointing clients at the cluster need the API side too: both State Hubs healthy,
+    equal summaries, equal representative reads. Only a recorded, named exception waives it."""
+    if exception is not None:
+        return
+    problem = api_part_problem(compare.details.get("api"))
+    if problem:
+        raise GateRefusal(
+            f"state-hub-infra:{kind.key} {str(compare.path)!r} does not prove the API side: {problem}. Run: "
+            f"{command}, or record why it cannot be checked as state-hub-infra:{API_CHECK_EXCEPTION_KEY} "
+            "(by, at, reference, reason)"
+        )
 
 
 def _check_restore_of_the_drilled_dump(drill: Evidence, restored: Evidence) -> None:

@@ -10,7 +10,7 @@ import pulumi_docker as docker
 
 from components.image_provenance import labelled_dockerfile, read_provenance
 from components.image_ref import BuildSpec, ImageRef
-from components.labels import APP_NAME
+from components.names import APP_NAME
 
 
 class StateHubImage(pulumi.ComponentResource):

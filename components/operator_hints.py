@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from components.app import API_PORT
-from components.database import POSTGRES_PORT
-from components.labels import FRONT_DOOR_NAME
+from components.names import API_PORT, FRONT_DOOR_NAME, POSTGRES_PORT
 from components.settings import (
     CLUSTER_NAME,
     DATABASE_NAME,

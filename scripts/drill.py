@@ -5,8 +5,9 @@
 
 Dumps inside an exported snapshot (as dump.py), restores into a throwaway PostgreSQL that the
 drill starts on a private socket and removes afterwards (or into --scratch DSN, an empty
-isolated database), compares the copy with the dump's fingerprint and, with --api-url (a State
-Hub wired to the --scratch copy), checks /state/health and /state/summary there. Writes
+isolated database), compares the copy with the dump's fingerprint and, with --source-api (the live
+State Hub) and --target-api (a State Hub wired to the --scratch copy), compares the two APIs as
+compare.py does. Writes
 OUT/dump/ (the archive the cluster restore can reuse), OUT/restore-compare.json and
 OUT/drill-report.json, which stage restore consumes. The source is only read.
 Exit 0 pass, 1 fail, 2 refused.
@@ -26,10 +27,8 @@ def main() -> int:
     parser.add_argument("--source", required=True, help="DSN of the live database (read only)")
     parser.add_argument("--out", required=True, type=Path, help="new, empty folder for the dump and the reports")
     parser.add_argument("--scratch", help="DSN of an empty, isolated database to restore into (default: throwaway)")
-    parser.add_argument("--api-url", type=http_url, help="base URL of a State Hub wired to the --scratch copy")
-    parser.add_argument(
-        "--source-api-url", type=http_url, help="base URL of the live State Hub: summaries must then be equal"
-    )
+    parser.add_argument("--source-api", type=http_url, help="base URL of the live State Hub (with --target-api)")
+    parser.add_argument("--target-api", type=http_url, help="base URL of a State Hub wired to the --scratch copy")
     parser.add_argument("--docker-container", metavar="NAME", help="run pg_dump inside the source's container")
     parser.add_argument("--pg-bin", type=Path, help="folder of the PostgreSQL tools (and initdb for the throwaway)")
     args = parser.parse_args()
@@ -37,8 +36,8 @@ def main() -> int:
         Dsn.parse(args.source),
         args.out,
         scratch=Dsn.parse(args.scratch) if args.scratch else None,
-        api_url=args.api_url,
-        source_api_url=args.source_api_url,
+        source_api=args.source_api,
+        target_api=args.target_api,
         pg_bin=args.pg_bin,
         docker_container=args.docker_container,
     )

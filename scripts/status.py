@@ -1,11 +1,11 @@
 """One health report of the State Hub on the cluster: a table for people, JSON evidence (kind: status).
 
-    uv run scripts/status.py [--kubeconfig F] [--context C] [--report FILE] [--api-url URL]
+    uv run scripts/status.py [--kubeconfig F] [--context C] [--report FILE] [--api URL]
 
 Reads through the Kubernetes API: the Cluster state-hub-db (phase; conditions Ready,
 ContinuousArchiving, LastBackupSucceeded; ready instances), its last completed Backup against
 --backup-max-age-hours, the ObjectStore's recovery window, restarts of the database and API pods,
-the migration Job, the volumes' capacity; with --api-url (e.g. the tunnel's http://127.0.0.1:8000)
+the migration Job, the volumes' capacity; with --api (e.g. the tunnel's http://127.0.0.1:8000)
 also /state/health and /state/summary. Read only.
 
 Exit 0 healthy, 1 unhealthy (each reason listed), 2 refused (bad flags, unreadable kubeconfig,
@@ -48,11 +48,11 @@ def main() -> int:
         default=26.0,
         help="a completed backup older than this is stale (default 26: daily and 2 h grace)",
     )
-    parser.add_argument("--api-url", type=http_url, help="State Hub API base URL to check (e.g. http://127.0.0.1:8000)")
+    parser.add_argument("--api", type=http_url, help="State Hub API base URL to check (e.g. http://127.0.0.1:8000)")
     args = parser.parse_args()
     if args.report:
         check_report_path(args.report)
-    scope = Scope(args.db_namespace, args.app_namespace, timedelta(hours=args.backup_max_age_hours), args.api_url)
+    scope = Scope(args.db_namespace, args.app_namespace, timedelta(hours=args.backup_max_age_hours), args.api)
     with tempfile.TemporaryDirectory(prefix="state-hub-status-") as material:
         try:
             report = cluster_status(from_kubeconfig(args.kubeconfig, args.context, Path(material)), scope)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from components.evidence import database_identity, fingerprint_digest
+from statehub.api_checks import check_apis
 from statehub.dsn import Dsn
 from statehub.fingerprint import (
     Difference,
@@ -19,9 +17,6 @@ from statehub.fingerprint import (
     fingerprint,
 )
 from statehub.reports import Report
-
-DEFAULT_VOLATILE_KEYS = ("generated_at", "timestamp", "now", "uptime_seconds", "server_time")
-
 
 TARGET_ROLES = ("cluster", "workstation", "throwaway")
 """What the target of a compare is in the migration; the gates check it (a drill's throwaway restore
@@ -55,7 +50,12 @@ def compare_databases(
             "source_server_version": source_fp["server_version"],
             "target_server_version": target_fp["server_version"],
             "tables": {
-                name: {"source_rows": info["rows"], "target_rows": target_fp["tables"].get(name, {}).get("rows")}
+                name: {
+                    "source_rows": info["rows"],
+                    "target_rows": target_fp["tables"].get(name, {}).get("rows"),
+                    "source_hash": info.get("hash"),
+                    "target_hash": target_fp["tables"].get(name, {}).get("hash"),
+                }
                 for name, info in source_fp["tables"].items()
             },
             "differences": [d.as_dict() for d in differences],
@@ -92,38 +92,12 @@ def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: dict
     return Difference(difference.kind, difference.where, difference.detail, keys)
 
 
-def get_json(url: str) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - operator-given http(s) URL
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, None
-    except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as error:
-        return 0, str(error)
-
-
-def _without(value: Any, volatile: set[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _without(v, volatile) for k, v in value.items() if k not in volatile}
-    if isinstance(value, list):
-        return [_without(v, volatile) for v in value]
-    return value
-
-
-def compare_apis(source_api: str | None, target_api: str, volatile: set[str]) -> list[dict[str, str]]:
-    """`/state/health` must be 200 + ok on the target; `/state/summary` 200 on the target, and equal on
-    both sides when a source API is given."""
-    problems = []
-    status, health = get_json(target_api.rstrip("/") + "/state/health")
-    if status != 200 or not isinstance(health, dict) or health.get("status") != "ok":
-        problems.append({"kind": "api-health", "where": target_api, "detail": f"HTTP {status}: {health}"})
-    t_status, t_summary = get_json(target_api.rstrip("/") + "/state/summary")
-    if t_status != 200:
-        problems.append({"kind": "api-summary", "where": target_api, "detail": f"/state/summary: HTTP {t_status}"})
-    elif source_api is not None:
-        s_status, s_summary = get_json(source_api.rstrip("/") + "/state/summary")
-        if s_status != 200:
-            problems.append({"kind": "api-summary", "where": source_api, "detail": f"/state/summary: HTTP {s_status}"})
-        elif _without(s_summary, volatile) != _without(t_summary, volatile):
-            problems.append({"kind": "api-summary", "where": "/state/summary", "detail": "summaries differ"})
-    return problems
+def with_api_part(report: Report, source_api: str, target_api: str, data: Dsn, volatile: tuple[str, ...]) -> Report:
+    """`report` with the API part of both sides (`details.api`); its problems are differences and fail it."""
+    part = check_apis(source_api, target_api, data, volatile)
+    report.details["api"] = part
+    report.details["differences"] += part["problems"]
+    report.details["warnings"] += part["warnings"]
+    if part["problems"]:
+        report.result = "fail"
+    return report

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from components.api_contract import VOLATILE_FIELDS
 from components.evidence import database_identity
 from statehub.cli import step
-from statehub.comparing import DEFAULT_VOLATILE_KEYS, compare_apis
+from statehub.comparing import with_api_part
 from statehub.dsn import Dsn
 from statehub.dumping import dump
 from statehub.ephemeral import ephemeral_server, pgserver_bin
@@ -43,8 +44,8 @@ def drill(
     out: Path,
     *,
     scratch: Dsn | None = None,
-    api_url: str | None = None,
-    source_api_url: str | None = None,
+    source_api: str | None = None,
+    target_api: str | None = None,
     pg_bin: Path | None = None,
     docker_container: str | None = None,
 ) -> Report:
@@ -54,10 +55,12 @@ def drill(
         raise Refused(
             f"--scratch {scratch.masked()} is the source itself: the drill restores into an isolated database"
         )
-    if api_url and scratch is None:
+    if bool(source_api) != bool(target_api):
+        raise Refused("--source-api and --target-api go together: the API check compares the two sides")
+    if target_api and scratch is None:
         raise Refused(
-            "--api-url needs --scratch: the throwaway server is removed when the drill ends, so no State Hub can be "
-            "wired to it; point a State Hub at a --scratch database and pass its URL"
+            "--target-api needs --scratch: the throwaway server is removed when the drill ends, so no State Hub can "
+            "be wired to it; point a State Hub at a --scratch database and pass its URL"
         )
     if scratch is not None:
         require_empty(scratch)  # before the dump: a refused drill reads nothing
@@ -70,10 +73,10 @@ def drill(
         manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container)
         compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin, target_role="throwaway")
         write_report(compare, out / RESTORE_REPORT)
-        api_problems: list[dict[str, str]] = []
-        if api_url:
-            with step(f"checking the State Hub API at {api_url}"):
-                api_problems = compare_apis(source_api_url, api_url, set(DEFAULT_VOLATILE_KEYS))
+        if source_api and target_api:
+            with step(f"checking the State Hub APIs at {source_api} and {target_api}"):
+                with_api_part(compare, source_api, target_api, target, VOLATILE_FIELDS)
+            write_report(compare, out / RESTORE_REPORT)
     archive = manifest.details["archive"]
     details: dict[str, Any] = {
         "source": source.masked(),
@@ -92,11 +95,10 @@ def drill(
             "tables": len(compare.details["tables"]),
             "rows": sum(t["source_rows"] for t in compare.details["tables"].values()),
         },
-        "differences": compare.details["differences"] + api_problems,
-        "api": {"url": api_url, "source_url": source_api_url, "problems": api_problems} if api_url else None,
+        "differences": compare.details["differences"],
+        "api": compare.details.get("api"),
         "seconds": round(time.monotonic() - started, 3),
     }
-    passed = compare.result == "pass" and not api_problems
-    report = Report(kind="drill", result="pass" if passed else "fail", details=details)
+    report = Report(kind="drill", result=compare.result, details=details)
     write_report(report, out / DRILL_REPORT)
     return report

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import psycopg
 from psycopg import pq
@@ -88,6 +89,16 @@ class Dsn:
     def conninfo(self) -> str:
         """The full connection string, password included: for psycopg only, never printed."""
         return make_conninfo(**dict(self.params))
+
+    def url(self) -> str:
+        """The same connection as a `postgresql://` URL, password included: for a child's `DATABASE_URL`
+        (how a State Hub is given its database), never printed."""
+        params = dict(self.params)
+        user = quote(params.pop("user", ""), safe="")
+        password = params.pop("password", None)
+        login = f"{user}:{quote(password, safe='')}@" if password is not None else f"{user}@"
+        dbname = quote(params.pop("dbname", ""), safe="")
+        return f"postgresql://{login}/{dbname}?{urlencode(params)}"
 
     def masked(self) -> str:
         """For people: host, port, user and database, the password replaced."""

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from components.labels import CLUSTER_LABEL, selector
+from components.api_contract import SUMMARY_PATH
+from components.names import CLUSTER_LABEL, selector
 from components.settings import CLUSTER_NAME, OBJECT_STORE_NAME
-from statehub.comparing import get_json
+from statehub.api_checks import get_json, probe_health
 from statehub.kube_api import KubeApi, KubeApiError
 from statehub.reports import Report
 
@@ -188,11 +189,9 @@ def _volumes(api: KubeApi, scope: Scope) -> dict[str, str | None]:
 
 
 def _api(url: str, facts: dict[str, Any]) -> list[Check]:
-    base = url.rstrip("/")
-    status, health = get_json(base + "/state/health")
-    good = status == 200 and isinstance(health, dict) and health.get("status") == "ok"
-    checks = [Check("API health", good, f"HTTP {status}: {health}")]
-    status, summary = get_json(base + "/state/summary")
-    facts["summary"] = summary if status == 200 else None
-    checks.append(Check("API summary", status == 200, f"HTTP {status}"))
+    healthy, health = probe_health(url)
+    checks = [Check("API health", healthy, f"HTTP {health.status}: {health.body}")]
+    summary = get_json(url.rstrip("/") + SUMMARY_PATH)
+    facts["summary"] = summary.body if summary.status == 200 else None
+    checks.append(Check("API summary", summary.status == 200, f"HTTP {summary.status}"))
     return checks

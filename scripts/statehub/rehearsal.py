@@ -19,9 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from components.api_contract import HEALTH_PATH, SUMMARY_PATH, VOLATILE_FIELDS
 from components.evidence import fingerprint_digest
+from components.evidence_settings import API_CHECK_EXCEPTION_KEY
+from standins.state_hub.serving import migrate, serving_each
+from statehub.api_checks import get_json, probe_health
+from statehub.approval_packet import Packet, build_packet
 from statehub.archive import read_manifest
-from statehub.comparing import compare_databases
+from statehub.comparing import compare_databases, with_api_part
 from statehub.drilling import DRILL_REPORT, DUMP_DIR, drill
 from statehub.dsn import Dsn, connect
 from statehub.dumping import dump
@@ -29,7 +34,7 @@ from statehub.ephemeral import EphemeralServer, ephemeral_server
 from statehub.fingerprint import fingerprint
 from statehub.freezing import freeze, unfreeze
 from statehub.gate_runs import GateRefused, GateRun, Gates, MockGates
-from statehub.reports import write_report
+from statehub.reports import Report, write_report
 from statehub.restoring import load_archive, restore
 from statehub.stand_ins import (
     APP_ROLE,
@@ -45,6 +50,7 @@ from statehub.stand_ins import (
 )
 from statehub.syncing import sync_back
 from statehub.synthetic import seed
+from statehub.tcp_relay import TcpRelay, relaying
 from statehub.timeline import GateStopped, StepResult, Summary, T, Timeline, report_verdict
 
 DRILL_DIR = "drill"
@@ -67,18 +73,51 @@ class Rehearsal:
     synthetic: bool
     """Seeded synthetic State Hub (writes go to its tables) or a copy of a real source (writes go to
     an added `rehearsal_writes` table, since the real tables' columns are not ours to guess)."""
+    apis: StateHubs | None = None
+    """The stand-in State Hubs and the front door (the synthetic rehearsal; a real source's schema is not
+    the stand-in's, so its rehearsal records an API check exception instead)."""
     evidence: dict[str, Path] = field(default_factory=dict)
     approval: dict[str, str] | None = None
+    front_door_summaries: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StateHubs:
+    workstation: str
+    """The workstation's State Hub (the application role): locked out while WSL2 is frozen."""
+    frozen_reader: str
+    """A State Hub on the operator's login to WSL2: reads the frozen database for the final compare."""
+    cluster: str
+    front_door: TcpRelay
+    """127.0.0.1:PORT, moved between the workstation's and the cluster's State Hub like the endpoint toggle."""
+
+    def point_front_door_at(self, base: str) -> None:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        self.front_door.destination = (host, int(port))
+
+    @property
+    def front_door_url(self) -> str:
+        return f"http://127.0.0.1:{self.front_door.port}"
 
 
 Injection = Callable[[str, Rehearsal], None]
 """Called with each step's name before the step runs (tests inject failures with it)."""
 
 
+API_CHECK_EXCEPTION = {
+    "by": "rehearsal",
+    "at": "2026-01-01T00:00:00Z",
+    "reference": "scripts/rehearse.py --source",
+    "reason": "the stand-in State Hub serves the synthetic schema only, not a copy of a real source",
+}
+
+
 def gate(context: Rehearsal, stage: str, endpoint: str, superuser_access: bool = False) -> GateRun:
     """The real program (under mocks or the real engine), with this rehearsal's evidence in the stack config."""
     overrides = [f"stage={stage}", f"endpoint={endpoint}", f"dbSuperuserAccess={str(superuser_access).lower()}"]
     overrides += [f"{key}={path}" for key, path in context.evidence.items()]
+    if context.apis is None:
+        overrides.append(f"{API_CHECK_EXCEPTION_KEY}={json.dumps(API_CHECK_EXCEPTION)}")
     if context.approval:
         overrides.append(f"approval={json.dumps(context.approval)}")
     try:
@@ -116,11 +155,22 @@ def rehearse(
     gates = gates or MockGates()
     timeline = Timeline(echo=echo)
     stopped_at: str | None = None
+    front_door: dict[str, Any] = {}
     window = bare = None
     unchanged: bool | None = None
     try:
-        with _stand_ins(timeline) as (ws_server, cl_server):
+        with _stand_ins(timeline) as (ws_server, cl_server), ExitStack() as state_hubs:
             context = _prepare(out, ws_server, cl_server, gates, source=source, scale=scale, timeline=timeline)
+            context.front_door_summaries = front_door
+            timeline.run(
+                "migration Job: alembic upgrade head on the empty cluster database",
+                lambda: migrate(context.cluster.url()),
+            )
+            if source is None:
+                context.apis = timeline.run(
+                    "start the State Hub stand-ins (workstation, frozen-WSL2 reader, cluster) and the front door",
+                    lambda: _start_state_hubs(context, state_hubs),
+                )
             original = fingerprint_digest(fingerprint(source)) if source else None
 
             def step(name: str, action: Callable[[], T], verdict: Callable[[T], tuple[str, str]] | None = None) -> T:
@@ -152,12 +202,22 @@ def rehearse(
                 None if source else scale,
                 _rows(out),
                 gates.name,
+                front_door,
             ),
         )
         raise
     result = "pass" if stopped_at is None and all(s.result == "pass" for s in timeline.steps) else "fail"
     summary = Summary(
-        result, stopped_at, timeline.steps, window, bare, unchanged, None if source else scale, _rows(out), gates.name
+        result,
+        stopped_at,
+        timeline.steps,
+        window,
+        bare,
+        unchanged,
+        None if source else scale,
+        _rows(out),
+        gates.name,
+        front_door,
     )
     _write_summary(out, summary)
     return summary
@@ -216,6 +276,49 @@ def _prepare(
     return context
 
 
+def _start_state_hubs(context: Rehearsal, stack: ExitStack) -> StateHubs:
+    """Three stand-ins, started at once (each takes seconds to import), and the front door on the workstation's."""
+    dsns = (context.workstation_app, context.workstation, context.cluster)
+    workstation, reader, cluster = stack.enter_context(serving_each([dsn.url() for dsn in dsns]))
+    host, port = workstation.removeprefix("http://").rsplit(":", 1)
+    front_door = stack.enter_context(relaying((host, int(port))))
+    return StateHubs(workstation, reader, cluster, front_door)
+
+
+def _with_apis(context: Rehearsal, report: Report, source_api: Callable[[StateHubs], str]) -> Report:
+    """`report` with the API part of both sides, when this rehearsal runs State Hubs."""
+    if context.apis is None:
+        return report
+    return with_api_part(report, source_api(context.apis), context.apis.cluster, context.cluster, VOLATILE_FIELDS)
+
+
+def _front_door_step(context: Rehearsal, step: Callable[..., Any], moment: str) -> None:
+    if context.apis is not None:
+        step(f"the summary through the front door, {moment}", lambda: _through_the_front_door(context, moment), _as_is)
+
+
+def _through_the_front_door(context: Rehearsal, moment: str) -> tuple[str, str]:
+    """Record /state/summary as a client sees it through the front door at `moment`."""
+    assert context.apis is not None
+    healthy, health = probe_health(context.apis.front_door_url)
+    summary = get_json(context.apis.front_door_url + SUMMARY_PATH)
+    body = summary.body if summary.status == 200 and isinstance(summary.body, dict) else {}
+    context.front_door_summaries[moment] = {
+        "health": health.as_dict(),
+        "counts": body.get("counts"),
+        "tasks_by_status": body.get("tasks_by_status"),
+        "schema_revision": body.get("schema_revision"),
+    }
+    if not healthy or summary.status != 200:
+        return "fail", f"front door: {HEALTH_PATH} HTTP {health.status}, {SUMMARY_PATH} HTTP {summary.status}"
+    return "pass", f"{sum((body.get('counts') or {}).values())} items counted"
+
+
+def _flip_front_door(context: Rehearsal, to: Callable[[StateHubs], str]) -> None:
+    if context.apis is not None:
+        context.apis.point_front_door_at(to(context.apis))
+
+
 def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
     """Every step in order; returns the seconds of the bare reference copy."""
     out, evidence = context.out, context.evidence
@@ -226,19 +329,26 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
     run = step("gate restore", lambda: gate(context, "restore", "wsl2"))
     if run.outputs.get("appReplicas") != 0:
         raise RuntimeError("stage restore did not scale the app to 0")
+    # what the restoreTarget export says: the migration Job's empty tables go, the restore brings them back
+    step("empty the cluster database for the restore", lambda: reset_database(context.cluster))
     step("restore into the cluster", lambda: load_archive(drill_dir / DUMP_DIR, context.cluster))
     restore_compare = out / "restore-compare.json"
 
     report = step(
         "compare the restore",
-        lambda: compare_databases(
-            read_manifest(drill_dir / DUMP_DIR).details["fingerprint"], context.cluster, source_label="drill dump"
+        lambda: _with_apis(
+            context,
+            compare_databases(
+                read_manifest(drill_dir / DUMP_DIR).details["fingerprint"], context.cluster, source_label="drill dump"
+            ),
+            lambda apis: apis.workstation,
         ),
         report_verdict,
     )
     write_report(report, restore_compare)
     evidence["restoreCompareReport"] = restore_compare
     step("gate verify", lambda: gate(context, "verify", "wsl2"))
+    _front_door_step(context, step, "before cutover")
     # the cluster is not live yet: emptying it for the final copy stays outside the write-freeze window
     step("reset the cluster database for the final copy", lambda: reset_database(context.cluster))
     step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster_superuser))
@@ -258,19 +368,26 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
     )
     final = step(
         "final compare (cluster vs the frozen WSL2's snapshot)",
-        lambda: compare_databases(
-            read_manifest(final_dir / DUMP_DIR).details["fingerprint"],
-            context.cluster,
-            source_label="final dump of the frozen WSL2",
+        lambda: _with_apis(
+            context,
+            compare_databases(
+                read_manifest(final_dir / DUMP_DIR).details["fingerprint"],
+                context.cluster,
+                source_label="final dump of the frozen WSL2",
+            ),
+            lambda apis: apis.frozen_reader,
         ),
         report_verdict,
     )
     evidence["finalCompareReport"] = write_report(final, out / "final-compare.json")
+    step("write the approval packet", lambda: _write_packet(context), _packet_verdict)
     step("record the approval", lambda: _approve(context))
     step("gate cutover, endpoint cluster", lambda: gate(context, "cutover", "cluster"))
+    _flip_front_door(context, lambda apis: apis.cluster)
     # the reference, measured on the same frozen database the final copy read, under the same conditions
     step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster_superuser))
     bare: float = step(BARE_COPY, lambda: bare_copy_seconds(context.workstation, context.cluster_server))
+    _front_door_step(context, step, "after cutover")
     step(
         "writes on the cluster after cutover",
         lambda: simulate_writes(context.cluster, "cluster", 10, synthetic=context.synthetic),
@@ -299,6 +416,8 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
     rollback = step("gate cutover, endpoint wsl2 (rollback)", lambda: gate(context, "cutover", "wsl2"))
     if not rollback.warnings:
         raise RuntimeError("the rollback gate printed no reminder")
+    _flip_front_door(context, lambda apis: apis.workstation)
+    _front_door_step(context, step, "after rollback")
     return bare
 
 
@@ -310,8 +429,26 @@ def _freeze_step(
     return write_report(frozen, report)
 
 
+def _as_is(verdict: tuple[str, str]) -> tuple[str, str]:
+    return verdict
+
+
 def _count(written: int) -> tuple[str, str]:
     return "pass", f"{written} writes"
+
+
+APPROVAL_PACKET = "approval.html"
+
+
+def _write_packet(context: Rehearsal) -> Packet:
+    """What the approver reads before the approval is recorded (the runbook's folder layout)."""
+    packet = build_packet(context.out, api_check_exception=None if context.apis else API_CHECK_EXCEPTION)
+    (context.out / APPROVAL_PACKET).write_text(packet.html)
+    return packet
+
+
+def _packet_verdict(packet: Packet) -> tuple[str, str]:
+    return ("pass", APPROVAL_PACKET) if packet.ready else ("fail", f"{APPROVAL_PACKET}: the cutover gate would refuse")
 
 
 def _approve(context: Rehearsal) -> None:

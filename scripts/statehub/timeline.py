@@ -77,6 +77,8 @@ class Summary:
     rows: int
     engine: str
     """What ran the gates: `mocks` (the program in-process) or `pulumi` (the real CLI and providers)."""
+    front_door: dict[str, Any]
+    """/state/summary as clients saw it through the front door: before cutover, after it, after the rollback."""
 
     @property
     def window_ratio(self) -> float | None:
@@ -97,6 +99,7 @@ class Summary:
             "bare_copy_s": self.bare_copy_seconds,
             "window_ratio": self.window_ratio,
             "source_unchanged": self.source_unchanged,
+            "front_door": self.front_door,
             "steps": [vars(s) for s in self.steps],
         }
 
@@ -115,4 +118,19 @@ class Summary:
             f"| {s.name.replace('|', '/')} | {s.seconds:.3f} | {s.result} | {s.detail.replace('|', '/')} |"
             for s in self.steps
         ]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + self._front_door_lines()) + "\n"
+
+    def _front_door_lines(self) -> list[str]:
+        if not self.front_door:
+            return []
+        moments = list(self.front_door)
+        kinds = sorted({k for seen in self.front_door.values() for k in (seen.get("counts") or {})})
+        lines = ["", "## /state/summary through the front door", "", "| count | " + " | ".join(moments) + " |"]
+        lines.append("|---|" + "---|" * len(moments))
+        lines += [
+            f"| {kind} | "
+            + " | ".join(str((self.front_door[m].get("counts") or {}).get(kind, "")) for m in moments)
+            + " |"
+            for kind in kinds
+        ]
+        return lines

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from statehub.dsn import Dsn, connect
+from statehub.dsn import Dsn
 from statehub.fingerprint import fingerprint
 
 from components.evidence import fingerprint_digest
+from standins.state_hub.serving import serving, serving_each
 from tests.data.conftest import NewDb, no_password, script_env
-from tests.http_stub import serve_json
 from tests.script_runner import run_script
 
 
@@ -39,46 +38,40 @@ def test_drill_into_a_throwaway_server(new_db: NewDb, tmp_path: Path) -> None:
     assert (source.get("password") or "?") not in "".join(p.read_text() for p in (tmp_path / "drill").rglob("*.json"))
 
 
-def test_drill_into_a_scratch_database_checks_the_api(new_db: NewDb, tmp_path: Path, state_hub_api: str) -> None:
+def test_drill_into_a_scratch_database_checks_both_apis(new_db: NewDb, tmp_path: Path) -> None:
+    """The live State Hub and one wired to the scratch copy (both the stand-in, over real databases)."""
     source, scratch = new_db(scale=1), new_db()
-    env_scratch = no_password(scratch)  # same server, same password as the source
-    code, stderr, report = drill_cli(source, tmp_path / "drill", "--scratch", env_scratch, "--api-url", state_hub_api)
-    assert code == 0, stderr
-    assert report["details"]["api"]["problems"] == []
-    with connect(scratch) as conn:
-        assert (conn.execute("SELECT count(*) FROM tasks").fetchone() or [0])[0] == 989
-
-
-def test_a_failing_api_fails_the_drill(new_db: NewDb, tmp_path: Path, state_hub_api: str) -> None:
-    source, scratch = new_db(scale=1), new_db()
-    code, _, report = drill_cli(
-        source, tmp_path / "drill", "--scratch", no_password(scratch), "--api-url", state_hub_api + "/broken"
-    )
-    assert code == 1
-    assert report["result"] == "fail"
-    assert [p["kind"] for p in report["details"]["differences"]] == ["api-health", "api-summary"]
-
-
-@pytest.mark.parametrize(
-    ("live_summary", "code", "kinds"), [({"workstreams": 117}, 0, []), ({"workstreams": 118}, 1, ["api-summary"])]
-)
-def test_the_copy_summary_must_equal_the_live_one(
-    new_db: NewDb, tmp_path: Path, state_hub_api: str, live_summary: dict[str, int], code: int, kinds: list[str]
-) -> None:
-    source, scratch = new_db(scale=1), new_db()
-    with serve_json({"/state/summary": {**live_summary, "generated_at": "volatile, ignored"}}) as live:
-        result, stderr, report = drill_cli(
+    with serving_each([source.url(), scratch.url()]) as (live_api, copy_api):
+        code, stderr, report = drill_cli(
             source,
             tmp_path / "drill",
             "--scratch",
             no_password(scratch),
-            "--api-url",
-            state_hub_api,
-            "--source-api-url",
-            f"http://{live}",
+            "--source-api",
+            live_api,
+            "--target-api",
+            copy_api,
         )
-    assert result == code, stderr
-    assert [p["kind"] for p in report["details"]["differences"]] == kinds
+    assert code == 0, stderr
+    api = report["details"]["api"]
+    assert api["result"] == "pass" and api["summary"]["equal"] and len(api["reads"]) == 5
+    restore_compare = json.loads((tmp_path / "drill" / "restore-compare.json").read_text())
+    assert restore_compare["details"]["api"] == api  # the drill's compare report carries it too
+
+
+def test_a_failing_api_fails_the_drill(new_db: NewDb, tmp_path: Path) -> None:
+    source, scratch = new_db(scale=1), new_db()
+    with serving(source.url()) as live_api:
+        code, _, report = drill_cli(
+            source,
+            tmp_path / "drill",
+            *("--scratch", no_password(scratch), "--source-api", live_api, "--target-api", "http://127.0.0.1:9"),
+        )
+    assert code == 1
+    assert report["result"] == "fail"
+    kinds = {(p["kind"], p["side"]) for p in report["details"]["differences"]}
+    assert ("api-health", "target") in kinds and ("api-summary", "target") in kinds
+    assert all(p["side"] == "target" for p in report["details"]["differences"])
 
 
 @pytest.mark.parametrize(
@@ -86,7 +79,8 @@ def test_the_copy_summary_must_equal_the_live_one(
     [
         ("scratch-is-source", "is the source itself"),
         ("scratch-not-empty", "is not empty ("),
-        ("api-without-scratch", "--api-url needs --scratch"),
+        ("api-without-scratch", "--target-api needs --scratch"),
+        ("api-one-side", "--source-api and --target-api go together"),
     ],
 )
 def test_bad_drill_requests_are_refused(new_db: NewDb, tmp_path: Path, case: str, message: str) -> None:
@@ -94,19 +88,11 @@ def test_bad_drill_requests_are_refused(new_db: NewDb, tmp_path: Path, case: str
     extra = {
         "scratch-is-source": ["--scratch", no_password(source)],
         "scratch-not-empty": ["--scratch", no_password(new_db(scale=1))],
-        "api-without-scratch": ["--api-url", "http://127.0.0.1:9"],
+        "api-without-scratch": ["--source-api", "http://127.0.0.1:9", "--target-api", "http://127.0.0.1:9"],
+        "api-one-side": ["--target-api", "http://127.0.0.1:9"],
     }[case]
     code, stderr, report = drill_cli(source, tmp_path / "drill", *extra)
     assert code == 2
     assert message in stderr
     assert report == {}
     assert not (tmp_path / "drill" / "dump").exists()  # refused before anything was read
-
-
-@pytest.fixture
-def state_hub_api() -> Iterator[str]:
-    """A stand-in State Hub API: health ok and a summary; anything under /broken answers 404."""
-    with serve_json(
-        {"/state/health": {"status": "ok", "db": "connected"}, "/state/summary": {"workstreams": 117}}
-    ) as host:
-        yield f"http://{host}"

@@ -4,14 +4,18 @@ stops it at the right gate with that gate's message."""
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,9 +31,15 @@ from tests.data.conftest import no_password
 from tests.script_runner import SCRIPTS, run_script, script_env
 
 
-def test_the_rehearsal_passes_end_to_end(tmp_path: Path) -> None:
-    out = tmp_path / "rehearsal"
-    result = run_script("rehearse.py", "--out", str(out), "--engine", "mocks", timeout=120)
+@pytest.fixture(scope="module")
+def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One whole rehearsal through its command, shared by the tests that read what it wrote."""
+    out = tmp_path_factory.mktemp("rehearsal") / "out"
+    return out, run_script("rehearse.py", "--out", str(out), "--engine", "mocks", timeout=180)
+
+
+def test_the_rehearsal_passes_end_to_end(rehearsed: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, result = rehearsed
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["result"] == "pass"
@@ -54,9 +64,59 @@ def test_the_rehearsal_passes_end_to_end(tmp_path: Path) -> None:
         "sync-back.json",
         "unfreeze.json",
         "summary.md",
+        "approval.html",
     ):
         assert (out / evidence).exists(), evidence
     assert "write-freeze window" in result.stderr
+    for name in ("restore-compare.json", "final-compare.json"):  # the API side of both, for both sides
+        api = json.loads((out / name).read_text())["details"]["api"]
+        assert api["result"] == "pass" and api["summary"]["equal"] and len(api["reads"]) == 5, name
+        assert all(api[side]["health"]["status"] == 200 for side in ("source", "target"))
+    final_target = json.loads((out / "final-compare.json").read_text())["details"]["api"]["summary"]["target"]
+    seen = summary["front_door"]
+    assert list(seen) == ["before cutover", "after cutover", "after rollback"]
+    assert seen["after cutover"]["counts"] == final_target["counts"]  # clients see the cluster's data
+    assert seen["before cutover"]["counts"]["progress_events"] < seen["after cutover"]["counts"]["progress_events"]
+    assert "/state/summary through the front door" in (out / "summary.md").read_text()
+
+
+def test_the_approval_packet_renders_in_chromium(
+    rehearsed: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    """The page the approver reads, loaded by headless Chromium: its DOM carries the verdict, every required
+    report with its sha256, the tables of both sides and the exact lines to record; the screenshot is a page."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    out, _ = rehearsed
+    page = out / "approval.html"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert "Every report the cutover gate reads passes its checks." in dom
+    for name in ("freeze.json", "final-compare.json", "restore-compare.json", "drill/drill-report.json"):
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() in dom, name
+    freeze_sha = hashlib.sha256((out / "freeze.json").read_bytes()).hexdigest()
+    assert f"pulumi config set --path 'state-hub-infra:approval.freezeReportSha256' '{freeze_sha}'" in html.unescape(
+        dom
+    )
+    assert "public.progress_events" in dom and "/state/workstreams/117" in dom
+    shot = tmp_path / "packet.png"
+    subprocess.run(
+        [chromium, *flags, "--window-size=1400,2400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    png = shot.read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 50_000  # a rendered page of tables, not a blank one
 
 
 def at(step_name: str, action):  # type: ignore[no-untyped-def]
@@ -107,6 +167,12 @@ INJECTIONS = {
         sql_on("cluster", "DELETE FROM progress_events WHERE id = 7"),
         "gate cutover",
         "says fail: row-count difference in public.progress_events",
+    ),
+    "the cluster's State Hub down at the final compare": (
+        "final compare (cluster vs the frozen WSL2's snapshot)",
+        lambda context: setattr(context, "apis", replace(context.apis, cluster="http://127.0.0.1:9")),
+        "gate cutover",
+        "says fail: api-health difference in target API /state/health field status",
     ),
     "evidence edited after approval": (
         "gate cutover, endpoint cluster",

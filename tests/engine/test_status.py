@@ -14,7 +14,7 @@ import pytest
 from statehub.api_server import CONTEXT, LocalCluster
 from statehub.kube_api import KubeApi
 
-from components.labels import selector
+from components.names import selector
 from tests.http_stub import serve_json
 from tests.script_runner import run_script
 
@@ -186,7 +186,7 @@ def status(cluster: LocalCluster, tmp_path: Path) -> Status:
 def test_healthy(cluster: LocalCluster, status: Status, tmp_path: Path) -> None:
     world(cluster.api)
     with serve_json({"/state/health": {"status": "ok", "db": "connected"}, "/state/summary": {"tasks": 3}}) as address:
-        code, printed = status("--api-url", f"http://{address}")
+        code, printed = status("--api", f"http://{address}")
     assert code == 0, printed
     assert "HEALTHY" in printed
     report = (tmp_path / "s.json").read_text()

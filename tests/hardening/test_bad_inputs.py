@@ -105,7 +105,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     ),
     "drill: API without scratch": (
         "drill.py",
-        "--source '{src}' --out {tmp}/d --api-url http://127.0.0.1:9",
+        "--source '{src}' --out {tmp}/d --source-api http://127.0.0.1:9 --target-api http://127.0.0.1:9",
         "--scratch",
     ),
     "drill: scratch not empty": ("drill.py", "--source '{tgt}' --out {tmp}/d --scratch '{src}'", "is not empty"),
@@ -130,7 +130,19 @@ CASES: dict[str, tuple[str, str, str]] = {
     ),
     # status
     "status: kubeconfig missing": ("status.py", "--kubeconfig {tmp}/none --report {tmp}/s.json", "cannot be read"),
-    "status: API not a URL": ("status.py", "--kubeconfig {file} --api-url 127.0.0.1:8000", "http(s) URL"),
+    "status: API not a URL": ("status.py", "--kubeconfig {file} --api 127.0.0.1:8000", "http(s) URL"),
+    # approval_packet
+    "packet: evidence not a folder": ("approval_packet.py", "--evidence {file} --out {tmp}/a.html", "is not a folder"),
+    "packet: --out is a folder": ("approval_packet.py", "--evidence {tmp} --out {tmp}", "is a folder"),
+    "packet: stack file missing": (
+        "approval_packet.py",
+        "--evidence {tmp} --out {tmp}/a.html --stack {tmp}/none",
+        "--stack",
+    ),
+    # tunnel
+    "tunnel: ssh without --remote": ("tunnel.py", "--via ssh --ssh-host railiance01", "--remote ADDRESS:PORT"),
+    "tunnel: unknown carrier": ("tunnel.py", "--via socat", "invalid choice: 'socat'"),
+    "tunnel: kubectl without context": ("tunnel.py", "--via kubectl", "--context"),
     # rehearse
     "rehearse: --out is a file": ("rehearse.py", "--out {file}", "--out"),
     "rehearse: --scale 0": ("rehearse.py", "--out {tmp}/r --scale 0", "--scale"),

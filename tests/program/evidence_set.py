@@ -33,6 +33,38 @@ FROZEN_FINGERPRINT = fingerprint_digest(FROZEN_STATE)
 DRILLED_FINGERPRINT = "d" * 64
 
 
+SUMMARY: dict[str, Any] = {"counts": {"workstreams": 117, "tasks": 989}, "latest": {"tasks": [{"id": 989}]}}
+
+
+def api_part(**changes: Any) -> dict[str, Any]:
+    """A passing API part as compare.py writes it (both sides healthy, equal summaries, equal reads)."""
+    read_digest = "e" * 64
+    healthy = {"status": 200, "body": {"status": "ok", "db": "connected"}}
+    part: dict[str, Any] = {
+        "volatile_fields": ["generated_at"],
+        "source": {"url": "http://127.0.0.1:8000", "health": healthy},
+        "target": {"url": "http://127.0.0.1:8001", "health": healthy},
+        "summary": {
+            "source": {**SUMMARY, "generated_at": "2026-11-28T10:00:00Z"},
+            "target": {**SUMMARY, "generated_at": "2026-11-28T10:00:01Z"},
+            "equal": True,
+        },
+        "reads": [
+            {
+                "path": path,
+                "source": {"status": 200, "sha256": read_digest},
+                "target": {"status": 200, "sha256": read_digest},
+                "equal": True,
+            }
+            for path in ("/state/workstreams/1", "/state/workstreams/117", "/state/repos/1", "/state/tokens")
+        ],
+        "warnings": [],
+        "problems": [],
+        "result": "pass",
+    }
+    return {**part, **changes}
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -57,7 +89,8 @@ class EvidenceSet:
         return self.write(name, "drill", age=age, **{**shaped, **details})
 
     def compare(self, name: str, *, age: timedelta, source: str, target: str | None = None, **details: Any) -> Path:
-        """A compare report of `source` and `target` fingerprints (equal unless told), target_role cluster."""
+        """A compare report of `source` and `target` fingerprints (equal unless told), target_role cluster, with
+        a passing API part."""
         shaped: dict[str, Any] = {
             "differences": [],
             "source_fingerprint_sha256": source,
@@ -65,6 +98,7 @@ class EvidenceSet:
             "target_role": "cluster",
             "source_database": WORKSTATION,
             "target_database": CLUSTER,
+            "api": api_part(),
         }
         return self.write(name, "compare", age=age, **{**shaped, **details})
 

@@ -1,10 +1,15 @@
-"""Labels that say what a resource is and which team owns it."""
+"""Names, ports and labels, derived once: what a resource is called, where it listens, which team owns it."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 APP_NAME = "state-hub"
+API_PORT = 8000
+"""The State Hub's HTTP port (the workplan: port 8000)."""
+POSTGRES_PORT = 5432
+CNPG_STATUS_PORT = 8000
+"""cnpg's instance manager status port (the operator reaches it; a NetworkPolicy must let it in)."""
 FRONT_DOOR_NAME = "state-hub-api"
 """The stable Service clients (and the private Ingress) use; the endpoint toggle moves what is behind it."""
 

@@ -1,0 +1,67 @@
+"""A TCP relay on 127.0.0.1 whose destination can be moved while it runs.
+
+What a Service does when its endpoints change: connections already open stay where they are, new
+ones go to the new destination. The rehearsal's front door flips with it, like the endpoint toggle;
+the tunnel's tests use one as the port-forward a tunnel keeps alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_CHUNK = 65536
+
+
+class TcpRelay:
+    def __init__(self, listener: socketserver.ThreadingTCPServer, destination: tuple[str, int]) -> None:
+        self._listener = listener
+        self.destination = destination
+        """(host, port) where new connections go."""
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.server_address[1])
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(_CHUNK):
+            sink.sendall(data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+@contextmanager
+def relaying(destination: tuple[str, int], *, port: int = 0) -> Iterator[TcpRelay]:
+    """Listen on 127.0.0.1:`port` (0: a free one) and relay to `destination` until the block ends."""
+    relay: TcpRelay
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            try:
+                upstream = socket.create_connection(relay.destination, timeout=10)
+            except OSError:
+                return  # the client sees the connection close, as with a Service without a ready endpoint
+            upstream.settimeout(None)
+            with upstream:
+                back = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
+                back.start()
+                _pump(self.request, upstream)
+                back.join()
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    listener = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
+    listener.daemon_threads = True
+    relay = TcpRelay(listener, destination)
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield relay
+    finally:
+        listener.shutdown()
+        listener.server_close()

@@ -1,0 +1,18 @@
+"""The State Hub's schema as the synthetic data models it (statehub.synthetic.SCHEMA), in one revision.
+
+Its id is synthetic.ALEMBIC_HEAD, so a migrated empty database and a seeded one carry the same revision.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+from statehub.synthetic import ALEMBIC_HEAD, SCHEMA
+
+revision = ALEMBIC_HEAD
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.get_bind().exec_driver_sql(SCHEMA)
