@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from statehub.approval_packet import build_packet, recorded_api_check_exception
-from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.errors import Refused
-from statehub.reports import check_report_path
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
+from statehub.data.approval_packet import build_packet, recorded_api_check_exception
+from statehub.data.report_files import check_report_path
+from statehub.policy.refusal import Refusal
 
 
 def main() -> int:
@@ -28,9 +28,9 @@ def main() -> int:
     parser.add_argument("--stack", type=Path, help="the stack file, to show a recorded apiCheckException")
     args = parser.parse_args()
     if not args.evidence.is_dir():
-        raise Refused(f"--evidence {args.evidence} is not a folder: give the folder the reports are in")
+        raise Refusal(f"--evidence {args.evidence} is not a folder: give the folder the reports are in")
     if args.stack is not None and not args.stack.is_file():
-        raise Refused(f"--stack {args.stack} is not a file: give the stack file (e.g. Pulumi.railiance01.yaml)")
+        raise Refusal(f"--stack {args.stack} is not a file: give the stack file (e.g. Pulumi.railiance01.yaml)")
     check_report_path(args.out, flag="--out")
     exception = recorded_api_check_exception(args.stack) if args.stack else None
     packet = build_packet(args.evidence, api_check_exception=exception)

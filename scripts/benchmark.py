@@ -19,14 +19,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from statehub.cli import ScriptParser
-from statehub.comparing import compare_databases
-from statehub.dsn import Dsn, connect
-from statehub.dumping import dump
-from statehub.ephemeral import ephemeral_server
-from statehub.pgtools import find_tool, run_tool
-from statehub.restoring import restore
-from statehub.synthetic import seed
+from statehub.cli.entry import ScriptParser
+from statehub.data.comparing import compare_databases
+from statehub.data.dsn import Dsn, connect
+from statehub.data.dumping import dump
+from statehub.data.ephemeral import ephemeral_server
+from statehub.data.pgtools import find_tool, run_tool
+from statehub.data.restoring import restore
+from statehub.data.synthetic import seed
 
 
 def timed(action: Callable[[], object]) -> float:

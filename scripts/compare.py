@@ -16,15 +16,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from statehub.archive import read_manifest
-from statehub.cli import FAIL, PASS, ScriptParser, http_url, run_cli
-from statehub.comparing import compare_databases, with_api_part
-from statehub.dsn import Dsn
-from statehub.errors import Refused
-from statehub.render_report import show_compare
-from statehub.reports import check_report_path, write_report
-
-from components.api_contract import VOLATILE_FIELDS
+from statehub.cli.compare_table import show_compare
+from statehub.cli.entry import FAIL, PASS, ScriptParser, http_url, run_cli
+from statehub.data.archive import read_manifest
+from statehub.data.comparing import compare_databases, with_api_part
+from statehub.data.dsn import Dsn
+from statehub.data.report_files import check_report_path, write_report
+from statehub.policy.api_contract import VOLATILE_FIELDS
+from statehub.policy.refusal import Refusal
 
 
 def main() -> int:
@@ -45,7 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     check_report_path(args.report)  # before anything is touched
     if bool(args.source_api) != bool(args.target_api):
-        raise Refused("--source-api and --target-api go together")
+        raise Refusal("--source-api and --target-api go together")
     target = Dsn.parse(args.target)
     if args.source:
         src = Dsn.parse(args.source)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, ScriptParser, console, http_url, run_cli
-from statehub.drilling import DRILL_REPORT, drill
-from statehub.dsn import Dsn
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, http_url, run_cli, step
+from statehub.data.drilling import DRILL_REPORT, drill
+from statehub.data.dsn import Dsn
 
 
 def main() -> int:
@@ -40,6 +40,7 @@ def main() -> int:
         target_api=args.target_api,
         pg_bin=args.pg_bin,
         docker_container=args.docker_container,
+        progress=step,
     )
     details = report.details
     for difference in details["differences"]:

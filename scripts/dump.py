@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from statehub.cli import PASS, ScriptParser, console, run_cli
-from statehub.dsn import Dsn
-from statehub.dumping import dump
+from statehub.cli.entry import PASS, ScriptParser, console, run_cli, step
+from statehub.data.dsn import Dsn
+from statehub.data.dumping import dump
 
 
 def main() -> int:
@@ -57,6 +57,7 @@ def main() -> int:
         pg_bin=args.pg_bin,
         compress=target is None,
         restore_into=target,
+        progress=step,
     )
     archive = report.details["archive"]
     console.print(

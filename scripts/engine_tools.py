@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import sys
 
-from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.engine_build import BINARIES, EngineBuildError, bin_dir, build_all, built_binaries, missing
-from statehub.errors import Refused
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
+from statehub.engine.engine_build import BINARIES, EngineBuildError, bin_dir, build_all, built_binaries, missing
+from statehub.policy.refusal import Refusal
 
 
 def main() -> int:
@@ -24,7 +24,7 @@ def main() -> int:
     try:
         directory = build_all(console.print) if args.command == "build" else bin_dir()
     except EngineBuildError as error:
-        raise Refused(str(error)) from None
+        raise Refusal(str(error)) from None
     absent = missing(directory)
     if absent:
         console.print(f"not built: {', '.join(absent)}. Run: uv run scripts/engine_tools.py build")

@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.dsn import Dsn
-from statehub.freezing import freeze, unfreeze
-from statehub.reports import check_report_path, write_report
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
+from statehub.data.dsn import Dsn
+from statehub.data.freezing import freeze, unfreeze
+from statehub.data.report_files import check_report_path, write_report
 
 
 def main() -> int:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from statehub.api_server import SHARED_SCHEMAS, ApiServerError, start, stop
-from statehub.cli import PASS, ScriptParser, console, run_cli
-from statehub.engine_build import EngineBuildError, bin_dir, missing
-from statehub.errors import Refused
-from statehub.kube_api import KubeApiError
+from statehub.cli.entry import PASS, ScriptParser, console, run_cli
+from statehub.cluster.kube_api import KubeApiError
+from statehub.engine.control_plane import SHARED_SCHEMAS, ApiServerError, start, stop
+from statehub.engine.engine_build import EngineBuildError, bin_dir, missing
+from statehub.policy.refusal import Refusal
 
 
 def main() -> int:
@@ -46,15 +46,15 @@ def main() -> int:
             return PASS
         tools = bin_dir()
         if missing(tools):
-            raise Refused(f"not built: {', '.join(missing(tools))}. Run: uv run scripts/engine_tools.py build")
+            raise Refusal(f"not built: {', '.join(missing(tools))}. Run: uv run scripts/engine_tools.py build")
         schemas = args.schemas or (SHARED_SCHEMAS if SHARED_SCHEMAS.is_dir() else None)
         if schemas is not None and not schemas.is_dir():
-            raise Refused(f"--schemas {schemas} is not a folder: give the folder holding cnpg/*.yaml")
+            raise Refusal(f"--schemas {schemas} is not a folder: give the folder holding cnpg/*.yaml")
         if schemas is None:
             console.print(f"warning: {SHARED_SCHEMAS} does not exist: no cnpg CRDs, a stack's Cluster will be refused")
         cluster = start(args.dir, tools, schemas, console.print, tie_to_parent=False)
     except (ApiServerError, KubeApiError, EngineBuildError) as error:
-        raise Refused(str(error)) from None
+        raise Refusal(str(error)) from None
     console.print(f"API server {cluster.api.server} as context 'local'")
     console.print(f"stop it with: uv run scripts/local_cluster.py down --dir {args.dir}")
     print(cluster.kubeconfig)

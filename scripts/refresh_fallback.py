@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.dsn import Dsn
-from statehub.refreshing import refresh_fallback
-from statehub.reports import check_report_path, write_report
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
+from statehub.data.dsn import Dsn
+from statehub.data.refreshing import refresh_fallback
+from statehub.data.report_files import check_report_path, write_report
 
 
 def main() -> int:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.errors import Refused
-from statehub.registry import Credentials, check_registry, default_scheme
-from statehub.reports import Report, write_report
-
-from components.image_ref import parse_image_ref
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
+from statehub.data.report_files import write_report
+from statehub.policy.image_ref import parse_image_ref
+from statehub.policy.refusal import Refusal
+from statehub.policy.report import Report
+from statehub.registry.client import Credentials, check_registry, default_scheme
 
 
 def main() -> int:
@@ -33,15 +33,15 @@ def main() -> int:
     args = parser.parse_args()
     ref = parse_image_ref(args.image)
     if ref is None:
-        raise Refused(f"--image {args.image!r} is not an image reference: give repo@sha256:<64 hex digits>")
+        raise Refusal(f"--image {args.image!r} is not an image reference: give repo@sha256:<64 hex digits>")
     if not ref.pinned:
-        raise Refused(
+        raise Refusal(
             f"--image {args.image!r} is not pinned by digest: a tag can move. Give repo@sha256:<64 hex digits> "
             "(stage image exports it as imageRef)"
         )
     password = os.environ.get("REGISTRY_PASSWORD")
     if args.username and not password:
-        raise Refused(f"--username {args.username!r} given but REGISTRY_PASSWORD is not set in the environment")
+        raise Refusal(f"--username {args.username!r} given but REGISTRY_PASSWORD is not set in the environment")
     credentials = Credentials(args.username, password or "") if args.username else None
     scheme = "http" if args.plain_http else default_scheme(ref)
     steps = check_registry(ref, credentials, scheme=scheme)

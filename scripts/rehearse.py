@@ -25,15 +25,15 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from statehub.api_server import SHARED_SCHEMAS
-from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.dsn import Dsn
-from statehub.engine_build import EngineBuildError, bin_dir, missing
-from statehub.errors import Refused
-from statehub.gate_runs import Gates, MockGates, engine_gates
-from statehub.rehearsal import rehearse
-from statehub.reports import check_out_dir
-from statehub.timeline import StepResult
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
+from statehub.data.dsn import Dsn
+from statehub.data.report_files import check_out_dir
+from statehub.engine.control_plane import SHARED_SCHEMAS
+from statehub.engine.engine_build import EngineBuildError, bin_dir, missing
+from statehub.policy.refusal import Refusal
+from statehub.rehearsal.gate_runs import Gates, MockGates, engine_gates
+from statehub.rehearsal.rehearsal import rehearse
+from statehub.rehearsal.timeline import StepResult
 
 _COLOURS = {"pass": "green", "fail": "red", "stopped": "red", "error": "red"}
 
@@ -58,9 +58,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.scale < 1:
-        raise Refused(f"--scale {args.scale}: give 1 or more")
+        raise Refusal(f"--scale {args.scale}: give 1 or more")
     if args.source and args.scale != 1:
-        raise Refused("--scale applies to the synthetic database; with --source the size is the source's")
+        raise Refusal("--scale applies to the synthetic database; with --source the size is the source's")
     if args.out:
         check_out_dir(args.out, what="a rehearsal never overwrites evidence")
     out = args.out or Path(tempfile.mkdtemp(prefix="state-hub-rehearsal-"))
@@ -91,7 +91,7 @@ def _gates(engine: str, resources: ExitStack) -> Gates:
             console.print(f"engine auto: mocks ({'; '.join(unavailable)})")
         return MockGates()
     if unavailable:
-        raise Refused(f"--engine pulumi: {'; '.join(unavailable)}. Run: uv run scripts/engine_tools.py build")
+        raise Refusal(f"--engine pulumi: {'; '.join(unavailable)}. Run: uv run scripts/engine_tools.py build")
     work = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="state-hub-engine-")))
     return resources.enter_context(engine_gates(work, tools, SHARED_SCHEMAS, console.print))
 

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pulumi
 from rich.console import Console
-from statehub.cli import ScriptParser
-from statehub.manifests import kubernetes_manifests, plain, resource_plan, resource_tree_lines, write_manifests
-from statehub.offline_program import run_program
-from statehub.stack_config import StackConfigError, load_stack_config
+
+from statehub.cli.entry import ScriptParser
+from statehub.offline.manifests import kubernetes_manifests, plain, resource_plan, resource_tree_lines, write_manifests
+from statehub.offline.offline_program import run_program
+from statehub.offline.stack_config import StackConfigError, load_stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

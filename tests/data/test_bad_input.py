@@ -9,13 +9,13 @@ import stat
 from pathlib import Path
 
 import pytest
-from statehub.dsn import Dsn, connect
-from statehub.ephemeral import free_port
-from statehub.fingerprint import fingerprint
-from statehub.freezing import is_frozen
-from statehub.restoring import user_objects
 
-from components.evidence import fingerprint_digest
+from statehub.data.dsn import Dsn, connect
+from statehub.data.ephemeral import free_port
+from statehub.data.fingerprint import fingerprint
+from statehub.data.freezing import is_frozen
+from statehub.data.restoring import user_objects
+from statehub.policy.evidence import fingerprint_digest
 from tests.data.conftest import PG15_BIN, NewDb, dump_cli, no_password, restore_cli, script_env
 from tests.script_runner import run_script
 
@@ -111,7 +111,7 @@ def test_pg_dump_too_old(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
 
 def test_docker_container_path(dumped: tuple[Dsn, Path], new_db: NewDb, tmp_path: Path) -> None:
     """A fake `docker` on PATH stands in for `docker exec`: it must get no password on its argv."""
-    from statehub.ephemeral import pgserver_bin
+    from statehub.data.ephemeral import pgserver_bin
 
     source, _ = dumped
     fake_bin = tmp_path / "bin"

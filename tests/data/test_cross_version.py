@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from statehub.dumping import dump
-from statehub.ephemeral import EphemeralServer
-from statehub.restoring import restore
 
+from statehub.data.dumping import dump
+from statehub.data.ephemeral import EphemeralServer
+from statehub.data.restoring import restore
 from tests.data.conftest import create_db
 from tests.data.shape_corpus import apply, load_shapes
 

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from statehub.dsn import Dsn
-from statehub.fingerprint import fingerprint
 
-from components.evidence import fingerprint_digest
 from standins.state_hub.serving import serving, serving_each
+from statehub.data.dsn import Dsn
+from statehub.data.fingerprint import fingerprint
+from statehub.policy.evidence import fingerprint_digest
 from tests.data.conftest import NewDb, no_password, script_env
 from tests.script_runner import run_script
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from statehub.dsn import Dsn, DsnError
+
+from statehub.data.dsn import Dsn, DsnError
 
 
 @pytest.fixture(autouse=True)

@@ -4,10 +4,10 @@ hashed natively (not as text) and the ones hashed as text (enums, numerics, floa
 from __future__ import annotations
 
 import pytest
-from statehub.dsn import connect
-from statehub.ephemeral import EphemeralServer
-from statehub.fingerprint import fingerprint
 
+from statehub.data.dsn import connect
+from statehub.data.ephemeral import EphemeralServer
+from statehub.data.fingerprint import fingerprint
 from tests.data.conftest import create_db
 
 CHANGES = [

@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from statehub.dsn import ConnectError, Dsn, connect
-from statehub.ephemeral import EphemeralServer
-from statehub.freezing import freeze, is_frozen, probe_write, unfreeze
 
+from statehub.data.dsn import ConnectError, Dsn, connect
+from statehub.data.ephemeral import EphemeralServer
+from statehub.data.freezing import freeze, is_frozen, probe_write, unfreeze
 from tests.data.conftest import create_db, no_password, script_env
 from tests.script_runner import run_script
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from statehub.dsn import Dsn, connect
-from statehub.ephemeral import EphemeralServer
-from statehub.fingerprint import fingerprint
-from statehub.freezing import freeze, is_frozen, unfreeze
 
-from components.evidence import fingerprint_digest
+from statehub.data.dsn import Dsn, connect
+from statehub.data.ephemeral import EphemeralServer
+from statehub.data.fingerprint import fingerprint
+from statehub.data.freezing import freeze, is_frozen, unfreeze
+from statehub.policy.evidence import fingerprint_digest
 from tests.data.conftest import create_db, no_password, script_env
 from tests.script_runner import run_script
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from statehub.comparing import compare_databases
-from statehub.dsn import Dsn, connect
-from statehub.dumping import dump
-from statehub.ephemeral import EphemeralServer
-from statehub.fingerprint import diff_fingerprints, fingerprint
-from statehub.restoring import restore
 
+from statehub.data.comparing import compare_databases
+from statehub.data.dsn import Dsn, connect
+from statehub.data.dumping import dump
+from statehub.data.ephemeral import EphemeralServer
+from statehub.data.fingerprint import diff_fingerprints, fingerprint
+from statehub.data.restoring import restore
 from tests.data.conftest import create_db
 from tests.data.shape_corpus import Shape, apply, load_shapes
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from statehub.dsn import Dsn, connect
-from statehub.errors import Refused
-from statehub.fingerprint import fingerprint
-from statehub.freezing import freeze
-from statehub.syncing import sync_back
 
-from components.evidence import fingerprint_digest
+from statehub.data.dsn import Dsn, connect
+from statehub.data.fingerprint import fingerprint
+from statehub.data.freezing import freeze
+from statehub.data.syncing import sync_back
+from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.refusal import Refusal
 from tests.data.conftest import NewDb, no_password
 from tests.script_runner import run_script, script_env
 
@@ -52,7 +52,7 @@ def test_sync_back_brings_every_kind_of_change_back(new_db: NewDb) -> None:
 
 def test_sync_back_refuses_an_unfrozen_wsl2(new_db: NewDb) -> None:
     wsl2, cluster = copy_pair(new_db)
-    with pytest.raises(Refused, match="is not frozen"):
+    with pytest.raises(Refusal, match="is not frozen"):
         sync_back(cluster, wsl2)
 
 
@@ -63,7 +63,7 @@ def test_sync_back_refuses_a_different_schema_and_changes_nothing(new_db: NewDb)
         conn.execute("INSERT INTO repos (name) VALUES ('after-migration')")
     freeze(wsl2, app_roles=[], probe=None)
     before = fingerprint_digest(fingerprint(wsl2))
-    with pytest.raises(Refused, match="schema differs"):
+    with pytest.raises(Refusal, match="schema differs"):
         sync_back(cluster, wsl2)
     assert fingerprint_digest(fingerprint(wsl2)) == before
 

@@ -10,9 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-from statehub.ephemeral import free_port
-from statehub.tunnel import Patience, keep_open, kubectl_command, ssh_command
-
+from statehub.cluster.tunnel import Patience, keep_open, kubectl_command, ssh_command
+from statehub.data.ephemeral import free_port
 from tests.http_stub import serve_json
 from tests.script_runner import run_script
 

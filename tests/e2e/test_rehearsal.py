@@ -20,13 +20,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from statehub.dsn import Dsn, connect
-from statehub.ephemeral import EphemeralServer, ephemeral_server
-from statehub.fingerprint import fingerprint
-from statehub.rehearsal import Rehearsal, rehearse
-from statehub.synthetic import seed
 
-from components.evidence import fingerprint_digest
+from statehub.data.dsn import Dsn, connect
+from statehub.data.ephemeral import EphemeralServer, ephemeral_server
+from statehub.data.fingerprint import fingerprint
+from statehub.data.synthetic import seed
+from statehub.policy.evidence import fingerprint_digest
+from statehub.rehearsal.rehearsal import Rehearsal, rehearse
 from tests.data.conftest import no_password
 from tests.script_runner import SCRIPTS, run_script, script_env
 

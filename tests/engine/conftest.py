@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from statehub.api_server import CONTEXT, SHARED_SCHEMAS, LocalCluster, running
-from statehub.engine_build import EngineBuildError, bin_dir, missing
-from statehub.engine_program import EngineStack, create_engine_stack
+
+from statehub.engine.control_plane import CONTEXT, SHARED_SCHEMAS, LocalCluster, running
+from statehub.engine.engine_build import EngineBuildError, bin_dir, missing
+from statehub.engine.engine_program import EngineStack, create_engine_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SCHEMAS = SHARED_SCHEMAS

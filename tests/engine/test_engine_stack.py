@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from pulumi import automation as auto
-from statehub.api_server import CONTEXT, LocalCluster
-from statehub.engine_program import create_engine_stack
-from statehub.gate_runs import refusal_line
-from statehub.stack_config import StackConfigError, load_stack_config
 
+from statehub.engine.control_plane import CONTEXT, LocalCluster
+from statehub.engine.engine_program import create_engine_stack
+from statehub.offline.stack_config import StackConfigError, load_stack_config
+from statehub.rehearsal.gate_runs import refusal_line
 from tests.engine.conftest import PROJECT_DIR, NewStack
 
 PREBUILT = "registry.railiance.internal:5000/state-hub@sha256:" + "5" * 64

@@ -9,8 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from statehub.engine_build import BIN_DIR_ENV
-
+from statehub.engine.engine_build import BIN_DIR_ENV
 from tests.engine.conftest import SCHEMAS
 from tests.script_runner import SCRIPTS, run_script, script_env
 

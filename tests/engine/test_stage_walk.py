@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from pulumi import automation as auto
-from statehub.gate_runs import Change, GateRun, engine_gates
-from statehub.rehearsal import rehearse
 
+from statehub.rehearsal.gate_runs import Change, GateRun, engine_gates
+from statehub.rehearsal.rehearsal import rehearse
 from tests.engine.conftest import SCHEMAS
 from tests.program.conftest import BACKUP_DECIDED
 

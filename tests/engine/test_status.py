@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from statehub.api_server import CONTEXT, LocalCluster
-from statehub.kube_api import KubeApi
 
-from components.names import selector
+from statehub.cluster.kube_api import KubeApi
+from statehub.engine.control_plane import CONTEXT, LocalCluster
+from statehub.policy.names import selector
 from tests.http_stub import serve_json
 from tests.script_runner import run_script
 

@@ -11,11 +11,11 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from statehub.api_server import SHARED_SCHEMAS
-from statehub.manifests import kubernetes_manifests
-from statehub.offline_program import ProgramRun, run_program
-from statehub.stack_config import StackConfig, load_stack_config
 
+from statehub.engine.control_plane import SHARED_SCHEMAS
+from statehub.offline.manifests import kubernetes_manifests
+from statehub.offline.offline_program import ProgramRun, run_program
+from statehub.offline.stack_config import StackConfig, load_stack_config
 from tests.program.evidence_set import EvidenceSet
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from statehub.reports import Report, write_report
-
-from components.evidence import fingerprint_digest
+from statehub.data.report_files import write_report
+from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.report import Report
 
 WORKSTATION = {"system_identifier": "7300000000000000001", "database": "state_hub"}
 CLUSTER = {"system_identifier": "7400000000000000002", "database": "state_hub"}

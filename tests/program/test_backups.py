@@ -5,8 +5,8 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.backups import BARMAN_PLUGIN, RECOVERY_DRILL_NAME
-from components.settings import OBJECT_STORE_NAME
+from statehub.components.backups import BARMAN_PLUGIN, RECOVERY_DRILL_NAME
+from statehub.policy.settings import OBJECT_STORE_NAME
 from tests.program.conftest import BACKUP_DECIDED, Render, by_kind, crd_validator, manifest, one
 from tests.program.evidence_set import EvidenceSet
 

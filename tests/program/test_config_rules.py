@@ -14,11 +14,11 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from statehub.offline_program import run_program
-from statehub.stack_config import StackConfigError, load_stack_config
 
-from components.project_file import read_project_file
-from components.settings import load_settings
+from statehub.offline.offline_program import run_program
+from statehub.offline.stack_config import StackConfigError, load_stack_config
+from statehub.policy.project_file import read_project_file
+from statehub.policy.settings import load_settings
 from tests.program.conftest import PROJECT_DIR, stack_config
 from tests.script_runner import run_script
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from statehub.manifests import kubernetes_manifests
-from statehub.offline_program import ProgramRun
 
+from statehub.offline.manifests import kubernetes_manifests
+from statehub.offline.offline_program import ProgramRun
 from tests.program.conftest import BACKUP_DECIDED, PRIVATE_INGRESS, Render, manifest
 from tests.program.evidence_set import (
     DRILLED_FINGERPRINT,
@@ -385,6 +385,6 @@ def test_retiring_the_fallback_needs_its_own_decision(render: Render, evidence: 
 
 def test_gates_and_settings_import_no_pulumi() -> None:
     """Gates are pure: importing them (with settings and evidence) must not pull in the Pulumi SDK."""
-    code = "import sys, components.gates, components.settings, components.evidence; print('pulumi' in sys.modules)"
+    code = "import sys, statehub.policy.gates, statehub.policy.settings, statehub.policy.evidence; print('pulumi' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False", done.stderr

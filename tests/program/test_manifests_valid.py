@@ -12,8 +12,8 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from statehub.manifests import MASK, kubernetes_manifests, write_manifests
 
+from statehub.offline.manifests import MASK, kubernetes_manifests, write_manifests
 from tests.program.conftest import PRIVATE_INGRESS, PROJECT_DIR, Render, crd_validator
 
 KUBERNETES_VERSION = "1.31"
@@ -28,8 +28,7 @@ CUSTOM_KINDS = {"Cluster", "Middleware"}
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    from statehub.offline_program import run_program
-
+    from statehub.offline.offline_program import run_program
     from tests.program.conftest import stack_config
 
     return {
@@ -108,7 +107,7 @@ def test_no_secret_in_clear_text(render: Render, tmp_path: Path) -> None:
     run = render("dev")
     password = run.named("state-hub-db-owner-password")
     assert password.inputs  # the generated value is only in the mock's output state
-    from statehub.manifests import plain
+    from statehub.offline.manifests import plain
 
     secret_values = {"mock-"}  # every mock password starts with this
     written = write_manifests(kubernetes_manifests(run), tmp_path)

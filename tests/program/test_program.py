@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from statehub.manifests import is_secret, kubernetes_manifests
 
-from components.app import WAIT_FOR_DATABASE
+from statehub.components.app import WAIT_FOR_DATABASE
+from statehub.offline.manifests import is_secret, kubernetes_manifests
 from tests.program.conftest import PRIVATE_INGRESS, Render, by_kind, checkout_repo, manifest, one
 
 DIGEST = "sha256:" + "ab" * 32

@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from components.settings import IPV4_CARRYING_RANGES
+from statehub.policy.settings import IPV4_CARRYING_RANGES
 from tests.program.conftest import PRIVATE_INGRESS, Render, checkout_repo, manifest, one
 from tests.program.evidence_set import EvidenceSet
 from tests.script_runner import run_script, script_env

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.refusal import SettingsError
-from components.settings import Endpoint, Exposure, Stage, load_settings
+from statehub.policy.refusal import SettingsError
+from statehub.policy.settings import Endpoint, Exposure, Stage, load_settings
 from tests.program.conftest import PRIVATE_INGRESS, stack_config
 
 

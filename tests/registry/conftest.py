@@ -20,7 +20,8 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from statehub.ephemeral import free_port
+
+from statehub.data.ephemeral import free_port
 
 REGISTRY_BINARY = shutil.which("docker-registry") or shutil.which("registry")
 USER, PASSWORD = "ci", "registry-test-password"

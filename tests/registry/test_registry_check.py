@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from statehub.ephemeral import free_port
 
+from statehub.data.ephemeral import free_port
 from tests.http_stub import serve_json
 from tests.registry.conftest import PASSWORD, USER, Registry, push_tiny_image
 from tests.script_runner import run_script, script_env

@@ -1,4 +1,4 @@
-"""The State Hub's schema as the synthetic data models it (statehub.synthetic.SCHEMA), in one revision.
+"""The State Hub's schema as the synthetic data models it (statehub.data.synthetic.SCHEMA), in one revision.
 
 Its id is synthetic.ALEMBIC_HEAD, so a migrated empty database and a seeded one carry the same revision.
 """
@@ -6,7 +6,8 @@ Its id is synthetic.ALEMBIC_HEAD, so a migrated empty database and a seeded one 
 from __future__ import annotations
 
 from alembic import op
-from statehub.synthetic import ALEMBIC_HEAD, SCHEMA
+
+from statehub.data.synthetic import ALEMBIC_HEAD, SCHEMA
 
 revision = ALEMBIC_HEAD
 down_revision = None

@@ -1,0 +1,85 @@
+"""What every data script shares: exit codes, one-line errors, a console, progress on terminals."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import NoReturn
+
+import psycopg
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from statehub.data.dsn import ConnectError, DsnError
+from statehub.data.errors import ToolError
+from statehub.data.processes import stop_all_work
+from statehub.policy.refusal import Refusal
+
+PASS, FAIL, REFUSED = 0, 1, 2
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class ScriptParser(argparse.ArgumentParser):
+    """argparse with the scripts' convention: `--help` shows the module's docstring as written, and a
+    bad argument is one `error:` line naming it (with the hint to --help), exit 2, nothing touched."""
+
+    def __init__(self, doc: str | None) -> None:
+        super().__init__(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(REFUSED, f"error: {message} (see {self.prog} --help)\n")
+
+
+def http_url(text: str) -> str:
+    """argparse type of a State Hub API base URL."""
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1].strip("/")) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL: give e.g. http://127.0.0.1:8000")
+    return text
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C and SIGTERM: end the running tools first (a thread waiting for one would hold the
+    unwinding up), then unwind every `with` block: servers stop, temporary data goes."""
+    stop_all_work()
+    raise KeyboardInterrupt
+
+
+def run_cli(main: Callable[[], int]) -> None:
+    """Exit 0 on pass, 1 on a mismatch or failed check, 2 with one `error:` line when refused.
+
+    SIGTERM is handled like Ctrl-C: running tools are ended, every `with` block unwinds, servers stop,
+    temporary data goes."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    try:
+        code = main()
+    except (Refusal, ConnectError, DsnError, ToolError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        code = REFUSED
+    except psycopg.Error as error:  # the database refused mid-way; what it says is the one line
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: the database refused: {first}", file=sys.stderr)
+        code = REFUSED
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        code = REFUSED
+    sys.exit(code)
+
+
+@contextmanager
+def step(description: str) -> Iterator[None]:
+    """A spinner with elapsed time on a terminal; a plain line otherwise."""
+    if console.is_terminal:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+        ) as progress:
+            progress.add_task(description)
+            yield
+    else:
+        yield
+    console.print(f"done: {description}")

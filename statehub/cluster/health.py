@@ -1,0 +1,197 @@
+"""The State Hub's health on the cluster, read through the Kubernetes API: one status report.
+
+What it reads: the Cluster `state-hub-db` (phase, conditions, ready instances), its last completed
+Backup against the schedule, the ObjectStore's recovery window, restarts of the database and API
+pods, the migration Job, the volumes, and (when given a URL) the API's health and summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from statehub.cluster.kube_api import KubeApi, KubeApiError
+from statehub.data.api_checks import get_json, probe_health
+from statehub.policy.api_contract import SUMMARY_PATH
+from statehub.policy.names import CLUSTER_LABEL, selector
+from statehub.policy.report import Report
+from statehub.policy.settings import CLUSTER_NAME, OBJECT_STORE_NAME
+
+HEALTHY_PHASE = "Cluster in healthy state"
+RESTARTS_LIMIT = 3
+"""More restarts than this of one container is a problem, not a blip."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Scope:
+    db_namespace: str
+    app_namespace: str
+    backup_max_age: timedelta
+    """A completed backup older than this (the schedule's period and some grace) is stale."""
+    api_url: str | None
+
+
+def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> Report:
+    now = now or datetime.now(UTC)
+    checks: list[Check] = []
+    cluster = _get(api, f"/apis/postgresql.cnpg.io/v1/namespaces/{scope.db_namespace}/clusters/{CLUSTER_NAME}")
+    if cluster is None:
+        checks.append(Check("cluster", False, f"no Cluster {CLUSTER_NAME} in {scope.db_namespace}"))
+        return _report(checks, {})
+    status = cluster.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    phase = status.get("phase", "unknown")
+    checks.append(Check("phase", phase == HEALTHY_PHASE, phase))
+    wanted = int(cluster["spec"].get("instances", 1))
+    ready = int(status.get("readyInstances") or 0)
+    checks.append(Check("ready instances", ready == wanted, f"{ready} of {wanted}"))
+    archiving = bool(cluster["spec"].get("plugins"))
+    for name in ("Ready", "ContinuousArchiving", "LastBackupSucceeded"):
+        condition = conditions.get(name)
+        if condition is None:
+            if name == "Ready" or (archiving and name == "ContinuousArchiving"):
+                checks.append(Check(name, False, "condition not reported"))
+            continue
+        good = condition.get("status") == "True"
+        checks.append(Check(name, good, condition.get("message") or condition.get("reason") or condition["status"]))
+    facts: dict[str, Any] = {"phase": phase, "instances": wanted, "ready_instances": ready}
+    if archiving:
+        checks.append(_last_backup(api, scope, now, facts))
+        checks.append(_recovery_window(api, scope, facts))
+    checks += _pods(api, scope.db_namespace, DATABASE_PODS, "database")
+    checks += _pods(api, scope.app_namespace, _label_selector(selector("api")), "API")
+    checks.append(_migration(api, scope))
+    facts["volumes"] = _volumes(api, scope)
+    if scope.api_url:
+        checks += _api(scope.api_url, facts)
+    return _report(checks, facts)
+
+
+def _label_selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
+DATABASE_PODS = _label_selector({CLUSTER_LABEL: CLUSTER_NAME})
+"""cnpg's label on the instance pods and their volumes."""
+
+
+def _report(checks: list[Check], facts: dict[str, Any]) -> Report:
+    failing = [c for c in checks if not c.ok]
+    return Report(
+        kind="status",
+        result="fail" if failing else "pass",
+        details={
+            "cluster": CLUSTER_NAME,
+            "checks": [c.as_dict() for c in checks],
+            "problems": [f"{c.name}: {c.detail}" for c in failing],
+            **facts,
+        },
+    )
+
+
+def _get(api: KubeApi, path: str) -> dict[str, Any] | None:
+    try:
+        return api.get(path)
+    except KubeApiError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _items(api: KubeApi, path: str) -> list[dict[str, Any]]:
+    found = _get(api, path)
+    return list((found or {}).get("items") or [])
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _last_backup(api: KubeApi, scope: Scope, now: datetime, facts: dict[str, Any]) -> Check:
+    backups = _items(api, f"/apis/postgresql.cnpg.io/v1/namespaces/{scope.db_namespace}/backups")
+    completed = [
+        (stopped, b["metadata"]["name"])
+        for b in backups
+        if b.get("spec", {}).get("cluster", {}).get("name") == CLUSTER_NAME
+        and (b.get("status") or {}).get("phase") == "completed"
+        and (stopped := _time((b.get("status") or {}).get("stoppedAt"))) is not None
+    ]
+    if not completed:
+        return Check("last backup", False, "no completed backup")
+    stopped, name = max(completed)
+    age = now - stopped
+    hours = round(age / timedelta(hours=1), 1)
+    facts["last_backup"] = {"name": name, "completed_at": stopped.isoformat(), "age_hours": hours}
+    fresh = age <= scope.backup_max_age
+    limit = round(scope.backup_max_age / timedelta(hours=1), 1)
+    return Check("last backup", fresh, f"{name} completed {hours} h ago (limit {limit} h)")
+
+
+def _recovery_window(api: KubeApi, scope: Scope, facts: dict[str, Any]) -> Check:
+    store = _get(api, f"/apis/barmancloud.cnpg.io/v1/namespaces/{scope.db_namespace}/objectstores/{OBJECT_STORE_NAME}")
+    window = ((store or {}).get("status") or {}).get("serverRecoveryWindow", {}).get(CLUSTER_NAME) or {}
+    first = window.get("firstRecoverabilityPoint")
+    facts["recovery_window"] = window or None
+    if store is None:
+        return Check("recovery window", False, f"no ObjectStore {OBJECT_STORE_NAME}")
+    if not first:
+        return Check("recovery window", False, "the store reports no recoverability point yet")
+    return Check("recovery window", True, f"from {first} to {window.get('lastSuccessfulBackupTime', 'unknown')}")
+
+
+def _pods(api: KubeApi, namespace: str, selector: str, what: str) -> list[Check]:
+    pods = _items(api, f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")
+    if not pods:
+        return [Check(f"{what} pods", False, f"no {what} pod in {namespace}")]
+    checks = []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
+        waiting = [((s.get("state") or {}).get("waiting") or {}).get("reason") for s in statuses]
+        crashing = "CrashLoopBackOff" in waiting
+        ready = bool(statuses) and all(s.get("ready") for s in statuses)
+        good = ready and not crashing and restarts <= RESTARTS_LIMIT
+        state = "crash-looping" if crashing else ("ready" if ready else "not ready")
+        checks.append(Check(f"{what} pod {name}", good, f"{state}, {restarts} restarts"))
+    return checks
+
+
+def _migration(api: KubeApi, scope: Scope) -> Check:
+    migrations = _label_selector(selector("migration"))
+    jobs = _items(api, f"/apis/batch/v1/namespaces/{scope.app_namespace}/jobs?labelSelector={migrations}")
+    if not jobs:
+        return Check("migration job", False, "no migration Job")
+    job = max(jobs, key=lambda j: j["metadata"].get("creationTimestamp", ""))
+    status = job.get("status") or {}
+    if status.get("succeeded"):
+        return Check("migration job", True, f"{job['metadata']['name']} succeeded")
+    return Check("migration job", False, f"{job['metadata']['name']}: {status.get('failed', 0)} failed, not succeeded")
+
+
+def _volumes(api: KubeApi, scope: Scope) -> dict[str, str | None]:
+    claims = _items(
+        api,
+        f"/api/v1/namespaces/{scope.db_namespace}/persistentvolumeclaims?labelSelector={DATABASE_PODS}",
+    )
+    return {c["metadata"]["name"]: ((c.get("status") or {}).get("capacity") or {}).get("storage") for c in claims}
+
+
+def _api(url: str, facts: dict[str, Any]) -> list[Check]:
+    healthy, health = probe_health(url)
+    checks = [Check("API health", healthy, f"HTTP {health.status}: {health.body}")]
+    summary = get_json(url.rstrip("/") + SUMMARY_PATH)
+    facts["summary"] = summary.body if summary.status == 200 else None
+    checks.append(Check("API summary", summary.status == 200, f"HTTP {summary.status}"))
+    return checks

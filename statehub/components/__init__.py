@@ -1,0 +1,1 @@
+"""The Pulumi ComponentResources, and nothing else that imports Pulumi."""

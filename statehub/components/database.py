@@ -1,0 +1,169 @@
+"""`StateHubDatabase`: the cnpg Cluster `state-hub-db`, its owner credentials and who may reach it.
+
+Owned by railiance-platform. The cnpg operator and its CRDs are a platform prerequisite,
+not part of this stack.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from statehub.components.network import peer, ports
+from statehub.policy.names import APP_NAME, CLUSTER_LABEL, CNPG_STATUS_PORT, POSTGRES_PORT, Owner, labels
+from statehub.policy.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER, DatabaseSettings, Namespaces
+
+
+class StateHubDatabase(pulumi.ComponentResource):
+    cluster: k8s.apiextensions.CustomResource
+    owner_secret_name: str
+    superuser_secret_name: str | None
+    """`state-hub-db-superuser`, which cnpg creates while superuser access is on (the rollback window)."""
+    rw_service: str
+    """The in-cluster address of the primary (`state-hub-db-rw.<namespace>.svc`)."""
+    password: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: DatabaseSettings,
+        namespaces: Namespaces,
+        *,
+        protect: bool,
+        plugins: list[dict[str, object]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`plugins`: cnpg `spec.plugins` (the Barman Cloud WAL archiver from stage stabilise on)."""
+        super().__init__("state-hub-infra:database:StateHubDatabase", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        namespace = namespaces.database
+        self.owner_secret_name = f"{CLUSTER_NAME}-owner"
+        self.superuser_secret_name = f"{CLUSTER_NAME}-superuser" if settings.superuser_access else None
+        self.rw_service = f"{CLUSTER_NAME}-rw.{namespace}.svc"
+
+        if settings.owner_password is None:
+            generated = random.RandomPassword(f"{name}-owner-password", length=32, special=False, opts=child)
+            self.password = pulumi.Output.secret(generated.result)
+        else:
+            self.password = pulumi.Output.secret(settings.owner_password)
+        owner_secret = k8s.core.v1.Secret(
+            f"{name}-owner",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.owner_secret_name, namespace=namespace, labels=labels(Owner.PLATFORM, "database")
+            ),
+            type="kubernetes.io/basic-auth",
+            string_data={"username": DATABASE_OWNER, "password": self.password},
+            opts=child,
+        )
+
+        storage: list[pulumi.Resource] = [owner_secret]
+        if settings.retain_storage_class:
+            storage.append(_retain_storage_class(name, settings.storage_class, child))
+        self.cluster = k8s.apiextensions.CustomResource(
+            f"{name}-cluster",
+            api_version="postgresql.cnpg.io/v1",
+            kind="Cluster",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CLUSTER_NAME,
+                namespace=namespace,
+                labels=labels(Owner.PLATFORM, "database"),
+                annotations={"pulumi.com/waitFor": "condition=Ready"},
+            ),
+            spec={**_cluster_spec(settings, self.owner_secret_name), **({"plugins": plugins} if plugins else {})},
+            # retain_on_delete: a stack change that drops the Cluster leaves it (and its volumes) in the cluster;
+            # protect (from cutover on) refuses such a change outright.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=storage, protect=protect, retain_on_delete=True),
+        )
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{CLUSTER_NAME}-ingress", namespace=namespace, labels=labels(Owner.PLATFORM, "network")
+            ),
+            spec=_ingress_policy(namespaces),
+            opts=child,
+        )
+        self.register_outputs({"cluster": CLUSTER_NAME, "rwService": self.rw_service})
+
+    def database_url(self) -> pulumi.Output[str]:
+        """The app's `DATABASE_URL` (SQLAlchemy + psycopg), a Pulumi secret."""
+        return pulumi.Output.secret(
+            self.password.apply(
+                lambda pw: (
+                    f"postgresql+psycopg://{DATABASE_OWNER}:{quote(pw, safe='')}"
+                    f"@{self.rw_service}:{POSTGRES_PORT}/{DATABASE_NAME}"
+                )
+            )
+        )
+
+
+def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, object]:
+    resources = settings.resources
+    return {
+        "instances": settings.instances,
+        "imageName": settings.image_name,
+        "enableSuperuserAccess": settings.superuser_access,
+        # cnpg's PodDisruptionBudget for the only primary would hang every node drain (k3s upgrades)
+        "enablePDB": settings.instances > 1,
+        "primaryUpdateStrategy": "unsupervised",
+        "storage": {"size": settings.storage_size, "storageClass": settings.storage_class},
+        "resources": {
+            "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
+            "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
+        },
+        "postgresql": {"parameters": dict(settings.parameters)},
+        "bootstrap": {
+            "initdb": {
+                "database": DATABASE_NAME,
+                "owner": DATABASE_OWNER,
+                "secret": {"name": secret_name},
+                "dataChecksums": True,
+            }
+        },
+    }
+
+
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
+
+
+def _retain_storage_class(name: str, class_name: str, opts: pulumi.ResourceOptions) -> k8s.storage.v1.StorageClass:
+    """k3s's local-path provisioner with reclaimPolicy Retain: a deleted PVC leaves its folder on the node."""
+    return k8s.storage.v1.StorageClass(
+        f"{name}-storage-class",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=class_name, labels=labels(Owner.PLATFORM, "storage")),
+        provisioner=LOCAL_PATH_PROVISIONER,
+        reclaim_policy="Retain",
+        volume_binding_mode="WaitForFirstConsumer",
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
+    )
+
+
+def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Only the app and its migration Job, the cnpg operator and the cluster's own instances."""
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={CLUSTER_LABEL: CLUSTER_NAME}),
+        policy_types=["Ingress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    peer(namespaces.app, {"app.kubernetes.io/name": APP_NAME}),
+                ],
+                ports=ports(POSTGRES_PORT),
+            ),
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[peer(namespaces.operator, {"app.kubernetes.io/name": "cloudnative-pg"})],  # the operator only
+                ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT),
+            ),
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={CLUSTER_LABEL: CLUSTER_NAME})
+                    )
+                ],
+                ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT),
+            ),
+        ],
+    )

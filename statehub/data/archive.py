@@ -1,0 +1,53 @@
+"""Dump archives and their manifests: what was dumped, and proof the archive is unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from statehub.policy.refusal import Refusal
+from statehub.policy.report import Report
+
+ARCHIVE_NAME = "state-hub.dump"
+MANIFEST_NAME = "manifest.json"
+
+
+def archive_sha256(path: Path) -> tuple[str, int]:
+    """sha256 and size of a custom-format file, or of a directory-format folder (file names + contents)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    size = 0
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+    return digest.hexdigest(), size
+
+
+def read_manifest(path: Path) -> Report:
+    if path.is_dir():
+        path = path / MANIFEST_NAME
+    if not path.is_file():
+        raise Refusal(f"no dump manifest at {path}: run scripts/dump.py --out DIR first")
+    try:
+        report = Report.model_validate(json.loads(path.read_text()))
+    except (json.JSONDecodeError, ValidationError) as error:
+        raise Refusal(f"{path} is not a dump manifest ({str(error).splitlines()[0]})") from None
+    if report.kind != "dump" or report.result != "pass":
+        raise Refusal(f"{path} is a {report.kind!r} report with result {report.result!r}, not a passing dump manifest")
+    missing = [key for key in ("fingerprint", "fingerprint_sha256", "archive") if key not in report.details]
+    if missing:
+        raise Refusal(f"{path} carries no {' or '.join(missing)}: it is not a manifest scripts/dump.py wrote")
+    return report
+
+
+def archive_of(manifest_path: Path, manifest: Report) -> dict[str, Any]:
+    archive: dict[str, Any] = manifest.details["archive"]
+    return {**archive, "path": manifest_path / archive["file"]}

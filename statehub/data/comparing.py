@@ -1,0 +1,103 @@
+"""Compare two databases (or a dump manifest and a database) and the State Hub API on both sides."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from statehub.data.api_checks import check_apis
+from statehub.data.dsn import Dsn
+from statehub.data.fingerprint import (
+    Difference,
+    TableRef,
+    diff_fingerprints,
+    differing_keys,
+    fingerprint,
+)
+from statehub.policy.evidence import database_identity, fingerprint_digest
+from statehub.policy.report import Report
+
+TARGET_ROLES = ("cluster", "workstation", "throwaway")
+"""What the target of a compare is in the migration; the gates check it (a drill's throwaway restore
+is no proof about state-hub-db)."""
+
+
+def compare_databases(
+    source: Dsn | dict[str, Any], target: Dsn, *, source_label: str, target_role: str = "cluster"
+) -> Report:
+    """Fingerprint both sides at once; name every difference, with differing keys where both are live."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        src_future = pool.submit(fingerprint, source) if isinstance(source, Dsn) else None
+        target_fp = pool.submit(fingerprint, target).result()
+        source_fp = src_future.result() if src_future else source
+    assert isinstance(source_fp, dict)
+    differences = diff_fingerprints(source_fp, target_fp)
+    if isinstance(source, Dsn):
+        differences = [_with_keys(d, source, target, source_fp) for d in differences]
+    return Report(
+        kind="compare",
+        result="fail" if differences else "pass",
+        details={
+            "source": source_label,
+            "target": target.masked(),
+            "target_role": target_role,
+            "source_database": database_identity(source_fp),
+            "target_database": database_identity(target_fp),
+            "source_fingerprint_sha256": fingerprint_digest(source_fp),
+            "target_fingerprint_sha256": fingerprint_digest(target_fp),
+            "source_server_version": source_fp["server_version"],
+            "target_server_version": target_fp["server_version"],
+            "tables": {
+                name: {
+                    "source_rows": info["rows"],
+                    "target_rows": target_fp["tables"].get(name, {}).get("rows"),
+                    "source_hash": info.get("hash"),
+                    "target_hash": target_fp["tables"].get(name, {}).get("hash"),
+                }
+                for name, info in source_fp["tables"].items()
+            },
+            "differences": [d.as_dict() for d in differences],
+            "warnings": warnings(source_fp, target_fp),
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
+
+
+OWNERS_AND_PRIVILEGES = (
+    "owners and privileges are not compared: restore runs --no-owner --no-privileges and state-hub-db's "
+    "objects belong to its owner state_hub, which the app connects as (docs/compare.md)"
+)
+
+
+def warnings(source_fp: dict[str, Any], target_fp: dict[str, Any]) -> list[str]:
+    """What the fingerprints cannot settle but the operator must know."""
+    found = [OWNERS_AND_PRIVILEGES]
+    source_settings, target_settings = source_fp.get("database_settings", []), target_fp.get("database_settings", [])
+    if source_settings != target_settings:
+        found.append(
+            "database-level settings differ (pg_dump does not carry ALTER DATABASE/ROLE ... SET; apply them on the "
+            f"target by hand): source {source_settings or 'none'}, target {target_settings or 'none'}"
+        )
+    return found
+
+
+def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: dict[str, Any]) -> Difference:
+    info = source_fp["tables"].get(difference.where, {})
+    if difference.kind not in ("content", "row-count") or "schema" not in info:
+        return difference  # the large objects are no table to list keys of
+    table = TableRef(info["schema"], info["name"], difference.where, tuple(info["primary_key"]))
+    keys = differing_keys(source, target, table)
+    return Difference(difference.kind, difference.where, difference.detail, keys)
+
+
+def with_api_part(report: Report, source_api: str, target_api: str, data: Dsn, volatile: tuple[str, ...]) -> Report:
+    """`report` with the API part of both sides (`details.api`); its problems are differences and fail it."""
+    part = check_apis(source_api, target_api, data, volatile)
+    report.details["api"] = part
+    report.details["differences"] += part["problems"]
+    report.details["warnings"] += part["warnings"]
+    if part["problems"]:
+        report.result = "fail"
+    return report

@@ -1,0 +1,315 @@
+"""The fingerprint of a database, computed server-side, and the comparison of two fingerprints.
+
+Per user table: row count and a 128-bit order-independent multiset hash of the rows (two exact
+sums of 64-bit `hash_record_extended` with different seeds): any changed, missing, extra or
+duplicated row changes it, and a NULL column hashes apart from an empty one. Columns of types whose
+hash is an exact function of the value and the same on every server (integers, text without a
+nondeterministic collation, bytea, uuid, dates and timestamps, jsonb) are hashed natively, which is
+about five times faster than hashing the row's text; every other column (enums, whose hash is
+their server-local OID, numerics, floats, intervals and anything else) is hashed as its text.
+Sequences, a schema signature and the Alembic revision complete the fingerprint. Server version is
+recorded, not compared.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from statehub.data.dsn import Dsn, cancel, connect
+from statehub.data.schema_signature import USER_SCHEMAS, database_locale, database_settings, schema_signature
+
+SESSION_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, YMD",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "3",
+    "bytea_output": "hex",
+    "search_path": "pg_catalog, pg_temp",
+    "row_security": "off",
+}
+"""Row text depends on these: both sides render values identically. The connection must not decide
+the result either: a user schema's function can't shadow a built-in (only pg_catalog is searched),
+and row-level security never hides rows (a role that may not read everything fails loudly)."""
+
+DIFF_KEY_LIMIT = 20
+
+_TABLES = f"""
+SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname), c.relkind::text,
+       ARRAY(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
+             AND a.attnum = ANY(i.indkey) WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY a.attnum),
+       ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum),
+       ARRAY(SELECT CASE
+                 WHEN EXISTS (SELECT FROM pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic)
+                     THEN 'text_c'
+                 WHEN (CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END) = 'bpchar'::regtype THEN 'bpchar'
+                 WHEN (CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END) = ANY(
+                     '{{smallint,integer,bigint,boolean,bytea,uuid,date,timestamp,timestamptz,text,varchar}}'
+                     ::regtype[]::oid[]) THEN 'native'
+                 ELSE 'text' END
+             FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS} ORDER BY 1, 2"""
+
+
+HASHED_AS = {
+    "native": "t.{}",
+    "text": "t.{}::text",
+    "text_c": 't.{}::text COLLATE "C"',
+    "bpchar": "pg_catalog.textin(pg_catalog.bpcharout(t.{}))",
+}
+"""How a column enters the row hash. Natively where the type's hash is an exact function of the value
+and the same on every server; otherwise as the text of its output function (jsonb, whose hash confuses
+`{}`/`[]`, `0.5`/`0.50` and nested keys; numerics; floats; enums, whose hash is a server-local OID; ...),
+byte for byte: `COLLATE "C"` where a nondeterministic collation would hash case-insensitively, and
+bpchar through its own output function (a cast to text drops trailing spaces)."""
+
+
+@dataclass(frozen=True)
+class TableRef:
+    schema: str
+    name: str
+    key: str
+    """`schema.name` with each part quoted where SQL needs it (`a."b.c"` and `"a.b".c` stay apart)."""
+    primary_key: tuple[str, ...]
+    kind: str = "r"
+    """pg_class.relkind: r table, p partitioned table, m materialized view."""
+    columns: tuple[str, ...] = ()
+    hash_modes: tuple[str, ...] = ()
+    """Per column, how it enters the row hash (`HASHED_AS`). Only `table_digest` needs them."""
+
+    def ident(self) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.name))
+
+    def hashed_row(self) -> sql.Composable:
+        """`ROW(...)` over the table alias `t`, each column as `HASHED_AS` says."""
+        return sql.SQL("ROW({})").format(
+            sql.SQL(", ").join(
+                sql.SQL(HASHED_AS[mode]).format(sql.Identifier(column))
+                for column, mode in zip(self.columns, self.hash_modes, strict=True)
+            )
+        )
+
+
+def prepare_session(conn: psycopg.Connection[Any]) -> None:
+    for name, value in SESSION_SETTINGS.items():
+        conn.execute(sql.SQL("SELECT set_config({}, {}, false)").format(sql.Literal(name), sql.Literal(value)))
+
+
+def list_tables(conn: psycopg.Connection[Any]) -> list[TableRef]:
+    return [
+        TableRef(s, n, key, tuple(pk), kind, tuple(cols), tuple(modes))
+        for s, n, key, kind, pk, cols, modes in conn.execute(_TABLES).fetchall()
+    ]
+
+
+def table_digest(conn: psycopg.Connection[Any], table: TableRef) -> dict[str, Any]:
+    # The row is built once (OFFSET 0 keeps the subquery apart) and hashed with two seeds; each row
+    # hash is mixed non-linearly before the sum, or a value moved between rows would cancel out.
+    query = sql.SQL(
+        "SELECT count(*),"
+        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended(r, 0), 0)), 0)::text,"
+        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended(r, 1), 1)), 0)::text"
+        " FROM (SELECT {row} AS r FROM ONLY {table} AS t OFFSET 0) AS rows"  # ONLY: children are tables too
+    ).format(row=table.hashed_row(), table=table.ident())
+    count, h0, h1 = conn.execute(query).fetchone() or (0, "0", "0")
+    return {
+        "schema": table.schema,
+        "name": table.name,
+        "rows": int(count),
+        "hash": f"{h0}:{h1}",
+        "primary_key": list(table.primary_key),
+    }
+
+
+def large_objects_digest(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Large objects (pg_dump restores them with their OIDs): count and a multiset hash of (oid, content)."""
+    count, h0 = conn.execute(
+        "SELECT count(*), COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended("
+        "ROW(m.oid::bigint, pg_catalog.md5(pg_catalog.lo_get(m.oid))), 0), 0)), 0)::text"
+        " FROM pg_catalog.pg_largeobject_metadata AS m"
+    ).fetchone() or (0, "0")
+    return {"rows": int(count), "hash": str(h0), "primary_key": ["oid"]}
+
+
+LARGE_OBJECTS = "(large objects)"
+"""The key of the large objects among the tables of a fingerprint (no table can be named so unquoted)."""
+
+
+def sequences(conn: psycopg.Connection[Any]) -> dict[str, list[Any]]:
+    found = conn.execute(f"""SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND {USER_SCHEMAS} ORDER BY 1, 2""").fetchall()
+    values: dict[str, list[Any]] = {}
+    for schema, name, key in found:
+        row = conn.execute(
+            sql.SQL("SELECT last_value, is_called FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+        ).fetchone()
+        values[str(key)] = [int(row[0]), bool(row[1])] if row else []
+    return values
+
+
+def alembic_revision(conn: psycopg.Connection[Any]) -> str | None:
+    """The revision in `alembic_version`, found through the catalog (public first), not the search path."""
+    found = conn.execute(f"""SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relname = 'alembic_version' AND c.relkind IN ('r', 'p') AND {USER_SCHEMAS}
+        ORDER BY n.nspname <> 'public', n.nspname LIMIT 1""").fetchone()
+    if not found:
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT string_agg(version_num::text, ',' ORDER BY version_num::text) FROM {}.alembic_version").format(
+            sql.Identifier(found[0])
+        )
+    ).fetchone()
+    return str(row[0]) if row and row[0] is not None else None
+
+
+def open_in_snapshot(dsn: Dsn, snapshot: str | None) -> psycopg.Connection[Any]:
+    """A read-only repeatable-read session with the row-text settings, in `snapshot` or a fresh one."""
+    conn = connect(dsn, autocommit=True)
+    prepare_session(conn)
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    if snapshot:
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+    return conn
+
+
+def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> dict[str, Any]:
+    """The fingerprint of the database at `dsn`, read in one snapshot (exported, or a fresh one).
+
+    Tables are hashed in parallel by `workers` sessions that all import the same snapshot, so
+    the result describes one consistent state even while the database takes writes.
+    """
+    main = open_in_snapshot(dsn, snapshot)
+    try:
+        if snapshot is None and workers > 1:
+            snapshot = str((main.execute("SELECT pg_export_snapshot()").fetchone() or [""])[0])
+        tables = list_tables(main)
+        result = _everything_but_rows(main)
+        if workers > 1 and len(tables) > 1:
+            helpers = [open_in_snapshot(dsn, snapshot) for _ in range(min(workers, len(tables)))]
+            try:
+                with ThreadPoolExecutor(len(helpers)) as pool:
+                    futures = [
+                        pool.submit(table_digest, helpers[i % len(helpers)], table) for i, table in enumerate(tables)
+                    ]
+                    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                    if any(future.exception() for future in done):
+                        cancel(helpers)  # the other helpers may wait (on a lock) for a result nobody reads
+                    digests = [future.result() for future in futures]
+            finally:
+                for helper in helpers:
+                    helper.close()
+        else:
+            digests = [table_digest(main, t) for t in tables]
+        result["tables"] = {t.key: d for t, d in zip(tables, digests, strict=True)}
+        result["tables"][LARGE_OBJECTS] = large_objects_digest(main)
+        return result
+    finally:
+        main.close()
+
+
+def fingerprint_in(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """The fingerprint as one session sees it, inside whatever transaction it is in (the sync-back
+    proves its own writes before it commits them)."""
+    prepare_session(conn)
+    result = _everything_but_rows(conn)
+    result["tables"] = {t.key: table_digest(conn, t) for t in list_tables(conn)}
+    result["tables"][LARGE_OBJECTS] = large_objects_digest(conn)
+    return result
+
+
+def database_identity_of(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """Which database a session is on: its name and its server's system identifier (initdb's, the same
+    for every database of a server, new for each server; readable without superuser)."""
+    row = conn.execute("SELECT current_database(), system_identifier::text FROM pg_control_system()").fetchone()
+    database, system_identifier = row if row else ("", "")
+    return {"database": str(database), "system_identifier": str(system_identifier)}
+
+
+def _everything_but_rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    return {
+        "server_version": str((conn.execute("SHOW server_version").fetchone() or [""])[0]),
+        **database_identity_of(conn),
+        "schema": {**schema_signature(conn), "database": [database_locale(conn)]},
+        "database_settings": database_settings(conn),
+        "sequences": sequences(conn),
+        "alembic_revision": alembic_revision(conn),
+    }
+
+
+@dataclass(frozen=True)
+class Difference:
+    kind: str
+    """table-missing, table-extra, row-count, content, sequence, schema, alembic-revision"""
+    where: str
+    detail: str
+    keys: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "where": self.where, "detail": self.detail, "keys": list(self.keys)}
+
+
+def diff_fingerprints(source: dict[str, Any], target: dict[str, Any]) -> list[Difference]:
+    found: list[Difference] = []
+    src_tables, dst_tables = source["tables"], target["tables"]
+    for name in sorted(set(src_tables) - set(dst_tables)):
+        found.append(Difference("table-missing", name, "table missing on target"))
+    for name in sorted(set(dst_tables) - set(src_tables)):
+        found.append(Difference("table-extra", name, "table only on target"))
+    for name in sorted(set(src_tables) & set(dst_tables)):
+        a, b = src_tables[name], dst_tables[name]
+        if a["rows"] != b["rows"]:
+            found.append(Difference("row-count", name, f"{a['rows']} rows on source, {b['rows']} on target"))
+        elif a["hash"] != b["hash"]:
+            found.append(Difference("content", name, "same row count, different content"))
+    for name in sorted(set(source["sequences"]) | set(target["sequences"])):
+        a, b = source["sequences"].get(name), target["sequences"].get(name)
+        if a != b:
+            found.append(Difference("sequence", name, f"source {a}, target {b}"))
+    for part in sorted(set(source["schema"]) | set(target["schema"])):
+        a_items, b_items = set(source["schema"].get(part, [])), set(target["schema"].get(part, []))
+        for item in sorted(a_items - b_items):
+            found.append(Difference("schema", part, f"only on source: {item}"))
+        for item in sorted(b_items - a_items):
+            found.append(Difference("schema", part, f"only on target: {item}"))
+    if source["alembic_revision"] != target["alembic_revision"]:
+        found.append(
+            Difference(
+                "alembic-revision",
+                "alembic_version",
+                f"source {source['alembic_revision']}, target {target['alembic_revision']}",
+            )
+        )
+    return found
+
+
+def differing_keys(
+    source: Dsn, target: Dsn, table: TableRef, *, snapshot: str | None = None, limit: int = DIFF_KEY_LIMIT
+) -> tuple[str, ...]:
+    """Primary keys (or row texts, without a key) of rows that differ: only run on a mismatch."""
+    key = (
+        sql.SQL("({})::text").format(sql.SQL(", ").join(sql.Identifier(c) for c in table.primary_key))
+        if table.primary_key
+        else sql.SQL("t::text")
+    )
+    query = sql.SQL("SELECT {} , pg_catalog.md5(t::text) FROM ONLY {} AS t").format(key, table.ident())
+
+    def rows(dsn: Dsn, snap: str | None) -> dict[str, list[str]]:
+        conn = open_in_snapshot(dsn, snap)
+        try:
+            out: dict[str, list[str]] = {}
+            for k, h in conn.execute(query):
+                out.setdefault(str(k), []).append(str(h))
+            return out
+        finally:
+            conn.close()
+
+    a, b = rows(source, snapshot), rows(target, None)
+    changed = sorted(k for k in set(a) | set(b) if sorted(a.get(k, [])) != sorted(b.get(k, [])))
+    return tuple(changed[:limit])

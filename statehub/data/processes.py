@@ -1,0 +1,61 @@
+"""Child processes that never outlive the process that started them."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from statehub.data.dsn import cancel_queries
+
+_running: set[subprocess.Popen[Any]] = set()
+_lock = threading.Lock()
+
+
+def tied_to_parent(argv: list[str]) -> list[str]:
+    """`argv`, run so that the child gets SIGKILL when the thread that started it dies, however it dies
+    (SIGKILL included): no pg_dump keeps reading and no server keeps running after its script is gone.
+
+    Done with util-linux's `setpriv --pdeathsig` (Essential on Debian) rather than a `preexec_fn`: a
+    preexec_fn makes Python fork with the process's fork handlers, and in a process that serves a
+    program to the Pulumi CLI (the Automation API's gRPC threads) the child then aborts before exec.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
+@contextlib.contextmanager
+def child(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
+    """A tool started tied to its parent and known to `kill_children` until it has ended."""
+    process = subprocess.Popen(tied_to_parent(argv), **popen)
+    with _lock:
+        _running.add(process)
+    try:
+        yield process
+    finally:
+        with _lock:
+            _running.discard(process)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def stop_all_work() -> None:
+    """End every running tool and cancel every running query of this process: on a signal, and when one
+    half of a two-part job (pg_dump beside its fingerprint) failed and the other would wait on."""
+    kill_children()
+    cancel_queries()
+
+
+def kill_children() -> None:
+    """End every running tool now. A signal handler calls it: the thread that waits for a tool (a worker
+    of a pool the interrupted main thread joins) would otherwise wait for as long as the tool runs,
+    which is forever when it waits for a lock."""
+    with _lock:
+        running = list(_running)
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()

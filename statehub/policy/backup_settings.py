@@ -1,0 +1,69 @@
+"""Backups of state-hub-db (stage stabilise): the Barman Cloud plugin's object store and the schedule.
+
+Pure: no Pulumi import. The target store is an open decision: until it is set, stage stabilise is
+refused naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from statehub.policy.config_reader import ConfigReader
+from statehub.policy.refusal import SettingsError
+
+_DESTINATION = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
+_RETENTION = re.compile(r"^[1-9][0-9]*[dwm]$")
+_SCHEDULE_EXAMPLE = "'0 0 3 * * *' (seconds first: daily at 03:00)"
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    destination_path: str
+    """`s3://bucket/path` of the object store."""
+    endpoint_url: str | None
+    """The S3 endpoint (a MinIO or other S3-compatible store); None for AWS itself."""
+    credentials_secret: str
+    """Secret in the database namespace with ACCESS_KEY_ID and ACCESS_SECRET_KEY (the platform makes it)."""
+    retention: str
+    """How long backups and WAL are kept (`30d`, `8w`, `6m`)."""
+    schedule: str
+    """cnpg's six-field schedule, seconds first."""
+    store_port: int
+    """TCP port of the store, opened in the instances' egress policy."""
+    recovery_drill: bool
+    """Render a throwaway Cluster recovered from the store, to compare with the live one."""
+
+
+def load_backup_settings(read: ConfigReader) -> BackupSettings:
+    needed = "stage stabilise (backups of state-hub-db: an open decision)"
+    destination = read.string("backupDestinationPath", example="s3://state-hub-backups/railiance01", needed_for=needed)
+    if not _DESTINATION.match(destination):
+        raise SettingsError(
+            "backupDestinationPath", destination, "it must be s3://bucket[/path]", "s3://state-hub-backups/railiance01"
+        )
+    endpoint = read.optional_string("backupEndpointUrl")
+    if endpoint is not None and not endpoint.startswith(("https://", "http://")):
+        raise SettingsError(
+            "backupEndpointUrl", endpoint, "it must be an http(s) URL", "https://minio.railiance.internal"
+        )
+    secret = read.string("backupCredentialsSecret", example="state-hub-backup-credentials", needed_for=needed)
+    retention = read.string("backupRetention", example="30d", needed_for=needed)
+    if not _RETENTION.match(retention):
+        raise SettingsError(
+            "backupRetention", retention, "it must be a number and d, w or m (days, weeks, months)", "30d"
+        )
+    schedule = read.string("backupSchedule", example=_SCHEDULE_EXAMPLE, needed_for=needed)
+    fields = schedule.split()
+    if len(fields) == 5:
+        raise SettingsError(
+            "backupSchedule",
+            schedule,
+            "cnpg's schedule has six fields, seconds first: read as seconds-first, this five-field crontab would "
+            "run every hour, not once a day",
+            _SCHEDULE_EXAMPLE,
+        )
+    if len(fields) != 6:
+        raise SettingsError("backupSchedule", schedule, "it must have six fields, seconds first", _SCHEDULE_EXAMPLE)
+    port = read.integer("backupStorePort", example="443", minimum=1, maximum=65535)
+    return BackupSettings(destination, endpoint, secret, retention, schedule, port, read.boolean("recoveryDrill"))

@@ -1,0 +1,341 @@
+"""Gates: may the requested stage and endpoint run? Pure functions of settings, evidence and time.
+
+Each refusal names what is missing or wrong and the exact command that fixes it. Evidence a
+stage introduces must be fresh when that stage authorises something new (entering restore,
+verify, or pointing clients at the cluster); evidence of an earlier stage the stack holds must
+still be present, passing and consistent, but may be old. A rollback to WSL2 never waits on
+fresh evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from statehub.policy.api_contract import api_part_problem
+from statehub.policy.evidence import (
+    DRILL,
+    FINAL_COMPARE,
+    FREEZE,
+    RESTORE_API_COMPARE_COMMAND,
+    RESTORE_COMPARE,
+    STATUS,
+    Evidence,
+    EvidenceKind,
+    Freshness,
+    load_evidence,
+)
+from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY, ApiCheckException, Approval
+from statehub.policy.image_ref import BuildSpec, ImageRef
+from statehub.policy.refusal import GateRefusal, SettingsError
+from statehub.policy.settings import Endpoint, Settings, Stage
+from statehub.policy.stage_plan import StagePlan, plan_stage
+
+_PINNED_EXAMPLE = "registry.example:5000/state-hub@sha256:<64 hex digits>"
+
+ROLLBACK_REMINDER = (
+    "endpoint wsl2 after cutover: clients go back to the workstation. WSL2 is still frozen and "
+    "state-hub-db holds every write made since cutover. Freezing state-hub-db needs a superuser, which cnpg "
+    "creates only with superuser access on: pulumi config set state-hub-infra:dbSuperuserAccess true, pulumi up "
+    "(Secret state-hub-db-superuser). Then, through the port-forward of the restoreTarget export with user "
+    "postgres as $CLUSTER_DSN, freeze state-hub-db "
+    '(uv run scripts/freeze.py --dsn "$CLUSTER_DSN" --app-role state_hub --report evidence/cluster-freeze.json), '
+    'bring its new rows back (uv run scripts/sync_back.py --cluster "$CLUSTER_DSN" --wsl2 "$WSL2_DSN" '
+    "--report evidence/sync-back.json), unfreeze WSL2 "
+    '(uv run scripts/freeze.py --unfreeze --dsn "$WSL2_DSN" --report evidence/unfreeze.json), and set '
+    "dbSuperuserAccess back to false."
+)
+
+
+def check_stage(settings: Settings, now: datetime) -> StagePlan:
+    """Refuse a stage whose preconditions do not hold; otherwise return what it builds.
+
+    Stage image must also pass `check_not_deployed` with the stack's last outputs.
+    """
+    stage = settings.stage
+    if stage is Stage.IMAGE:
+        _check_endpoint(settings)
+        build = _build_spec(settings) if settings.app.image is None or settings.build.context else None
+        return plan_stage(settings, settings.app.image, build, notices=())
+    image = _pinned_image(settings)
+    build = _build_spec(settings) if settings.build.context else None
+    _check_endpoint(settings)
+    _check_client_path(settings)
+    _check_fallback_retirement(settings, now)
+    _check_evidence(settings, now)
+    notices: tuple[str, ...] = ()
+    cutover_recorded = stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None
+    if settings.endpoint is Endpoint.WSL2 and cutover_recorded:
+        notices = (ROLLBACK_REMINDER,)
+    waived = settings.evidence.api_check_exception
+    if waived is not None and stage.reaches(Stage.VERIFY):
+        notices += (
+            f"the API side of the evidence is not checked: state-hub-infra:{API_CHECK_EXCEPTION_KEY} by {waived.by} "
+            f"at {waived.at.isoformat()} ({waived.reference}): {waived.reason}",
+        )
+    return plan_stage(settings, image, build, notices=notices)
+
+
+def check_not_deployed(last_outputs: Mapping[str, Any], deployed_output: str) -> None:
+    """For stage image, which renders nothing in the cluster: after an update that deployed, `up` would
+    delete it all."""
+    if last_outputs.get(deployed_output) is not None:
+        raise GateRefusal(
+            "stage image after stage empty or later is refused: it renders nothing in the cluster, so "
+            "`pulumi up` would delete the app, its Services, Secrets and NetworkPolicies. To build a new "
+            "image, stay at your stage and set state-hub-infra:imageContext and imageRevision (any stage "
+            "builds then; the app keeps running state-hub-infra:image until you copy the imageRef export there)"
+        )
+
+
+def _check_client_path(settings: Settings) -> None:
+    """Clients sent to the cluster must have a way in: the workstation's MCP lives outside it."""
+    if settings.endpoint is not Endpoint.CLUSTER or settings.exposure.client_path:
+        return
+    raise GateRefusal(
+        "endpoint cluster with exposure cluster-internal and no accessNamespaces leaves the workstation's "
+        "clients (the MCP at 127.0.0.1:8000) no way in. Give them one: pulumi config set "
+        "state-hub-infra:clientPortForward true (a port-forward to the front door, see the clientAccess export), "
+        "or set accessNamespaces, or exposure private-ingress"
+    )
+
+
+def _pinned_image(settings: Settings) -> ImageRef:
+    image, stage = settings.app.image, settings.stage
+    if image is None:
+        raise SettingsError("image", None, f"stage {stage.value} deploys the image pinned by digest", _PINNED_EXAMPLE)
+    if not image.pinned:
+        raise SettingsError(
+            "image",
+            str(image),
+            f"stage {stage.value} refuses an image that is not pinned by digest (a tag can move); "
+            "run stage image and copy its imageRef export",
+            _PINNED_EXAMPLE,
+        )
+    return image
+
+
+def _check_endpoint(settings: Settings) -> None:
+    stage = settings.stage
+    if settings.endpoint is not Endpoint.CLUSTER or stage.reaches(Stage.CUTOVER):
+        return
+    if settings.evidence.approval is not None:
+        raise GateRefusal(
+            f"moving back to stage {stage.value} after cutover is refused while endpoint is cluster: "
+            "roll back first with: pulumi config set state-hub-infra:endpoint wsl2"
+        )
+    raise GateRefusal(
+        f"endpoint cluster needs stage cutover or later (stage is {stage.value}): the cluster may take "
+        "writes only after the recorded approval. Keep: pulumi config set state-hub-infra:endpoint wsl2"
+    )
+
+
+def _check_fallback_retirement(settings: Settings, now: datetime) -> None:
+    if not settings.front_door.retire_fallback:
+        return
+    if settings.stage is not Stage.STABILISE:
+        raise GateRefusal(
+            f"retiring the WSL2 fallback is refused at stage {settings.stage.value}: only stage stabilise may "
+            "retire it. Set: pulumi config set state-hub-infra:retireFallback false"
+        )
+    if settings.evidence.fallback_retirement is None:
+        raise GateRefusal(
+            "retiring the WSL2 fallback needs its own recorded decision: set the object "
+            "state-hub-infra:fallbackRetirement (by, at, reference) in the stack file, or "
+            "pulumi config set state-hub-infra:retireFallback false"
+        )
+    if settings.endpoint is not Endpoint.CLUSTER:
+        raise GateRefusal(
+            "retiring the WSL2 fallback while endpoint is wsl2 would leave clients nowhere: "
+            "pulumi config set state-hub-infra:endpoint cluster first"
+        )
+    status = load_evidence(
+        STATUS,
+        settings.evidence.status_report,
+        "stabilise (retiring the fallback)",
+        Freshness(now, settings.evidence.max_age),
+    )
+    for fact, what in (("last_backup", "a completed backup"), ("recovery_window", "a recovery window")):
+        if not status.details.get(fact):
+            raise GateRefusal(
+                f"state-hub-infra:{STATUS.key} {str(status.path)!r} shows no {what}: the WSL2 fallback is the only "
+                f"other copy until the store holds one. Wait for the first backup, then run: {STATUS.command}"
+            )
+
+
+def _check_evidence(settings: Settings, now: datetime) -> None:
+    stage, evidence = settings.stage, settings.evidence
+
+    def freshness(own_stage: Stage) -> Freshness | None:
+        return Freshness(now, evidence.max_age) if stage is own_stage else None
+
+    if stage.reaches(Stage.RESTORE):
+        drill = load_evidence(DRILL, evidence.drill_report, stage.value, freshness(Stage.RESTORE))
+    if stage.reaches(Stage.VERIFY):
+        restored = load_evidence(RESTORE_COMPARE, evidence.restore_compare_report, stage.value, freshness(Stage.VERIFY))
+        _check_restore_of_the_drilled_dump(drill, restored)
+        _check_cluster_is_not_the_drilled_ones(drill, restored)
+        if stage is Stage.VERIFY:
+            _check_api_part(restored, RESTORE_COMPARE, RESTORE_API_COMPARE_COMMAND, evidence.api_check_exception)
+    if stage.reaches(Stage.CUTOVER):
+        cutover_freshness = freshness(Stage.CUTOVER) if settings.endpoint is Endpoint.CLUSTER else None
+        freeze = load_evidence(FREEZE, evidence.freeze_report, stage.value, cutover_freshness)
+        final = load_evidence(FINAL_COMPARE, evidence.final_compare_report, stage.value, cutover_freshness)
+        _check_freeze_proof(freeze)
+        _check_final_after_freeze(freeze, final)
+        _check_same_databases(drill, restored, freeze, final)
+        if settings.endpoint is Endpoint.CLUSTER:
+            _check_api_part(final, FINAL_COMPARE, FINAL_COMPARE.command, evidence.api_check_exception)
+        _check_approval(evidence.approval, freeze, final, now)
+
+
+def _check_api_part(compare: Evidence, kind: EvidenceKind, command: str, exception: ApiCheckException | None) -> None:
+    """Entering verify and pointing clients at the cluster need the API side too: both State Hubs healthy,
+    equal summaries, equal representative reads. Only a recorded, named exception waives it."""
+    if exception is not None:
+        return
+    problem = api_part_problem(compare.details.get("api"))
+    if problem:
+        raise GateRefusal(
+            f"state-hub-infra:{kind.key} {str(compare.path)!r} does not prove the API side: {problem}. Run: "
+            f"{command}, or record why it cannot be checked as state-hub-infra:{API_CHECK_EXCEPTION_KEY} "
+            "(by, at, reference, reason)"
+        )
+
+
+def _check_restore_of_the_drilled_dump(drill: Evidence, restored: Evidence) -> None:
+    """The restore compare must be about state-hub-db, and of the very dump the drill proved."""
+    named = f"state-hub-infra:{RESTORE_COMPARE.key} {str(restored.path)!r}"
+    role = restored.details.get("target_role")
+    if role != "cluster":
+        about = f"a {role} database" if role else "a database it does not name"
+        raise GateRefusal(
+            f"{named} compares {about}, not state-hub-db (the drill's own throwaway restore proves nothing about "
+            f"the cluster). Run: {RESTORE_COMPARE.command}"
+        )
+    drilled = (drill.details.get("dump") or {}).get("fingerprint_sha256")
+    if restored.details.get("source_fingerprint_sha256") != drilled:
+        raise GateRefusal(
+            f"inconsistent evidence: {named} is not a restore of the drilled dump (its source fingerprint "
+            f"{str(restored.details.get('source_fingerprint_sha256'))[:12]}…, the drill's dump "
+            f"{str(drilled)[:12]}…). Restore the drill's dump: {RESTORE_COMPARE.command}"
+        )
+
+
+def _identity(evidence: Evidence, kind: EvidenceKind, *path: str) -> tuple[str, str]:
+    """(system identifier, database name) recorded at `path` in a report, or a refusal naming the gap."""
+    found: Any = evidence.details
+    for part in path:
+        found = found.get(part) if isinstance(found, dict) else None
+    if not isinstance(found, dict) or not found.get("system_identifier") or not found.get("database"):
+        raise GateRefusal(
+            f"state-hub-infra:{kind.key} {str(evidence.path)!r} does not say which database it is about "
+            f"({'.'.join(path)}: server system identifier and database name): take it again with this "
+            f"version. Run: {kind.command}"
+        )
+    return str(found["system_identifier"]), str(found["database"])
+
+
+def _shown(identity: tuple[str, str]) -> str:
+    return f"database {identity[1]!r} on server {identity[0]}"
+
+
+def _check_cluster_is_not_the_drilled_ones(drill: Evidence, restored: Evidence) -> None:
+    """state-hub-db is neither the workstation's database nor the drill's throwaway copy."""
+    cluster = _identity(restored, RESTORE_COMPARE, "target_database")
+    for what, identity in (
+        ("the drilled WSL2 database", _identity(drill, DRILL, "source_database")),
+        ("the drill's throwaway restore", _identity(drill, DRILL, "compare", "target_database")),
+    ):
+        if identity == cluster:
+            raise GateRefusal(
+                f"inconsistent evidence: state-hub-infra:{RESTORE_COMPARE.key} {str(restored.path)!r} compares "
+                f"{_shown(cluster)}, which is {what}, not state-hub-db. Run: {RESTORE_COMPARE.command}"
+            )
+
+
+def _check_same_databases(drill: Evidence, restored: Evidence, freeze: Evidence, final: Evidence) -> None:
+    """One chain: the drill, the freeze and the final compare's source are the same WSL2 database; the
+    restore compare and the final compare's target the same state-hub-db."""
+    workstation = _identity(drill, DRILL, "source_database")
+    cluster = _identity(restored, RESTORE_COMPARE, "target_database")
+    for evidence, kind, path, expected, what in (
+        (freeze, FREEZE, ("fingerprint",), workstation, "the drilled WSL2 database"),
+        (final, FINAL_COMPARE, ("source_database",), workstation, "the drilled WSL2 database"),
+        (final, FINAL_COMPARE, ("target_database",), cluster, "state-hub-db of the restore compare"),
+    ):
+        found = _identity(evidence, kind, *path)
+        if found != expected:
+            raise GateRefusal(
+                f"inconsistent evidence: state-hub-infra:{kind.key} {str(evidence.path)!r} is about {_shown(found)} "
+                f"({'.'.join(path)}), but {what} is {_shown(expected)}. Run: {kind.command}"
+            )
+
+
+def _check_freeze_proof(freeze: Evidence) -> None:
+    attempt = str((freeze.details.get("proof") or {}).get("write_attempt") or "")
+    if not attempt.startswith("refused"):
+        raise GateRefusal(
+            f"state-hub-infra:{FREEZE.key} {str(freeze.path)!r} has no proof that the application cannot write "
+            f"(write attempt: {attempt or 'not made'}). Run: {FREEZE.command}"
+        )
+
+
+def _check_final_after_freeze(freeze: Evidence, final: Evidence) -> None:
+    if final.report.created_at < freeze.report.created_at:
+        raise GateRefusal(
+            f"state-hub-infra:{FINAL_COMPARE.key} {str(final.path)!r} was taken before the freeze "
+            f"({final.report.created_at.isoformat()} < {freeze.report.created_at.isoformat()}): it does not "
+            f"prove the frozen state. Run: {FINAL_COMPARE.command}"
+        )
+    frozen = str(freeze.details.get("fingerprint_sha256") or "")
+    compared = str(final.details.get("source_fingerprint_sha256") or "")
+    if not frozen or frozen != compared:
+        raise GateRefusal(
+            f"inconsistent evidence: the final compare's source fingerprint ({compared[:12] or 'none'}) is not the "
+            f"frozen database's fingerprint ({frozen[:12] or 'none'}): WSL2 changed after the freeze, or the "
+            f"compare read another database. Freeze again and run: {FINAL_COMPARE.command}"
+        )
+
+
+def _check_approval(approval: Approval | None, freeze: Evidence, final: Evidence, now: datetime) -> None:
+    record = (
+        "record it in the stack file as state-hub-infra:approval (by, at, reference, "
+        f"freezeReportSha256: {freeze.sha256}, finalCompareReportSha256: {final.sha256})"
+    )
+    if approval is None:
+        raise GateRefusal(f"stage cutover needs the recorded human approval: {record}")
+    for name, recorded, evidence in (
+        ("freezeReportSha256", approval.freeze_report_sha256, freeze),
+        ("finalCompareReportSha256", approval.final_compare_report_sha256, final),
+    ):
+        if recorded != evidence.sha256:
+            raise GateRefusal(
+                f"state-hub-infra:approval.{name} is {recorded[:12]}… but {str(evidence.path)!r} has sha256 "
+                f"{evidence.sha256[:12]}…: the evidence is not what the approver reviewed. Review it and {record}"
+            )
+    if approval.at > now:
+        raise GateRefusal(f"state-hub-infra:approval.at {approval.at.isoformat()} is in the future: {record}")
+    if approval.at < final.report.created_at:
+        raise GateRefusal(
+            f"state-hub-infra:approval.at {approval.at.isoformat()} is before the final compare it approves "
+            f"({final.report.created_at.isoformat()}): {record}"
+        )
+
+
+def _build_spec(settings: Settings) -> BuildSpec:
+    """A build needs where from and where to."""
+    build = settings.build
+    needed = "building the image (stage image without one, or imageContext set)"
+    if build.registry is None:
+        raise SettingsError(
+            "registry", None, f"{needed} pushes to a registry (an open decision)", "registry.railiance.internal:5000"
+        )
+    if build.context is None:
+        raise SettingsError("imageContext", None, f"{needed} builds from the State Hub checkout", "../state-hub")
+    if build.revision is None:
+        raise SettingsError(
+            "imageRevision", None, f"{needed} tags and labels the image", "$(git -C ../state-hub rev-parse HEAD)"
+        )
+    return BuildSpec(build.context, build.dockerfile, build.registry, build.username, build.revision, build.platform)

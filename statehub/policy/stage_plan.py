@@ -1,0 +1,43 @@
+"""What each stage puts in the cluster: a pure function of the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from statehub.policy.image_ref import BuildSpec, ImageRef
+from statehub.policy.settings import Endpoint, Settings, Stage
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    image_source: ImageRef | BuildSpec
+    """The image this update exports as imageRef: the one to build and push, else the one given."""
+    deploy_image: ImageRef | None
+    """The digest-pinned image the app runs; None before stage empty (nothing is deployed)."""
+    app_replicas: int
+    """API replicas: 0 during restore so nothing writes to the database being restored."""
+    protect_database: bool
+    """From cutover on (or once its approval is recorded) the cluster may hold the only live copy:
+    no stack change may delete or replace it, also when moving back to an earlier stage."""
+    live_side: Endpoint
+    """Where the front door sends clients."""
+    notices: tuple[str, ...]
+    """Warnings the operator must read (the rollback reminder)."""
+
+
+def plan_stage(
+    settings: Settings, image: ImageRef | None, build: BuildSpec | None, *, notices: tuple[str, ...]
+) -> StagePlan:
+    """`image`: what the app runs (pinned from stage empty on); `build`: a new image to build, if any."""
+    stage = settings.stage
+    source = build or image
+    if source is None:
+        raise ValueError("a stage plan needs an image or a build (the gates refuse neither)")
+    return StagePlan(
+        image_source=source,
+        deploy_image=image if stage.reaches(Stage.EMPTY) else None,
+        app_replicas=0 if stage is Stage.RESTORE else settings.app.replicas,
+        protect_database=stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None,
+        live_side=settings.endpoint,
+        notices=notices,
+    )
