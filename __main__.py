@@ -8,7 +8,7 @@ import pulumi.runtime.config
 
 from statehub.components.app import StateHubApp
 from statehub.components.backups import StateHubBackups, wal_archiver_plugin
-from statehub.components.cluster_access import Namespaces, cluster_transformations, kubernetes_provider
+from statehub.components.cluster_access import StateHubNamespaces, cluster_transformations, kubernetes_provider
 from statehub.components.database import StateHubDatabase
 from statehub.components.front_door import FrontDoor
 from statehub.components.image import StateHubImage
@@ -52,7 +52,7 @@ def main() -> None:
     owned: list[pulumi.Resource] = []
     if settings.kube.create_namespaces:
         owned.append(
-            Namespaces(
+            StateHubNamespaces(
                 "state-hub-namespaces",
                 {namespaces.database: Owner.PLATFORM, namespaces.app: Owner.APPS},
                 opts=pulumi.ResourceOptions(
@@ -93,7 +93,7 @@ def main() -> None:
         opts=in_cluster,
     )
     front_door = FrontDoor(
-        "state-hub-front-door", settings.front_door, namespace=namespaces.app, live_side=plan.live_side, opts=in_cluster
+        "state-hub-front-door", settings.front_door, namespace=namespaces.app, endpoint=plan.endpoint, opts=in_cluster
     )
     pulumi.export("dbNamespace", namespaces.database)
     pulumi.export(DEPLOYED_OUTPUT, database.rw_service)
@@ -102,7 +102,7 @@ def main() -> None:
         pulumi.export("dbSuperuserSecret", database.superuser_secret_name)
     pulumi.export("appServiceHost", app.service_host)
     pulumi.export("appReplicas", plan.app_replicas)
-    pulumi.export("liveSide", plan.live_side.value)
+    pulumi.export("endpoint", plan.endpoint.value)
     pulumi.export("apiBase", api_base(settings.exposure, front_door.host))
     pulumi.export("clientAccess", client_access(settings.exposure, namespaces.app))
     if settings.stage is Stage.RESTORE:

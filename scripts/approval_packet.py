@@ -35,7 +35,7 @@ def main() -> int:
     exception = recorded_api_check_exception(args.stack) if args.stack else None
     packet = build_packet(args.evidence, api_check_exception=exception)
     args.out.write_text(packet.html)
-    console.print(f"{'ready' if packet.ready else 'NOT ready'}: approval packet written to {args.out}")
+    console().print(f"{'ready' if packet.ready else 'NOT ready'}: approval packet written to {args.out}")
     return PASS if packet.ready else FAIL
 
 

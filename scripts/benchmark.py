@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from statehub.cli.entry import ScriptParser
+from statehub.cli.entry import PASS, ScriptParser, run_cli
 from statehub.data.comparing import compare_databases
 from statehub.data.dsn import Dsn, connect
 from statehub.data.dumping import dump
@@ -114,8 +114,8 @@ def main() -> int:
             print(lines[-1], flush=True)
     with args.out.open("a") as report:
         report.write("\n".join(lines) + "\n")
-    return 0
+    return PASS
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -17,24 +17,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from statehub.cli.compare_table import show_compare
-from statehub.cli.entry import FAIL, PASS, ScriptParser, http_url, run_cli
+from statehub.cli.entry import FAIL, PASS, ScriptParser, run_cli
+from statehub.cli.flags import add_apis, add_database, add_report, apis, database
 from statehub.data.archive import read_manifest
-from statehub.data.comparing import compare_databases, with_api_part
-from statehub.data.dsn import Dsn
+from statehub.data.comparing import ApiCheck, compare_databases
 from statehub.data.report_files import check_report_path, write_report
 from statehub.policy.api_contract import VOLATILE_FIELDS
-from statehub.policy.refusal import Refusal
 
 
 def main() -> int:
     parser = ScriptParser(__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--source", help="DSN of the source database (read only)")
+    add_database(source, "--source", "the source database (read only)", required=False)
     source.add_argument("--manifest", type=Path, help="a dump manifest: compare with the dumped fingerprint")
-    parser.add_argument("--target", required=True, help="DSN of the target database (read only)")
-    parser.add_argument("--report", required=True, type=Path, help="compare report to write")
-    parser.add_argument("--source-api", type=http_url, help="State Hub API base URL wired to the source")
-    parser.add_argument("--target-api", type=http_url, help="State Hub API base URL wired to the target")
+    add_database(parser, "--target", "the target database (read only)")
+    add_report(parser, "compare report to write")
+    add_apis(parser, "the source", "the target")
     parser.add_argument(
         "--volatile-field",
         action="append",
@@ -43,17 +41,17 @@ def main() -> int:
     )
     args = parser.parse_args()
     check_report_path(args.report)  # before anything is touched
-    if bool(args.source_api) != bool(args.target_api):
-        raise Refusal("--source-api and --target-api go together")
-    target = Dsn.parse(args.target)
+    both_apis = apis(args)
+    api = ApiCheck(*both_apis, tuple(dict.fromkeys(args.volatile_field))) if both_apis else None
+    target = database(args.target, "--target")
     if args.source:
-        src = Dsn.parse(args.source)
-        report = compare_databases(src, target, source_label=src.masked())
+        src = database(args.source, "--source")
+        report = compare_databases(src, target, source_label=src.masked(), api=api)
     else:
         manifest = read_manifest(args.manifest)
-        report = compare_databases(manifest.details["fingerprint"], target, source_label=f"manifest {args.manifest}")
-    if args.source_api:
-        with_api_part(report, args.source_api, args.target_api, target, tuple(dict.fromkeys(args.volatile_field)))
+        report = compare_databases(
+            manifest.details["fingerprint"], target, source_label=f"manifest {args.manifest}", api=api
+        )
     write_report(report, args.report)
     show_compare(report)
     return PASS if report.result == "pass" else FAIL

@@ -17,35 +17,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from statehub.cli.entry import FAIL, PASS, ScriptParser, console, http_url, run_cli, step
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli, step
+from statehub.cli.flags import add_apis, add_database, apis, database
 from statehub.data.drilling import DRILL_REPORT, drill
-from statehub.data.dsn import Dsn
 
 
 def main() -> int:
     parser = ScriptParser(__doc__)
-    parser.add_argument("--source", required=True, help="DSN of the live database (read only)")
+    add_database(parser, "--source", "the live database (read only)")
     parser.add_argument("--out", required=True, type=Path, help="new, empty folder for the dump and the reports")
-    parser.add_argument("--scratch", help="DSN of an empty, isolated database to restore into (default: throwaway)")
-    parser.add_argument("--source-api", type=http_url, help="base URL of the live State Hub (with --target-api)")
-    parser.add_argument("--target-api", type=http_url, help="base URL of a State Hub wired to the --scratch copy")
+    add_database(
+        parser, "--scratch", "an empty, isolated database to restore into (default: throwaway)", required=False
+    )
+    add_apis(parser, "the live database", "the --scratch copy")
     parser.add_argument("--docker-container", metavar="NAME", help="run pg_dump inside the source's container")
     parser.add_argument("--pg-bin", type=Path, help="folder of the PostgreSQL tools (and initdb for the throwaway)")
     args = parser.parse_args()
+    both_apis = apis(args)
     report = drill(
-        Dsn.parse(args.source),
+        database(args.source, "--source"),
         args.out,
-        scratch=Dsn.parse(args.scratch) if args.scratch else None,
-        source_api=args.source_api,
-        target_api=args.target_api,
+        scratch=database(args.scratch, "--scratch") if args.scratch else None,
+        apis=both_apis,
         pg_bin=args.pg_bin,
         docker_container=args.docker_container,
         progress=step,
     )
     details = report.details
     for difference in details["differences"]:
-        console.print(f"[red]DIFF[/] {difference['kind']} {difference['where']}: {difference['detail']}")
-    console.print(
+        console().print(f"[red]DIFF[/] {difference['kind']} {difference['where']}: {difference['detail']}")
+    console().print(
         f"drill {report.result.upper()}: {details['compare']['rows']} rows in {details['compare']['tables']} tables, "
         f"dump sha256 {details['dump']['sha256'][:16]}…, {details['seconds']} s -> {args.out / DRILL_REPORT}"
     )

@@ -10,26 +10,25 @@ The final copy inside the write-freeze window pipes instead (uncompressed, resto
 written, the archive still kept as evidence), then compares the cluster with the manifest:
 
     PGPASSWORD=... PGTARGETPASSWORD=... uv run scripts/dump.py --source "$WSL2_DSN" \
-        --out evidence/final --restore-into "$CLUSTER_DSN"
+        --out evidence/final --target "$CLUSTER_DSN"
     uv run scripts/compare.py --manifest evidence/final/manifest.json --target "$CLUSTER_DSN" \
         --report evidence/final-compare.json
 
-Exit 0 done, 2 refused (nothing written to the source; --restore-into must be empty).
+Exit 0 done, 2 refused (nothing written to the source; --target must be empty).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from statehub.cli.entry import PASS, ScriptParser, console, run_cli, step
-from statehub.data.dsn import Dsn
+from statehub.cli.flags import add_database, database
 from statehub.data.dumping import dump
 
 
 def main() -> int:
     parser = ScriptParser(__doc__)
-    parser.add_argument("--source", required=True, help="DSN of the database to dump (read only)")
+    add_database(parser, "--source", "the database to dump (read only)")
     parser.add_argument("--out", required=True, type=Path, help="new, empty folder for the archive and manifest")
     parser.add_argument("--jobs", type=int, default=1, help="parallel pg_dump jobs (>1 writes directory format)")
     parser.add_argument(
@@ -37,20 +36,14 @@ def main() -> int:
         metavar="NAME",
         help="run pg_dump inside this container (the workstation's Postgres), e.g. infra-postgres-1",
     )
-    parser.add_argument(
-        "--restore-into",
-        metavar="DSN",
-        help="empty database to restore into while dumping (uncompressed; its password in PGTARGETPASSWORD)",
-    )
+    add_database(parser, "--target", "an empty database to restore into while dumping (uncompressed)", required=False)
     parser.add_argument("--pg-bin", type=Path, help="folder of the pg_dump to use (default: PG_BIN, pgserver's, PATH)")
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: give 1 or more")
-    target = Dsn.parse(args.restore_into) if args.restore_into else None
-    if target and os.environ.get("PGTARGETPASSWORD"):
-        target = target.replace(password=os.environ["PGTARGETPASSWORD"])
+    target = database(args.target, "--target") if args.target else None
     report = dump(
-        Dsn.parse(args.source),
+        database(args.source, "--source"),
         args.out,
         jobs=args.jobs,
         docker_container=args.docker_container,
@@ -60,7 +53,7 @@ def main() -> int:
         progress=step,
     )
     archive = report.details["archive"]
-    console.print(
+    console().print(
         f"dumped {report.details['source']}: {archive['size_bytes']} bytes, sha256 {archive['sha256'][:16]}…,"
         f" {len(report.details['fingerprint']['tables'])} tables fingerprinted -> {args.out}"
     )

@@ -22,18 +22,18 @@ def main() -> int:
     parser.add_argument("command", choices=["build", "path", "versions"], help="what to do")
     args = parser.parse_args()
     try:
-        directory = build_all(console.print) if args.command == "build" else bin_dir()
+        directory = build_all(console().print) if args.command == "build" else bin_dir()
     except EngineBuildError as error:
         raise Refusal(str(error)) from None
     absent = missing(directory)
     if absent:
-        console.print(f"not built: {', '.join(absent)}. Run: uv run scripts/engine_tools.py build")
+        console().print(f"not built: {', '.join(absent)}. Run: uv run scripts/engine_tools.py build")
         return FAIL
     if args.command == "versions":
         built = built_binaries(directory)
         for binary in BINARIES:
             entry = built[binary.name]
-            console.print(
+            console().print(
                 f"{entry.name} {entry.version}: built in {entry.seconds:.0f} s, {entry.size_bytes / 2**20:.0f} MiB"
             )
     print(directory)

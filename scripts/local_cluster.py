@@ -42,7 +42,7 @@ def main() -> int:
     try:
         if args.command == "down":
             stopped = stop(args.dir)
-            console.print(f"stopped {stopped} processes; removed the contents of {args.dir}")
+            console().print(f"stopped {stopped} processes; removed the contents of {args.dir}")
             return PASS
         tools = bin_dir()
         if missing(tools):
@@ -51,12 +51,14 @@ def main() -> int:
         if schemas is not None and not schemas.is_dir():
             raise Refusal(f"--schemas {schemas} is not a folder: give the folder holding cnpg/*.yaml")
         if schemas is None:
-            console.print(f"warning: {SHARED_SCHEMAS} does not exist: no cnpg CRDs, a stack's Cluster will be refused")
-        cluster = start(args.dir, tools, schemas, console.print, tie_to_parent=False)
+            console().print(
+                f"warning: {SHARED_SCHEMAS} does not exist: no cnpg CRDs, a stack's Cluster will be refused"
+            )
+        cluster = start(args.dir, tools, schemas, console().print, tie_to_parent=False)
     except (ApiServerError, KubeApiError, EngineBuildError) as error:
         raise Refusal(str(error)) from None
-    console.print(f"API server {cluster.api.server} as context 'local'")
-    console.print(f"stop it with: uv run scripts/local_cluster.py down --dir {args.dir}")
+    console().print(f"API server {cluster.api.server} as context 'local'")
+    console().print(f"stop it with: uv run scripts/local_cluster.py down --dir {args.dir}")
     print(cluster.kubeconfig)
     sys.stdout.flush()
     return PASS

@@ -12,30 +12,28 @@ new database again. Exit 0 equal, 1 not equal (copy dropped), 2 refused (nothing
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.data.dsn import Dsn
+from statehub.cli.flags import add_database, add_report, database
 from statehub.data.refreshing import refresh_fallback
 from statehub.data.report_files import check_report_path, write_report
 
 
 def main() -> int:
     parser = ScriptParser(__doc__)
-    parser.add_argument("--cluster", required=True, help="DSN of state-hub-db (read only)")
-    parser.add_argument("--wsl2", required=True, help="superuser DSN of the frozen WSL2 database (not touched)")
+    add_database(parser, "--cluster", "state-hub-db (read only)")
+    add_database(parser, "--wsl2", "the frozen WSL2 database, as a superuser (not touched)")
     parser.add_argument("--into", required=True, help="name of the new database for the copy")
-    parser.add_argument("--report", required=True, type=Path, help="refresh report to write")
+    add_report(parser, "refresh report to write")
     args = parser.parse_args()
     check_report_path(args.report)  # before anything is touched
-    wsl2 = Dsn.parse(args.wsl2).with_password_from("PGWSL2PASSWORD")
-    report = refresh_fallback(Dsn.parse(args.cluster), wsl2, args.into)
+    wsl2 = database(args.wsl2, "--wsl2")
+    report = refresh_fallback(database(args.cluster, "--cluster"), wsl2, args.into)
     write_report(report, args.report)
     rows = sum(t["source_rows"] for t in report.details["tables"].values())
     if report.result == "pass":
-        console.print(f"[green]refresh PASS[/]: {rows} rows in {args.into}; {wsl2.dbname} untouched")
+        console().print(f"[green]refresh PASS[/]: {rows} rows in {args.into}; {wsl2.dbname} untouched")
         return PASS
-    console.print(f"[red]refresh FAIL[/]: {len(report.details['differences'])} differences; {args.into} dropped")
+    console().print(f"[red]refresh FAIL[/]: {len(report.details['differences'])} differences; {args.into} dropped")
     return FAIL
 
 

@@ -47,7 +47,7 @@ def main() -> int:
     steps = check_registry(ref, credentials, scheme=scheme)
     found = all(s.ok for s in steps) and len(steps) == 2
     for s in steps:
-        console.print(f"{'ok' if s.ok else 'FAIL'} {s.name}: {s.explanation}")
+        console().print(f"{'ok' if s.ok else 'FAIL'} {s.name}: {s.explanation}")
     if args.report:
         details = {"image": str(ref), "registry": ref.registry, "scheme": scheme, "steps": [s.as_dict() for s in steps]}
         write_report(Report(kind="registry-check", result="pass" if found else "fail", details=details), args.report)

@@ -26,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.data.dsn import Dsn
+from statehub.cli.flags import add_database, database
 from statehub.data.report_files import check_out_dir
 from statehub.engine.control_plane import SHARED_SCHEMAS
 from statehub.engine.engine_build import EngineBuildError, bin_dir, missing
@@ -41,12 +41,12 @@ _COLOURS = {"pass": "green", "fail": "red", "stopped": "red", "error": "red"}
 def _echo(step: StepResult) -> None:
     colour = _COLOURS.get(step.result, "white")
     detail = f"  {step.detail}" if step.detail else ""
-    console.print(f"[{colour}]{step.result:>7}[/] {step.seconds:7.3f} s  {step.name}{detail}")
+    console().print(f"[{colour}]{step.result:>7}[/] {step.seconds:7.3f} s  {step.name}{detail}")
 
 
 def main() -> int:
     parser = ScriptParser(__doc__)
-    parser.add_argument("--source", help="DSN of a real State Hub database to rehearse with (read only)")
+    add_database(parser, "--source", "a real State Hub database to rehearse with (read only)", required=False)
     parser.add_argument("--out", type=Path, help="new or empty folder for evidence and summary (default: a temp dir)")
     parser.add_argument("--scale", type=int, default=1, help="synthetic size as a multiple of the real one (default 1)")
     parser.add_argument(
@@ -64,14 +64,14 @@ def main() -> int:
     if args.out:
         check_out_dir(args.out, what="a rehearsal never overwrites evidence")
     out = args.out or Path(tempfile.mkdtemp(prefix="state-hub-rehearsal-"))
-    source = Dsn.parse(args.source) if args.source else None
+    source = database(args.source, "--source") if args.source else None
     with ExitStack() as resources:
         gates = _gates(args.engine, resources)
-        console.print(f"gates: {gates.name}")
+        console().print(f"gates: {gates.name}")
         summary = rehearse(out, source=source, scale=args.scale, echo=_echo, gates=gates)
     colour = "green" if summary.result == "pass" else "red"
     stopped = f" at {summary.stopped_at}" if summary.stopped_at else ""
-    console.print(
+    console().print(
         f"[{colour}]rehearsal {summary.result.upper()}{stopped}[/]: write-freeze window {summary.window_seconds} s, "
         f"bare copy {summary.bare_copy_seconds} s, ratio {summary.window_ratio}; evidence and summary in {out}"
     )
@@ -88,12 +88,12 @@ def _gates(engine: str, resources: ExitStack) -> Gates:
         unavailable.append(f"no cnpg CRDs at {SHARED_SCHEMAS}")
     if engine == "mocks" or (engine == "auto" and unavailable):
         if engine == "auto":
-            console.print(f"engine auto: mocks ({'; '.join(unavailable)})")
+            console().print(f"engine auto: mocks ({'; '.join(unavailable)})")
         return MockGates()
     if unavailable:
         raise Refusal(f"--engine pulumi: {'; '.join(unavailable)}. Run: uv run scripts/engine_tools.py build")
     work = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="state-hub-engine-")))
-    return resources.enter_context(engine_gates(work, tools, SHARED_SCHEMAS, console.print))
+    return resources.enter_context(engine_gates(work, tools, SHARED_SCHEMAS, console().print))
 
 
 if __name__ == "__main__":

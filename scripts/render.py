@@ -10,7 +10,6 @@ and its full dependsOn), and exits 1 with `error: <message>` when the settings o
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pulumi
 from rich.console import Console
 
-from statehub.cli.entry import ScriptParser
+from statehub.cli.entry import FAIL, PASS, ScriptParser, run_cli
 from statehub.offline.manifests import kubernetes_manifests, plain, resource_plan, resource_tree_lines, write_manifests
 from statehub.offline.offline_program import run_program
 from statehub.offline.stack_config import StackConfigError, load_stack_config
@@ -26,7 +25,7 @@ from statehub.offline.stack_config import StackConfigError, load_stack_config
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def main() -> int:
     parser = ScriptParser(__doc__)
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.STACK.yaml (e.g. dev, railiance01)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the rendered manifests")
@@ -38,18 +37,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="override a config key (with or without the state-hub-infra: prefix); VALUE is YAML; KEY= unsets it",
     )
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    console = Console(highlight=False, soft_wrap=True)
+    args = parser.parse_args()
+    console = Console(highlight=False, soft_wrap=True)  # the render goes to stdout; errors to stderr
     try:
         config = load_stack_config(PROJECT_DIR, args.stack, args.overrides)
         run = run_program(PROJECT_DIR, config)
-    except (StackConfigError, pulumi.RunError) as refusal:
+    except (StackConfigError, pulumi.RunError) as refusal:  # refused as `pulumi preview` refuses: exit 1
         print(f"error: {refusal}", file=sys.stderr)
-        return 1
+        return FAIL
     for line in resource_tree_lines(run, args.stack):
         print(line)
     for warning in run.warnings:
@@ -66,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = args.out / "resources.json"
     plan.write_text(json.dumps(resource_plan(run), indent=2) + "\n")
     console.print(f"wrote {len(written)} manifests and {plan.name} to {args.out}")
-    return 0
+    return PASS
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

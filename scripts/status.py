@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.table import Table
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, http_url, run_cli
+from statehub.cli.flags import add_report
 from statehub.cluster.health import Scope, cluster_status
 from statehub.cluster.kube_api import KubeApiError, from_kubeconfig
 from statehub.data.report_files import check_report_path, write_report
@@ -38,7 +39,7 @@ def main() -> int:
         help="kubeconfig (default: $KUBECONFIG, ~/.kube/config)",
     )
     parser.add_argument("--context", help="kubeconfig context (default: its current context), e.g. railiance01")
-    parser.add_argument("--report", type=Path, help="also write the status report (JSON evidence)")
+    add_report(parser, "also write the status report (evidence for retiring the fallback)", required=False)
     parser.add_argument("--db-namespace", default="databases", help="namespace of state-hub-db (default databases)")
     parser.add_argument(
         "--app-namespace", default="railiance-apps", help="namespace of the app (default railiance-apps)"
@@ -66,9 +67,9 @@ def main() -> int:
         table.add_column(column)
     for check in report.details["checks"]:
         table.add_row(check["name"], "[green]yes[/]" if check["ok"] else "[red]NO[/]", check["detail"])
-    console.print(table)
+    console().print(table)
     colour = "green" if report.result == "pass" else "red"
-    console.print(f"[{colour}]{'HEALTHY' if report.result == 'pass' else 'UNHEALTHY'}[/]")
+    console().print(f"[{colour}]{'HEALTHY' if report.result == 'pass' else 'UNHEALTHY'}[/]")
     return PASS if report.result == "pass" else FAIL
 
 

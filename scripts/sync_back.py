@@ -13,33 +13,31 @@ Exit 0 equal afterwards, 1 not equal, 2 refused (nothing changed).
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
-from statehub.data.dsn import Dsn
+from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli, step
+from statehub.cli.flags import add_database, add_report, database
 from statehub.data.report_files import check_report_path, write_report
 from statehub.data.syncing import sync_back
 
 
 def main() -> int:
     parser = ScriptParser(__doc__)
-    parser.add_argument("--cluster", required=True, help="DSN of state-hub-db (read only)")
-    parser.add_argument("--wsl2", required=True, help="superuser DSN of the frozen WSL2 database (written)")
-    parser.add_argument("--report", required=True, type=Path, help="sync-back report to write")
+    add_database(parser, "--cluster", "state-hub-db (read only)")
+    add_database(parser, "--wsl2", "the frozen WSL2 database, as a superuser (written)")
+    add_report(parser, "sync-back report to write")
     args = parser.parse_args()
     check_report_path(args.report)  # before anything is touched
-    wsl2 = Dsn.parse(args.wsl2).with_password_from("PGWSL2PASSWORD")
-    report = sync_back(Dsn.parse(args.cluster), wsl2, progress=console.print)
+    wsl2 = database(args.wsl2, "--wsl2")
+    report = sync_back(database(args.cluster, "--cluster"), wsl2, progress=step)
     write_report(report, args.report)
     totals = report.details["totals"]
     if report.details["committed"]:
-        console.print(
+        console().print(
             f"sync-back PASS: {totals['inserted']} inserted, {totals['updated']} updated, "
             f"{totals['deleted']} deleted; WSL2 equals the cluster (compared before the commit)"
         )
     else:
         first = report.details["differences"][0]
-        console.print(
+        console().print(
             f"sync-back FAIL: WSL2 would still differ ({first['kind']} in {first['where']}): rolled back, "
             "nothing on WSL2 changed"
         )

@@ -5,23 +5,42 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import psycopg
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from statehub.data.dsn import ConnectError, DsnError
 from statehub.data.errors import ToolError
 from statehub.data.processes import stop_all_work
 from statehub.policy.refusal import Refusal
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 PASS, FAIL, REFUSED = 0, 1, 2
 
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_made: list[Console] = []
+_making = threading.Lock()
+
+
+def console() -> Console:
+    """rich's console on stderr, made once, on first use: importing rich costs a script's start a few tenths
+    of a second, so `run_cli` loads it in the background while the script's first queries wait on PostgreSQL."""
+    with _making:
+        if not _made:
+            from rich.console import Console  # noqa: PLC0415 - see above
+
+            _made.append(Console(stderr=True, highlight=False, soft_wrap=True))
+        return _made[0]
+
+
+def _load_rich_meanwhile() -> None:
+    threading.Thread(target=console, name="load-rich", daemon=True).start()
 
 
 class ScriptParser(argparse.ArgumentParser):
@@ -56,6 +75,7 @@ def run_cli(main: Callable[[], int]) -> None:
     temporary data goes."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
+    _load_rich_meanwhile()
     try:
         code = main()
     except (Refusal, ConnectError, DsnError, ToolError) as error:
@@ -74,12 +94,14 @@ def run_cli(main: Callable[[], int]) -> None:
 @contextmanager
 def step(description: str) -> Iterator[None]:
     """A spinner with elapsed time on a terminal; a plain line otherwise."""
-    if console.is_terminal:
+    if console().is_terminal:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415 - terminals only
+
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console(), transient=True
         ) as progress:
             progress.add_task(description)
             yield
     else:
         yield
-    console.print(f"done: {description}")
+    console().print(f"done: {description}")

@@ -7,6 +7,8 @@ or a public Ingress: the settings loader refuses such exposure before anything i
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -73,38 +75,88 @@ class StateHubApp(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("state-hub-infra:app:StateHubApp", name, None, opts)
+        self._prefix, self._app_namespace, self._app_settings = name, namespaces.app, settings
         child = pulumi.ResourceOptions(parent=self)
-        namespace = namespaces.app
-        self.service_host = f"{APP_NAME}.{namespace}.svc"
+        self.service_host = f"{APP_NAME}.{self._app_namespace}.svc"
+        environment = self._environment(database_url, child)
+        migration_name = f"{APP_NAME}-migrate-{_image_suffix(image)}"
+        self.migration_job = self._migration_job(migration_name, image, environment, database_host, database)
+        self.deployment = self._deployment(image, environment, replicas)
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=self._meta(APP_NAME, "api"),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector("api"),
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=API_PORT, target_port=API_PORT, protocol="TCP")],
+            ),
+            opts=child,
+        )
+        _network_policies(name, namespaces, exposure, child)
+        if exposure.model is Exposure.PRIVATE_INGRESS:
+            _private_ingress(name, self._app_namespace, exposure, child)
+        self.register_outputs({"serviceHost": self.service_host, "migrationJob": migration_name})
 
-        def meta(
-            resource_name: str, component: str, annotations: dict[str, str] | None = None
-        ) -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(
-                name=resource_name, namespace=namespace, labels=labels(Owner.APPS, component), annotations=annotations
-            )
+    def _meta(
+        self, resource_name: str, component: str, annotations: dict[str, str] | None = None
+    ) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=resource_name,
+            namespace=self._app_namespace,
+            labels=labels(Owner.APPS, component),
+            annotations=annotations,
+        )
 
+    def _container(
+        self, name: str, image: ImageRef, environment: list[k8s.core.v1.EnvFromSourceArgs], **specific: Any
+    ) -> k8s.core.v1.ContainerArgs:
+        """The app's image as a container: its settings, a writable /tmp as HOME, its limits, no privileges."""
+        return k8s.core.v1.ContainerArgs(
+            name=name,
+            image=str(image),
+            image_pull_policy="IfNotPresent",  # pinned by digest: the same bytes
+            env_from=environment,
+            env=[_HOME],
+            resources=_resources(self._app_settings),
+            security_context=_container_security(),
+            volume_mounts=[_TMP_MOUNT],
+            **specific,
+        )
+
+    def _environment(
+        self, database_url: pulumi.Input[str], child: pulumi.ResourceOptions
+    ) -> list[k8s.core.v1.EnvFromSourceArgs]:
+        """The ConfigMap and the Secret (DATABASE_URL) the app and its migration read their settings from."""
         config_map = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=meta(f"{APP_NAME}-config", "api"),
-            data={"LOG_LEVEL": settings.log_level, "PORT": str(API_PORT)},
+            f"{self._prefix}-config",
+            metadata=self._meta(f"{APP_NAME}-config", "api"),
+            data={"LOG_LEVEL": self._app_settings.log_level, "PORT": str(API_PORT)},
             opts=child,
         )
         secret = k8s.core.v1.Secret(
-            f"{name}-database-url",
-            metadata=meta(f"{APP_NAME}-database-url", "api"),
+            f"{self._prefix}-database-url",
+            metadata=self._meta(f"{APP_NAME}-database-url", "api"),
             type="Opaque",
             string_data={"DATABASE_URL": database_url},
             opts=child,
         )
-        container_env = [
+        return [
             k8s.core.v1.EnvFromSourceArgs(
                 config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config_map.metadata.name)
             ),
             k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name)),
         ]
 
-        migration_name = f"{APP_NAME}-migrate-{_image_suffix(image)}"
+    def _migration_job(
+        self,
+        migration_name: str,
+        image: ImageRef,
+        environment: list[k8s.core.v1.EnvFromSourceArgs],
+        database_host: str,
+        database: pulumi.Resource,
+    ) -> k8s.batch.v1.Job:
+        """`alembic upgrade head`, once per image, after the database is Ready (an init container waits for it)."""
+        settings = self._app_settings
         wait = k8s.core.v1.ContainerArgs(
             name="wait-for-database",
             image=str(image),
@@ -117,9 +169,9 @@ class StateHubApp(pulumi.ComponentResource):
             resources=_resources(settings),
             security_context=_container_security(),
         )
-        self.migration_job = k8s.batch.v1.Job(
-            f"{name}-migrate",
-            metadata=meta(
+        return k8s.batch.v1.Job(
+            f"{self._prefix}-migrate",
+            metadata=self._meta(
                 migration_name,
                 "migration",
                 # a Job that failed is replaced on the next `pulumi up` (same name, no diff otherwise)
@@ -131,17 +183,7 @@ class StateHubApp(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(Owner.APPS, "migration")),
                     spec=_pod_spec(
-                        k8s.core.v1.ContainerArgs(
-                            name="migrate",
-                            image=str(image),
-                            image_pull_policy="IfNotPresent",  # pinned by digest: the same bytes
-                            command=["alembic", "upgrade", "head"],
-                            env_from=container_env,
-                            env=[_HOME],
-                            resources=_resources(settings),
-                            security_context=_container_security(),
-                            volume_mounts=[_TMP_MOUNT],
-                        ),
+                        self._container("migrate", image, environment, command=["alembic", "upgrade", "head"]),
                         restart_policy="Never",
                         pull_secrets=settings.pull_secrets,
                         init=wait,
@@ -151,9 +193,12 @@ class StateHubApp(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),  # after cnpg says the Cluster is Ready
         )
 
-        # Readiness asks /state/health (it checks the database: no traffic without one); liveness only
-        # asks whether the process answers on its port, so a database restart does not restart the API;
-        # the startup probe gives a slow first start (imports, migrations checked) up to 2 minutes.
+    def _deployment(
+        self, image: ImageRef, environment: list[k8s.core.v1.EnvFromSourceArgs], replicas: int
+    ) -> k8s.apps.v1.Deployment:
+        """The API, after its migration. Readiness asks /state/health (it checks the database: no traffic
+        without one); liveness only asks whether the process answers on its port, so a database restart
+        does not restart the API; the startup probe gives a slow first start up to 2 minutes."""
         ready = k8s.core.v1.ProbeArgs(
             http_get=k8s.core.v1.HTTPGetActionArgs(path=HEALTH_PATH, port=API_PORT),
             period_seconds=10,
@@ -166,50 +211,31 @@ class StateHubApp(pulumi.ComponentResource):
         started = k8s.core.v1.ProbeArgs(
             tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=API_PORT), period_seconds=5, failure_threshold=24
         )
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-api",
-            metadata=meta(APP_NAME, "api", {"checkov.io/skip1": _ENV_SECRET_SKIP}),
+        return k8s.apps.v1.Deployment(
+            f"{self._prefix}-api",
+            metadata=self._meta(APP_NAME, "api", {"checkov.io/skip1": _ENV_SECRET_SKIP}),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector("api")),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(Owner.APPS, "api")),
                     spec=_pod_spec(
-                        k8s.core.v1.ContainerArgs(
-                            name="api",
-                            image=str(image),
-                            image_pull_policy="IfNotPresent",  # pinned by digest: the same bytes
+                        self._container(
+                            "api",
+                            image,
+                            environment,
                             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=API_PORT)],
-                            env_from=container_env,
-                            env=[_HOME],
                             liveness_probe=alive,
                             readiness_probe=ready,
                             startup_probe=started,
-                            resources=_resources(settings),
-                            security_context=_container_security(),
-                            volume_mounts=[_TMP_MOUNT],
                         ),
                         restart_policy="Always",
-                        pull_secrets=settings.pull_secrets,
+                        pull_secrets=self._app_settings.pull_secrets,
                     ),
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migration_job]),
         )
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=meta(APP_NAME, "api"),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector("api"),
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=API_PORT, target_port=API_PORT, protocol="TCP")],
-            ),
-            opts=child,
-        )
-        _network_policies(name, namespaces, exposure, child)
-        if exposure.model is Exposure.PRIVATE_INGRESS:
-            _private_ingress(name, namespace, exposure, child)
-        self.register_outputs({"serviceHost": self.service_host, "migrationJob": migration_name})
 
 
 def _image_suffix(image: ImageRef) -> str:

@@ -52,7 +52,7 @@ def kubernetes_provider(kube: KubeSettings) -> k8s.Provider:
     )
 
 
-class Namespaces(pulumi.ComponentResource):
+class StateHubNamespaces(pulumi.ComponentResource):
     """Namespaces with Pod Security `restricted` enforced and a default-deny ingress policy.
 
     Created only where the stack owns them (dev); on railiance01 the platform owns them.

@@ -29,13 +29,13 @@ class FrontDoor(pulumi.ComponentResource):
         settings: FrontDoorSettings,
         *,
         namespace: str,
-        live_side: Endpoint,
+        endpoint: Endpoint,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("state-hub-infra:frontdoor:FrontDoor", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.host = f"{FRONT_DOOR_NAME}.{namespace}.svc"
-        to_cluster = live_side is Endpoint.CLUSTER
+        to_cluster = endpoint is Endpoint.CLUSTER
         self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -43,7 +43,7 @@ class FrontDoor(pulumi.ComponentResource):
                 namespace=namespace,
                 labels=labels(Owner.APPS, "front-door"),
                 annotations={
-                    "state-hub.railiance.io/live-side": live_side.value,
+                    "state-hub.railiance.io/endpoint": endpoint.value,
                     # Traefik v2 (k3s <= 1.31) reads Endpoints, which a hand-made EndpointSlice never fills:
                     # with nativelb it sends to the ClusterIP and kube-proxy follows the slice (either side).
                     "traefik.ingress.kubernetes.io/service.nativelb": "true",
@@ -65,7 +65,7 @@ class FrontDoor(pulumi.ComponentResource):
         )
         if not to_cluster:
             _wsl2_endpoints(name, settings, namespace, child)
-        self.register_outputs({"host": self.host, "liveSide": live_side.value})
+        self.register_outputs({"host": self.host, "endpoint": endpoint.value})
 
 
 def _wsl2_endpoints(name: str, settings: FrontDoorSettings, namespace: str, opts: pulumi.ResourceOptions) -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from statehub.policy.refusal import Refusal
-from statehub.policy.report import Report
+from statehub.policy.report import Report, ReportError, parse_report
 
 ARCHIVE_NAME = "state-hub.dump"
 MANIFEST_NAME = "manifest.json"
@@ -37,9 +34,9 @@ def read_manifest(path: Path) -> Report:
     if not path.is_file():
         raise Refusal(f"no dump manifest at {path}: run scripts/dump.py --out DIR first")
     try:
-        report = Report.model_validate(json.loads(path.read_text()))
-    except (json.JSONDecodeError, ValidationError) as error:
-        raise Refusal(f"{path} is not a dump manifest ({str(error).splitlines()[0]})") from None
+        report = parse_report(path.read_bytes())
+    except ReportError as error:
+        raise Refusal(f"{path} is not a dump manifest ({error})") from None
     if report.kind != "dump" or report.result != "pass":
         raise Refusal(f"{path} is a {report.kind!r} report with result {report.result!r}, not a passing dump manifest")
     missing = [key for key in ("fingerprint", "fingerprint_sha256", "archive") if key not in report.details]

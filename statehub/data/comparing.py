@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from statehub.data.api_checks import check_apis
@@ -15,6 +16,7 @@ from statehub.data.fingerprint import (
     differing_keys,
     fingerprint,
 )
+from statehub.policy.api_contract import VOLATILE_FIELDS
 from statehub.policy.evidence import database_identity, fingerprint_digest
 from statehub.policy.report import Report
 
@@ -23,20 +25,37 @@ TARGET_ROLES = ("cluster", "workstation", "throwaway")
 is no proof about state-hub-db)."""
 
 
+@dataclass(frozen=True)
+class ApiCheck:
+    """The State Hubs serving each side, for the report's API part."""
+
+    source: str
+    target: str
+    volatile: tuple[str, ...] = VOLATILE_FIELDS
+
+
 def compare_databases(
-    source: Dsn | dict[str, Any], target: Dsn, *, source_label: str, target_role: str = "cluster"
+    source: Dsn | dict[str, Any],
+    target: Dsn,
+    *,
+    source_label: str,
+    target_role: str = "cluster",
+    api: ApiCheck | None = None,
 ) -> Report:
-    """Fingerprint both sides at once; name every difference, with differing keys where both are live."""
+    """Fingerprint both sides at once (and ask both APIs meanwhile); name every difference, with differing
+    keys where both are live."""
     started = time.monotonic()
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(3) as pool:
         src_future = pool.submit(fingerprint, source) if isinstance(source, Dsn) else None
+        api_future = pool.submit(check_apis, api.source, api.target, target, api.volatile) if api else None
         target_fp = pool.submit(fingerprint, target).result()
         source_fp = src_future.result() if src_future else source
+        api_part = api_future.result() if api_future else None
     assert isinstance(source_fp, dict)
     differences = diff_fingerprints(source_fp, target_fp)
     if isinstance(source, Dsn):
         differences = [_with_keys(d, source, target, source_fp) for d in differences]
-    return Report(
+    report = Report(
         kind="compare",
         result="fail" if differences else "pass",
         details={
@@ -63,6 +82,7 @@ def compare_databases(
             "seconds": round(time.monotonic() - started, 3),
         },
     )
+    return _with_api_part(report, api_part) if api_part is not None else report
 
 
 OWNERS_AND_PRIVILEGES = (
@@ -92,9 +112,8 @@ def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: dict
     return Difference(difference.kind, difference.where, difference.detail, keys)
 
 
-def with_api_part(report: Report, source_api: str, target_api: str, data: Dsn, volatile: tuple[str, ...]) -> Report:
+def _with_api_part(report: Report, part: dict[str, Any]) -> Report:
     """`report` with the API part of both sides (`details.api`); its problems are differences and fail it."""
-    part = check_apis(source_api, target_api, data, volatile)
     report.details["api"] = part
     report.details["differences"] += part["problems"]
     report.details["warnings"] += part["warnings"]

@@ -13,14 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from statehub.data.comparing import with_api_part
+from statehub.data.comparing import ApiCheck
 from statehub.data.dsn import Dsn
 from statehub.data.dumping import dump
 from statehub.data.ephemeral import ephemeral_server, pgserver_bin
 from statehub.data.progress import Progress, quietly
 from statehub.data.report_files import check_out_dir, output_folder, write_report
 from statehub.data.restoring import require_empty, restore
-from statehub.policy.api_contract import VOLATILE_FIELDS
 from statehub.policy.evidence import database_identity
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
@@ -45,8 +44,7 @@ def drill(
     out: Path,
     *,
     scratch: Dsn | None = None,
-    source_api: str | None = None,
-    target_api: str | None = None,
+    apis: tuple[str, str] | None = None,
     pg_bin: Path | None = None,
     docker_container: str | None = None,
     progress: Progress = quietly,
@@ -57,9 +55,7 @@ def drill(
         raise Refusal(
             f"--scratch {scratch.masked()} is the source itself: the drill restores into an isolated database"
         )
-    if bool(source_api) != bool(target_api):
-        raise Refusal("--source-api and --target-api go together: the API check compares the two sides")
-    if target_api and scratch is None:
+    if apis and scratch is None:
         raise Refusal(
             "--target-api needs --scratch: the throwaway server is removed when the drill ends, so no State Hub can "
             "be wired to it; point a State Hub at a --scratch database and pass its URL"
@@ -73,12 +69,9 @@ def drill(
         output_folder(out, what="a drill never overwrites evidence"),
     ):
         manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container, progress=progress)
-        compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin, target_role="throwaway", progress=progress)
+        api = ApiCheck(*apis) if apis else None
+        compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin, target_role="throwaway", api=api, progress=progress)
         write_report(compare, out / RESTORE_REPORT)
-        if source_api and target_api:
-            with progress(f"checking the State Hub APIs at {source_api} and {target_api}"):
-                with_api_part(compare, source_api, target_api, target, VOLATILE_FIELDS)
-            write_report(compare, out / RESTORE_REPORT)
     archive = manifest.details["archive"]
     details: dict[str, Any] = {
         "source": source.masked(),

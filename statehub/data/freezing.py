@@ -262,7 +262,7 @@ def unfreeze(dsn: Dsn, *, probe: Dsn | None) -> Report:
         with conn.transaction():
             state = _state(conn, dbname)
             if state is None:
-                raise Refusal(f"{dsn.masked()} is not frozen (no freeze marker): nothing to unfreeze; check --dsn")
+                raise Refusal(f"{dsn.masked()} is not frozen (no freeze marker): nothing to unfreeze; check --target")
             still_locked = {r for other in _other_freezes(conn, dbname).values() for r in other["roles"]}
             restored = {}
             for role, limit in state["roles"].items():

@@ -68,6 +68,6 @@ def output_folder(path: Path, *, flag: str = "--out", what: str = "a dump never 
 def write_report(report: Report, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(report.model_dump_json(indent=2) + "\n")
+    temporary.write_text(report.to_json() + "\n")
     os.replace(temporary, path)
     return path

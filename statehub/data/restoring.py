@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from statehub.data.archive import archive_of, archive_sha256, read_manifest
-from statehub.data.comparing import compare_databases
+from statehub.data.comparing import ApiCheck, compare_databases
 from statehub.data.dsn import Dsn, connect
 from statehub.data.errors import ToolError
 from statehub.data.pgtools import dump_major_of, find_tool, run_tool, server_major_of
@@ -96,6 +96,7 @@ def restore(
     *,
     pg_bin: Path | None = None,
     target_role: str = "cluster",
+    api: ApiCheck | None = None,
     progress: Progress = quietly,
 ) -> Report:
     """Restore, then compare the restored copy with the fingerprint the dump recorded."""
@@ -106,6 +107,7 @@ def restore(
             target,
             source_label=f"manifest {dump_dir} ({manifest.details['source']})",
             target_role=target_role,
+            api=api,
         )
     report.details["restore_s"] = restore_s
     report.details["archive_sha256"] = manifest.details["archive"]["sha256"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -38,13 +37,13 @@ from statehub.data.fingerprint import (
     table_digest,
 )
 from statehub.data.freezing import is_frozen, operator_session
+from statehub.data.progress import Progress, quietly
 from statehub.data.schema_signature import schema_signature
 from statehub.policy.evidence import fingerprint_digest
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
 
 Connection = psycopg.Connection[Any]
-Progress = Callable[[str], None]
 
 
 def _columns(conn: Connection, table: TableRef) -> list[str]:
@@ -160,7 +159,7 @@ def _set_sequences(conn: Connection, values: dict[str, list[Any]]) -> None:
         conn.execute("SELECT pg_catalog.setval(%s::regclass, %s, %s)", (name, value, called))
 
 
-def sync_back(cluster: Dsn, wsl2: Dsn, progress: Progress = lambda _: None) -> Report:
+def sync_back(cluster: Dsn, wsl2: Dsn, progress: Progress = quietly) -> Report:
     """Make the frozen WSL2 database equal to the cluster's, proven before it commits."""
     if cluster.same_database(wsl2):
         raise Refusal(f"--cluster and --wsl2 are the same database ({wsl2.masked()}): nothing to bring back")
@@ -185,19 +184,19 @@ def sync_back(cluster: Dsn, wsl2: Dsn, progress: Progress = lambda _: None) -> R
         operator_session(target)  # before BEGIN: the transaction must start writable
         target.execute("SET session_replication_role = replica")  # foreign keys: the compare proves them
         target.execute("BEGIN")  # one transaction: closing without COMMIT leaves WSL2 as it was
-        progress(f"bringing the rows of {cluster.masked()} back to {wsl2.masked()}")
         changes: dict[str, dict[str, int]] = {}
-        tables = list_tables(source)
-        for table in tables:
-            if table.kind != "m":
-                changes[table.key] = _sync_table(source, target, table)
-        for table in tables:
-            if table.kind == "m":
-                target.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(table.ident()))
-        before = sequences(target)
-        _set_sequences(target, sequences(source))
-        progress("comparing inside the transaction, before it commits")
-        cluster_fp, wsl2_fp = fingerprint_in(source), fingerprint_in(target)
+        with progress(f"bringing the rows of {cluster.masked()} back to {wsl2.masked()}"):
+            tables = list_tables(source)
+            for table in tables:
+                if table.kind != "m":
+                    changes[table.key] = _sync_table(source, target, table)
+            for table in tables:
+                if table.kind == "m":
+                    target.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(table.ident()))
+            before = sequences(target)
+            _set_sequences(target, sequences(source))
+        with progress("comparing inside the transaction, before it commits"):
+            cluster_fp, wsl2_fp = fingerprint_in(source), fingerprint_in(target)
         differences = diff_fingerprints(cluster_fp, wsl2_fp)
         if differences:
             target.execute("ROLLBACK")

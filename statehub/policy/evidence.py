@@ -14,11 +14,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from statehub.policy.api_contract import api_part_problem
 from statehub.policy.refusal import GateRefusal
-from statehub.policy.report import SCHEMA_VERSION, Report
+from statehub.policy.report import SCHEMA_VERSION, Report, ReportError, parse_report
 
 
 @dataclass(frozen=True)
@@ -49,14 +47,14 @@ FREEZE = EvidenceKind(
     "freezeReport",
     "freeze",
     "a passing freeze report of the WSL2 database, with the write proof",
-    'uv run scripts/freeze.py --dsn "$WSL2_DSN" --app-role state_hub --probe-dsn "$WSL2_APP_DSN" '
+    'uv run scripts/freeze.py --target "$WSL2_DSN" --app-role state_hub --probe "$WSL2_APP_DSN" '
     "--report evidence/freeze.json",
 )
 FINAL_COMPARE = EvidenceKind(
     "finalCompareReport",
     "compare",
     "a passing final compare of the frozen WSL2 database with state-hub-db, taken after the freeze",
-    'uv run scripts/dump.py --source "$WSL2_DSN" --out evidence/final --restore-into "$CLUSTER_DSN" && '
+    'uv run scripts/dump.py --source "$WSL2_DSN" --out evidence/final --target "$CLUSTER_DSN" && '
     'uv run scripts/compare.py --manifest evidence/final/manifest.json --target "$CLUSTER_DSN" '
     '--source-api "$WSL2_READER_API" --target-api "$CLUSTER_API" --report evidence/final-compare.json',
 )
@@ -108,11 +106,9 @@ def load_evidence(kind: EvidenceKind, path: Path | None, stage: str, freshness: 
     except OSError as error:
         raise GateRefusal(f"{named} cannot be read ({error.strerror or error}). {run}") from None
     try:
-        report = Report.model_validate_json(raw)
-    except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"]) or "the file"
-        raise GateRefusal(f"{named} is not an evidence report ({where}: {problem['msg']}). {run}") from None
+        report = parse_report(raw)
+    except ReportError as error:
+        raise GateRefusal(f"{named} is not an evidence report ({error}). {run}") from None
     if report.kind != kind.kind:
         raise GateRefusal(f"{named} is a {report.kind!r} report; {kind.key} must be a {kind.kind!r} report. {run}")
     if report.schema_version != SCHEMA_VERSION:

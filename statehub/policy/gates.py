@@ -40,10 +40,10 @@ ROLLBACK_REMINDER = (
     "creates only with superuser access on: pulumi config set state-hub-infra:dbSuperuserAccess true, pulumi up "
     "(Secret state-hub-db-superuser). Then, through the port-forward of the restoreTarget export with user "
     "postgres as $CLUSTER_DSN, freeze state-hub-db "
-    '(uv run scripts/freeze.py --dsn "$CLUSTER_DSN" --app-role state_hub --report evidence/cluster-freeze.json), '
+    '(uv run scripts/freeze.py --target "$CLUSTER_DSN" --app-role state_hub --report evidence/cluster-freeze.json), '
     'bring its new rows back (uv run scripts/sync_back.py --cluster "$CLUSTER_DSN" --wsl2 "$WSL2_DSN" '
     "--report evidence/sync-back.json), unfreeze WSL2 "
-    '(uv run scripts/freeze.py --unfreeze --dsn "$WSL2_DSN" --report evidence/unfreeze.json), and set '
+    '(uv run scripts/freeze.py --unfreeze --target "$WSL2_DSN" --report evidence/unfreeze.json), and set '
     "dbSuperuserAccess back to false."
 )
 

@@ -19,7 +19,7 @@ class StagePlan:
     protect_database: bool
     """From cutover on (or once its approval is recorded) the cluster may hold the only live copy:
     no stack change may delete or replace it, also when moving back to an earlier stage."""
-    live_side: Endpoint
+    endpoint: Endpoint
     """Where the front door sends clients."""
     notices: tuple[str, ...]
     """Warnings the operator must read (the rollback reminder)."""
@@ -38,6 +38,6 @@ def plan_stage(
         deploy_image=image if stage.reaches(Stage.EMPTY) else None,
         app_replicas=0 if stage is Stage.RESTORE else settings.app.replicas,
         protect_database=stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None,
-        live_side=settings.endpoint,
+        endpoint=settings.endpoint,
         notices=notices,
     )

@@ -23,7 +23,7 @@ from standins.state_hub.serving import migrate, serving_each
 from statehub.data.api_checks import get_json, probe_health
 from statehub.data.approval_packet import Packet, build_packet
 from statehub.data.archive import read_manifest
-from statehub.data.comparing import compare_databases, with_api_part
+from statehub.data.comparing import ApiCheck, compare_databases
 from statehub.data.drilling import DRILL_REPORT, DUMP_DIR, drill
 from statehub.data.dsn import Dsn, connect
 from statehub.data.dumping import dump
@@ -35,11 +35,10 @@ from statehub.data.restoring import load_archive, restore
 from statehub.data.syncing import sync_back
 from statehub.data.synthetic import seed
 from statehub.data.tcp_relay import TcpRelay, relaying
-from statehub.policy.api_contract import HEALTH_PATH, SUMMARY_PATH, VOLATILE_FIELDS
+from statehub.policy.api_contract import HEALTH_PATH, SUMMARY_PATH
 from statehub.policy.evidence import fingerprint_digest
 from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY
 from statehub.policy.refusal import GateRefusal
-from statehub.policy.report import Report
 from statehub.rehearsal.gate_runs import GateRun, Gates, MockGates
 from statehub.rehearsal.stand_ins import (
     APP_ROLE,
@@ -287,11 +286,9 @@ def _start_state_hubs(context: Rehearsal, stack: ExitStack) -> StateHubs:
     return StateHubs(workstation, reader, cluster, front_door)
 
 
-def _with_apis(context: Rehearsal, report: Report, source_api: Callable[[StateHubs], str]) -> Report:
-    """`report` with the API part of both sides, when this rehearsal runs State Hubs."""
-    if context.apis is None:
-        return report
-    return with_api_part(report, source_api(context.apis), context.apis.cluster, context.cluster, VOLATILE_FIELDS)
+def _api_check(context: Rehearsal, source_api: Callable[[StateHubs], str]) -> ApiCheck | None:
+    """Both sides' State Hubs for a compare's API part, when this rehearsal runs them."""
+    return ApiCheck(source_api(context.apis), context.apis.cluster) if context.apis else None
 
 
 def _front_door_step(context: Rehearsal, step: Callable[..., Any], moment: str) -> None:
@@ -323,6 +320,15 @@ def _flip_front_door(context: Rehearsal, to: Callable[[StateHubs], str]) -> None
 
 def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
     """Every step in order; returns the seconds of the bare reference copy."""
+    _restore_and_verify(context, step)
+    _freeze_and_copy(context, step)
+    bare = _cut_over(context, step)
+    _roll_back(context, step)
+    return bare
+
+
+def _restore_and_verify(context: Rehearsal, step: Callable[..., Any]) -> None:
+    """T01 and T06: the drill, stage restore, the restore and its compare (data and APIs), stage verify."""
     out, evidence = context.out, context.evidence
     drill_dir = out / DRILL_DIR
     # the workstation stand-in (a copy of --source, if given): the freeze and the final compare are about it too
@@ -338,12 +344,11 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
 
     report = step(
         "compare the restore",
-        lambda: _with_apis(
-            context,
-            compare_databases(
-                read_manifest(drill_dir / DUMP_DIR).details["fingerprint"], context.cluster, source_label="drill dump"
-            ),
-            lambda apis: apis.workstation,
+        lambda: compare_databases(
+            read_manifest(drill_dir / DUMP_DIR).details["fingerprint"],
+            context.cluster,
+            source_label="drill dump",
+            api=_api_check(context, lambda apis: apis.workstation),
         ),
         report_verdict,
     )
@@ -351,6 +356,11 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
     evidence["restoreCompareReport"] = restore_compare
     step("gate verify", lambda: gate(context, "verify", "wsl2"))
     _front_door_step(context, step, "before cutover")
+
+
+def _freeze_and_copy(context: Rehearsal, step: Callable[..., Any]) -> None:
+    """T07's window opens: WSL2 frozen with proof, the final copy and its compare (data and APIs)."""
+    out, evidence = context.out, context.evidence
     # the cluster is not live yet: emptying it for the final copy stays outside the write-freeze window
     step("reset the cluster database for the final copy", lambda: reset_database(context.cluster))
     step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster_superuser))
@@ -370,18 +380,20 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
     )
     final = step(
         "final compare (cluster vs the frozen WSL2's snapshot)",
-        lambda: _with_apis(
-            context,
-            compare_databases(
-                read_manifest(final_dir / DUMP_DIR).details["fingerprint"],
-                context.cluster,
-                source_label="final dump of the frozen WSL2",
-            ),
-            lambda apis: apis.frozen_reader,
+        lambda: compare_databases(
+            read_manifest(final_dir / DUMP_DIR).details["fingerprint"],
+            context.cluster,
+            source_label="final dump of the frozen WSL2",
+            api=_api_check(context, lambda apis: apis.frozen_reader),
         ),
         report_verdict,
     )
     evidence["finalCompareReport"] = write_report(final, out / "final-compare.json")
+
+
+def _cut_over(context: Rehearsal, step: Callable[..., Any]) -> float:
+    """The approval packet, the approval, stage cutover with endpoint cluster (the front door flips), and
+    the bare reference copy; returns its seconds."""
     step("write the approval packet", lambda: _write_packet(context), _packet_verdict)
     step("record the approval", lambda: _approve(context))
     step("gate cutover, endpoint cluster", lambda: gate(context, "cutover", "cluster"))
@@ -395,6 +407,12 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
         lambda: simulate_writes(context.cluster, "cluster", 10, synthetic=context.synthetic),
         _count,
     )
+    return bare
+
+
+def _roll_back(context: Rehearsal, step: Callable[..., Any]) -> None:
+    """The rollback: superuser access on, the cluster frozen, its rows brought back, WSL2 unfrozen, endpoint wsl2."""
+    out = context.out
     # cnpg has no superuser login until the rollback turns superuser access on (state-hub-db-superuser)
     step("gate cutover, endpoint wsl2, superuser access on (rollback)", lambda: gate(context, "cutover", "wsl2", True))
     _freeze_step(
@@ -420,7 +438,6 @@ def _run_workplan(context: Rehearsal, step: Callable[..., Any]) -> float:
         raise RuntimeError("the rollback gate printed no reminder")
     _flip_front_door(context, lambda apis: apis.workstation)
     _front_door_step(context, step, "after rollback")
-    return bare
 
 
 def _freeze_step(

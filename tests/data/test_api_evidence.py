@@ -13,7 +13,7 @@ import pytest
 
 from standins.state_hub.serving import migrate, serving
 from statehub.data.api_checks import check_apis
-from statehub.data.comparing import compare_databases, with_api_part
+from statehub.data.comparing import ApiCheck, compare_databases
 from statehub.data.dsn import Dsn, connect
 from statehub.data.fingerprint import fingerprint
 from statehub.policy.api_contract import VOLATILE_FIELDS, api_part_problem
@@ -93,9 +93,7 @@ def test_summaries_that_differ_fail_naming_the_field(new_db: NewDb, tmp_path: Pa
     with connect(target, autocommit=True) as conn:
         conn.execute("UPDATE tasks SET status = 'done' WHERE id = 117 AND status <> 'done'")
     with serving(source.url()) as source_api, serving(target.url()) as target_api:
-        report = with_api_part(
-            compare_databases(source, target, source_label="s"), source_api, target_api, target, VOLATILE_FIELDS
-        )
+        report = compare_databases(source, target, source_label="s", api=ApiCheck(source_api, target_api))
     summary = [p for p in report.details["api"]["problems"] if p["kind"] == "api-summary"]
     assert summary and summary[0]["side"] == "both"
     assert summary[0]["field"].startswith("tasks_by_status."), summary

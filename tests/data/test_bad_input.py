@@ -159,7 +159,7 @@ def test_freeze_with_an_unwritable_report_changes_nothing(new_db: NewDb, tmp_pat
         blocker = tmp_path / "a-file"
         blocker.write_text("x")
         report = blocker / "sub" / "freeze.json"
-    result = run_script("freeze.py", "--dsn", no_password(admin), "--report", str(report), env=script_env(admin))
+    result = run_script("freeze.py", "--target", no_password(admin), "--report", str(report), env=script_env(admin))
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().startswith("error: --report ")
     assert len(result.stderr.strip().splitlines()) == 1

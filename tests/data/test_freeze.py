@@ -36,13 +36,13 @@ def freeze_cli(admin: Dsn, app: Dsn, report: Path, *extra: str) -> tuple[int, di
     env = {**script_env(admin), "PGPROBEPASSWORD": APP_PASSWORD}
     result = run_script(
         "freeze.py",
-        "--dsn",
+        "--target",
         no_password(admin),
         "--report",
         str(report),
         "--app-role",
         app.get("user") or "",
-        "--probe-dsn",
+        "--probe",
         no_password(app),
         *extra,
         env=env,
@@ -85,7 +85,7 @@ def test_freeze_blocks_the_app_and_unfreeze_restores_it(app_db: tuple[Dsn, Dsn],
     app_write(app)
     again_unfrozen = run_script(
         "freeze.py",
-        "--dsn",
+        "--target",
         no_password(admin),
         "--report",
         str(tmp_path / "u2.json"),
@@ -111,7 +111,7 @@ def test_an_app_connecting_as_superuser_is_flagged(app_db: tuple[Dsn, Dsn], tmp_
     admin, _ = app_db
     result = run_script(
         "freeze.py",
-        "--dsn",
+        "--target",
         no_password(admin),
         "--report",
         str(tmp_path / "f.json"),

@@ -175,7 +175,7 @@ def test_a_killed_restore_leaves_the_target_empty(new_db: NewDb, tmp_path: Path)
 def test_piped_copy_restores_while_it_dumps_and_keeps_the_archive(new_db: NewDb, tmp_path: Path) -> None:
     source, target = new_db(scale=1), new_db()
     env = {**script_env(source), "PGTARGETPASSWORD": target.get("password") or ""}
-    result = dump_cli(source, tmp_path / "final", "--restore-into", no_password(target), env=env)
+    result = dump_cli(source, tmp_path / "final", "--target", no_password(target), env=env)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "final" / "manifest.json").read_text())
     sha256, size = archive_sha256(tmp_path / "final" / "state-hub.dump")
@@ -192,6 +192,6 @@ def test_piped_copy_restores_while_it_dumps_and_keeps_the_archive(new_db: NewDb,
         env=script_env(target),
     )
     assert compared.returncode == 0, compared.stderr
-    again = dump_cli(source, tmp_path / "again", "--restore-into", no_password(target), env=env)
+    again = dump_cli(source, tmp_path / "again", "--target", no_password(target), env=env)
     assert again.returncode == 2
     assert "is not empty (" in again.stderr

@@ -52,14 +52,14 @@ def test_every_stage_with_the_real_engine(engine_bin: Path, tmp_path: Path) -> N
         assert verify == {"state-hub-api": "update"}, verify
         cutover = changed(by_stage["stage=cutover endpoint=cluster"])
         assert set(cutover) - {CLUSTER} <= FRONT_DOOR, cutover  # the toggle (and protect on the Cluster)
-        assert by_stage["stage=cutover endpoint=cluster"].outputs["liveSide"] == "cluster"
+        assert by_stage["stage=cutover endpoint=cluster"].outputs["endpoint"] == "cluster"
         superuser_on, rollback = [run for o, run in gates.history if list(o[:2]) == ["stage=cutover", "endpoint=wsl2"]]
         # the rollback turns superuser access on (cnpg's state-hub-db-superuser freezes the cluster), then off
         assert changed(superuser_on).get(CLUSTER) == "update", changed(superuser_on)
         assert set(changed(superuser_on)) - {CLUSTER} <= FRONT_DOOR, changed(superuser_on)
         assert superuser_on.outputs["dbSuperuserSecret"] == "state-hub-db-superuser"
         assert changed(rollback) == {CLUSTER: "update"}, changed(rollback)
-        assert rollback.outputs["liveSide"] == "wsl2"
+        assert rollback.outputs["endpoint"] == "wsl2"
         assert any(w.startswith("endpoint wsl2 after cutover") for w in rollback.warnings), rollback.warnings
         assert not any("from $PATH" in w for run in by_stage.values() for w in run.warnings)  # installed plugin
 

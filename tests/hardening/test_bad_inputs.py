@@ -77,22 +77,22 @@ CASES: dict[str, tuple[str, str, str]] = {
         "localhost:8000",
     ),
     # freeze
-    "freeze: no report": ("freeze.py", "--dsn '{src}'", "the following arguments are required: --report"),
-    "freeze: report is a folder": ("freeze.py", "--dsn '{src}' --report {tmp}", "is a folder"),
-    "freeze: not a superuser": ("freeze.py", "--dsn '{app}' --report {tmp}/f.json", "superuser"),
+    "freeze: no report": ("freeze.py", "--target '{src}'", "the following arguments are required: --report"),
+    "freeze: report is a folder": ("freeze.py", "--target '{src}' --report {tmp}", "is a folder"),
+    "freeze: not a superuser": ("freeze.py", "--target '{app}' --report {tmp}/f.json", "superuser"),
     "freeze: unknown application role": (
         "freeze.py",
-        "--dsn '{src}' --report {tmp}/f.json --app-role nobody_here",
+        "--target '{src}' --report {tmp}/f.json --app-role nobody_here",
         "nobody_here",
     ),
     "freeze: probe is a service": (
         "freeze.py",
-        "--dsn '{src}' --report {tmp}/f.json --probe-dsn 'service=app'",
+        "--target '{src}' --report {tmp}/f.json --probe 'service=app'",
         "service",
     ),
     "freeze: unfreeze what is not frozen": (
         "freeze.py",
-        "--unfreeze --dsn '{src}' --report {tmp}/f.json",
+        "--unfreeze --target '{src}' --report {tmp}/f.json",
         "not frozen",
     ),
     # drill

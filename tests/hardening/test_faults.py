@@ -190,7 +190,7 @@ def test_a_fault_during_the_freeze_leaves_no_half_freeze(world: World, tmp_path:
     with blocker(world.server.dsn("postgres"), f"ALTER ROLE {APP_ROLE} CONNECTION LIMIT 7"):
         outcome = strike(
             "freeze.py",
-            ["--dsn", no_password(world.source), "--app-role", APP_ROLE, "--report", str(report)],
+            ["--target", no_password(world.source), "--app-role", APP_ROLE, "--report", str(report)],
             env_of(world),
             world.source,
             world.source.dbname,

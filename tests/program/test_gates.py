@@ -53,7 +53,7 @@ def test_each_stage_is_accepted_with_valid_evidence(render: Render, evidence: Ev
         "railiance01", f"stage={stage}", f"endpoint={endpoint}", *evidence.overrides(files, approve=approve), *decided
     )
     assert run.outputs["stage"] == stage
-    assert run.outputs["liveSide"] == endpoint
+    assert run.outputs["endpoint"] == endpoint
     cluster = next(r for r in run.resources if r.type == "kubernetes:postgresql.cnpg.io/v1:Cluster")
     assert cluster.protect is (stage in ("cutover", "stabilise"))
 
@@ -302,14 +302,14 @@ def test_the_toggle_routes_to_wsl2_or_to_the_pods(render: Render, evidence: Evid
     assert door["metadata"]["annotations"]["traefik.ingress.kubernetes.io/service.nativelb"] == "true"
     assert slice_["ports"] == [{"name": "http", "port": 8000, "protocol": "TCP"}]
     assert slice_["metadata"]["labels"]["kubernetes.io/service-name"] == "state-hub-api"
-    assert wsl2.outputs["liveSide"] == "wsl2"
+    assert wsl2.outputs["endpoint"] == "wsl2"
     assert wsl2.outputs["apiBase"] == "http://state-hub-api.railiance-apps.svc:8000"
 
     cluster = render("railiance01", "stage=cutover", "endpoint=cluster", *evidence.overrides(files))
     door = manifest(cluster, "Service", "state-hub-api")
     assert door["spec"]["selector"] == {"app.kubernetes.io/name": "state-hub", "app.kubernetes.io/component": "api"}
     assert ("EndpointSlice", "state-hub-api-wsl2") not in kinds(cluster)
-    assert cluster.outputs["liveSide"] == "cluster"
+    assert cluster.outputs["endpoint"] == "cluster"
     assert cluster.outputs["apiBase"] == wsl2.outputs["apiBase"]
 
 
@@ -333,7 +333,7 @@ def test_moving_back_after_cutover_needs_endpoint_wsl2(render: Render, evidence:
     message = refused(render, "stage=verify", "endpoint=cluster", *evidence.overrides(files))
     assert "moving back to stage verify after cutover is refused while endpoint is cluster" in message
     run = render("railiance01", "stage=verify", "endpoint=wsl2", *evidence.overrides(files))
-    assert run.outputs["liveSide"] == "wsl2"
+    assert run.outputs["endpoint"] == "wsl2"
 
 
 def test_rollback_to_wsl2_is_allowed_with_old_evidence_and_reminds(
@@ -344,7 +344,7 @@ def test_rollback_to_wsl2_is_allowed_with_old_evidence_and_reminds(
     overrides = [*old.overrides(files)]
     assert "older than" in refused(render, "stage=cutover", "endpoint=cluster", *overrides)
     run = render("railiance01", "stage=cutover", "endpoint=wsl2", *overrides)
-    assert run.outputs["liveSide"] == "wsl2"
+    assert run.outputs["endpoint"] == "wsl2"
     assert run.warnings and "bring its new rows back" in run.warnings[0]
 
 
