@@ -11,6 +11,7 @@ uncompressed dump. Appends a Markdown table to --out.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,11 +29,17 @@ from statehub.data.pgtools import find_tool, run_tool
 from statehub.data.restoring import restore
 from statehub.data.synthetic import seed
 
+REPEATS = 3
+"""The read-only measurements (pg_dump, the compares) are taken this many times; the median counts."""
 
-def timed(action: Callable[[], object]) -> float:
-    started = time.monotonic()
-    action()
-    return time.monotonic() - started
+
+def timed(action: Callable[[], object], repeats: int = 1) -> float:
+    seconds = []
+    for _ in range(repeats):
+        started = time.monotonic()
+        action()
+        seconds.append(time.monotonic() - started)
+    return statistics.median(seconds)
 
 
 def database_size(dsn: Dsn) -> int:
@@ -53,13 +60,14 @@ def measure(scale: int, work: Path) -> dict[str, float]:
             lambda: run_tool([pg_dump, "-Fc", "-f", str(work / f"c{scale}.dump"), "-d", source.dbname], source)
         )
         row["pg_dump_z0"] = timed(
-            lambda: run_tool([pg_dump, "-Fc", "-Z0", "-f", str(work / f"z{scale}.dump"), "-d", source.dbname], source)
+            lambda: run_tool([pg_dump, "-Fc", "-Z0", "-f", str(work / f"z{scale}.dump"), "-d", source.dbname], source),
+            REPEATS,
         )
         restored = target_server.create_database("state_hub")
         row["dump_py"] = timed(lambda: dump(source, work / f"dump{scale}"))
         row["restore_py"] = timed(lambda: restore(work / f"dump{scale}", restored))
-        row["compare_py"] = timed(lambda: compare_databases(source, restored, source_label="bench"))
-        row["compare_cli"] = timed(lambda: _compare_command(source, restored, work / f"compare{scale}.json"))
+        row["compare_py"] = timed(lambda: compare_databases(source, restored, source_label="bench"), REPEATS)
+        row["compare_cli"] = timed(lambda: _compare_command(source, restored, work / f"compare{scale}.json"), REPEATS)
         return row
 
 
