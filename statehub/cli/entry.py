@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 import psycopg
 
-from statehub.data.dsn import ConnectError, DsnError
+from statehub.data.dsn import ConnectError, DsnError, end_all_queries
 from statehub.data.errors import ToolError
-from statehub.data.processes import stop_all_work
+from statehub.data.processes import kill_children
 from statehub.policy.refusal import Refusal
 
 if TYPE_CHECKING:
@@ -62,9 +62,10 @@ def http_url(text: str) -> str:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """Ctrl-C and SIGTERM: end the running tools first (a thread waiting for one would hold the
+    """Ctrl-C and SIGTERM: end the running tools and queries first (a thread waiting for one would hold the
     unwinding up), then unwind every `with` block: servers stop, temporary data goes."""
-    stop_all_work()
+    kill_children()
+    end_all_queries()
     raise KeyboardInterrupt
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import threading
+import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -133,16 +135,25 @@ def _parse(text: str) -> dict[str, str]:
 
 
 _open: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+_of_workers: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+"""The open connections that threads other than the main thread made (pool workers)."""
+_ending = threading.Event()
+_RECANCEL_SECONDS = 0.2
 
 
 def connect(dsn: Dsn, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
     """Connect, turning connection failures into one line that names the target, never the password."""
+    worker = threading.current_thread() is not threading.main_thread()
+    if worker and _ending.is_set():
+        raise ConnectError(f"not connecting to {dsn.masked()}: the process is ending")
     try:
         conn = psycopg.connect(dsn.conninfo(), connect_timeout=10, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "connection failed"
         raise ConnectError(f"cannot connect to {dsn.masked()}: {reason}") from None
     _open.add(conn)
+    if worker:
+        _of_workers.add(conn)
     return conn
 
 
@@ -159,6 +170,24 @@ def cancel_queries() -> None:
     worker thread waiting for a query (e.g. one held by a lock) would otherwise hold the interrupted
     script up."""
     cancel(list(_open))
+
+
+def end_all_queries() -> None:
+    """The process is ending (a signal): cancel every query now, and keep cancelling the worker threads'
+    queries until the process is gone, and let no worker connect again. A worker that had connected but
+    not yet sent its query when the signal came sends it afterwards; left waiting on a lock, it would hold
+    the exit up forever. The main thread, which unwinds and cleans up (drops a half copy), may go on."""
+    if _ending.is_set():
+        return
+    _ending.set()
+    cancel_queries()
+    threading.Thread(target=_keep_cancelling_workers, name="end-all-queries", daemon=True).start()
+
+
+def _keep_cancelling_workers() -> None:
+    while True:
+        time.sleep(_RECANCEL_SECONDS)
+        cancel(list(_of_workers))
 
 
 class ConnectError(Exception):

@@ -13,7 +13,7 @@ recorded, not compared.
 
 from __future__ import annotations
 
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,8 +199,10 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
                         pool.submit(table_digest, helpers[i % len(helpers)], table) for i, table in enumerate(tables)
                     ]
                     done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                    if any(future.exception() for future in done):
-                        cancel(helpers)  # the other helpers may wait (on a lock) for a result nobody reads
+                    failed = next((f.exception() for f in done if f.exception() is not None), None)
+                    if failed is not None:
+                        _stop_the_rest(futures, helpers)
+                        raise failed
                     digests = [future.result() for future in futures]
             finally:
                 for helper in helpers:
@@ -212,6 +214,19 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
         return result
     finally:
         main.close()
+
+
+def _stop_the_rest(futures: list[Future[dict[str, Any]]], helpers: list[psycopg.Connection[Any]]) -> None:
+    """After one table failed: the tables not started never start, and the helpers' queries are cancelled
+    until every table has ended (one may send its query just after a cancel, then wait on a lock for a
+    result nobody reads)."""
+    for future in futures:
+        future.cancel()
+    pending = [future for future in futures if not future.done()]
+    while pending:
+        cancel(helpers)
+        _, still = wait(pending, timeout=0.2)
+        pending = list(still)
 
 
 def fingerprint_in(conn: psycopg.Connection[Any]) -> dict[str, Any]:

@@ -44,8 +44,8 @@ def child(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
 
 
 def stop_all_work() -> None:
-    """End every running tool and cancel every running query of this process: on a signal, and when one
-    half of a two-part job (pg_dump beside its fingerprint) failed and the other would wait on."""
+    """End every running tool and cancel every running query of this process: when one half of a two-part
+    job (pg_dump beside its fingerprint) failed and the other would wait on."""
     kill_children()
     cancel_queries()
 

@@ -286,6 +286,30 @@ def _start_state_hubs(context: Rehearsal, stack: ExitStack) -> StateHubs:
     return StateHubs(workstation, reader, cluster, front_door)
 
 
+def _compare_step(
+    context: Rehearsal,
+    step: Callable[..., Any],
+    name: str,
+    *,
+    dump_dir: Path,
+    label: str,
+    source_api: Callable[[StateHubs], str],
+    report_name: str,
+) -> Path:
+    """The cluster compared with a dump's fingerprint (and both State Hubs); returns the written report."""
+    report = step(
+        name,
+        lambda: compare_databases(
+            read_manifest(dump_dir).details["fingerprint"],
+            context.cluster,
+            source_label=label,
+            api=_api_check(context, source_api),
+        ),
+        report_verdict,
+    )
+    return write_report(report, context.out / report_name)
+
+
 def _api_check(context: Rehearsal, source_api: Callable[[StateHubs], str]) -> ApiCheck | None:
     """Both sides' State Hubs for a compare's API part, when this rehearsal runs them."""
     return ApiCheck(source_api(context.apis), context.apis.cluster) if context.apis else None
@@ -340,20 +364,15 @@ def _restore_and_verify(context: Rehearsal, step: Callable[..., Any]) -> None:
     # what the restoreTarget export says: the migration Job's empty tables go, the restore brings them back
     step("empty the cluster database for the restore", lambda: reset_database(context.cluster))
     step("restore into the cluster", lambda: load_archive(drill_dir / DUMP_DIR, context.cluster))
-    restore_compare = out / "restore-compare.json"
-
-    report = step(
+    evidence["restoreCompareReport"] = _compare_step(
+        context,
+        step,
         "compare the restore",
-        lambda: compare_databases(
-            read_manifest(drill_dir / DUMP_DIR).details["fingerprint"],
-            context.cluster,
-            source_label="drill dump",
-            api=_api_check(context, lambda apis: apis.workstation),
-        ),
-        report_verdict,
+        dump_dir=drill_dir / DUMP_DIR,
+        label="drill dump",
+        source_api=lambda apis: apis.workstation,
+        report_name="restore-compare.json",
     )
-    write_report(report, restore_compare)
-    evidence["restoreCompareReport"] = restore_compare
     step("gate verify", lambda: gate(context, "verify", "wsl2"))
     _front_door_step(context, step, "before cutover")
 
@@ -378,17 +397,15 @@ def _freeze_and_copy(context: Rehearsal, step: Callable[..., Any]) -> None:
         lambda: dump(context.workstation, final_dir / DUMP_DIR, compress=False, restore_into=context.cluster),
         report_verdict,
     )
-    final = step(
+    evidence["finalCompareReport"] = _compare_step(
+        context,
+        step,
         "final compare (cluster vs the frozen WSL2's snapshot)",
-        lambda: compare_databases(
-            read_manifest(final_dir / DUMP_DIR).details["fingerprint"],
-            context.cluster,
-            source_label="final dump of the frozen WSL2",
-            api=_api_check(context, lambda apis: apis.frozen_reader),
-        ),
-        report_verdict,
+        dump_dir=final_dir / DUMP_DIR,
+        label="final dump of the frozen WSL2",
+        source_api=lambda apis: apis.frozen_reader,
+        report_name="final-compare.json",
     )
-    evidence["finalCompareReport"] = write_report(final, out / "final-compare.json")
 
 
 def _cut_over(context: Rehearsal, step: Callable[..., Any]) -> float:

@@ -50,9 +50,11 @@ def test_a_taken_port_is_refused_before_anything_runs() -> None:
     assert f"127.0.0.1:{port} is already taken" in done.stderr and done.stderr.count("error:") == 1
 
 
-def _running(command: list[str], port: int, events: list[str], stop: threading.Event) -> threading.Thread:
+def _tunnel_to(address: str, local: int, events: list[str], stop: threading.Event) -> threading.Thread:
+    """`keep_open` on a thread, keeping 127.0.0.1:`local` on `address` through a relay process."""
+    command = [sys.executable, str(STANDIN), str(local), address.split(":")[1]]
     thread = threading.Thread(
-        target=lambda: keep_open(command, port, stop=stop, event=events.append, patience=QUICK), daemon=True
+        target=lambda: keep_open(command, local, stop=stop, event=events.append, patience=QUICK), daemon=True
     )
     thread.start()
     return thread
@@ -83,8 +85,7 @@ def test_a_tunnel_that_ends_is_started_again_and_healthy_again() -> None:
     events: list[str] = []
     stop = threading.Event()
     with serve_json(HEALTHY) as address:
-        command = [sys.executable, str(STANDIN), str(local), address.split(":")[1]]
-        thread = _running(command, local, events, stop)
+        thread = _tunnel_to(address, local, events, stop)
         try:
             _wait_for(events, "is healthy")
             os.kill(_relay_pid(local), signal.SIGKILL)  # the port-forward's pod went away
@@ -104,9 +105,7 @@ def test_a_tunnel_that_stops_answering_is_restarted() -> None:
     events: list[str] = []
     stop = threading.Event()
     with serve_json(HEALTHY) as address:
-        remote = address.split(":")[1]
-        command = [sys.executable, str(STANDIN), str(local), remote]
-        thread = _running(command, local, events, stop)
+        thread = _tunnel_to(address, local, events, stop)
         try:
             _wait_for(events, "is healthy")
         except BaseException:
