@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from statehub.cli.flags import database, password_variable
 from statehub.data.dsn import Dsn, DsnError
 
 
@@ -67,3 +68,20 @@ def test_a_service_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGSERVICE", "prod")
     with pytest.raises(DsnError, match="service"):
         Dsn.parse("host=h")
+
+
+def test_each_database_flag_takes_its_own_password_variable_else_pgpassword(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scripts' one password rule: `--NAME` reads PGNAMEPASSWORD, else libpq's PGPASSWORD."""
+    assert [password_variable(f) for f in ("--target", "--wsl2", "--probe", "--source")] == [
+        "PGTARGETPASSWORD",
+        "PGWSL2PASSWORD",
+        "PGPROBEPASSWORD",
+        "PGSOURCEPASSWORD",
+    ]
+    monkeypatch.setenv("PGPASSWORD", "common")
+    monkeypatch.setenv("PGTARGETPASSWORD", "the-target's")
+    monkeypatch.delenv("PGSCRATCHPASSWORD", raising=False)
+    assert database("host=/tmp dbname=a", "--target").get("password") == "the-target's"
+    assert database("host=/tmp dbname=a", "--scratch").get("password") == "common"
