@@ -137,6 +137,10 @@ def _parse(text: str) -> dict[str, str]:
 _open: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 _of_workers: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 """The open connections that threads other than the main thread made (pool workers)."""
+_registry = threading.RLock()
+"""Guards both sets: a thread adding a connection while another lists them would break the listing.
+Re-entrant, because the signal handler lists them in the main thread, which may be interrupted inside
+`connect` holding it."""
 _ending = threading.Event()
 _RECANCEL_SECONDS = 0.2
 
@@ -151,9 +155,10 @@ def connect(dsn: Dsn, **kwargs: object) -> psycopg.Connection[tuple[object, ...]
     except psycopg.OperationalError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "connection failed"
         raise ConnectError(f"cannot connect to {dsn.masked()}: {reason}") from None
-    _open.add(conn)
-    if worker:
-        _of_workers.add(conn)
+    with _registry:
+        _open.add(conn)
+        if worker:
+            _of_workers.add(conn)
     return conn
 
 
@@ -169,7 +174,9 @@ def cancel_queries() -> None:
     """Cancel what every open connection of this process is running. A signal handler calls it: a
     worker thread waiting for a query (e.g. one held by a lock) would otherwise hold the interrupted
     script up."""
-    cancel(list(_open))
+    with _registry:
+        running = list(_open)
+    cancel(running)
 
 
 def end_all_queries() -> None:
@@ -187,7 +194,9 @@ def end_all_queries() -> None:
 def _keep_cancelling_workers() -> None:
     while True:
         time.sleep(_RECANCEL_SECONDS)
-        cancel(list(_of_workers))
+        with _registry:
+            running = list(_of_workers)
+        cancel(running)
 
 
 class ConnectError(Exception):

@@ -12,7 +12,8 @@ from typing import Any
 from statehub.data.dsn import cancel_queries
 
 _running: set[subprocess.Popen[Any]] = set()
-_lock = threading.Lock()
+_lock = threading.RLock()
+"""Re-entrant: the signal handler takes it in the main thread, which may be interrupted holding it."""
 
 
 def tied_to_parent(argv: list[str]) -> list[str]:
