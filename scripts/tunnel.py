@@ -53,11 +53,14 @@ def main() -> int:
         raise Refusal(f"{command[0]} is not on PATH: install it, or use the other --via")
     check_port_free(args.local_port)
     console().print(f"keeping http://127.0.0.1:{args.local_port} open: {' '.join(command)} (Ctrl-C ends it)")
-    stop = threading.Event()
-    try:
-        keep_open(command, args.local_port, stop=stop, event=console().print, patience=Patience(interval=args.interval))
-    finally:
-        stop.set()
+    # runs until Ctrl-C: nothing else ends it, so the stop event is never set
+    keep_open(
+        command,
+        args.local_port,
+        stop=threading.Event(),
+        event=console().print,
+        patience=Patience(interval=args.interval),
+    )
     return PASS
 
 

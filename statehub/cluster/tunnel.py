@@ -66,13 +66,12 @@ class Patience:
 
 def keep_open(
     command: list[str], local_port: int, *, stop: threading.Event, event: Event, patience: Patience = Patience()
-) -> int:
-    """Run `command` until `stop` is set, starting it again whenever it ends or fails its health checks
-    `failures_before_restart` times in a row; returns how many times it was started."""
+) -> None:
+    """Run `command` until `stop` is set (or the caller is interrupted), starting it again whenever it ends
+    or fails its health checks `failures_before_restart` times in a row."""
     base = f"http://127.0.0.1:{local_port}"
-    starts, pause = 0, patience.first_pause
+    pause = patience.first_pause
     while not stop.is_set():
-        starts += 1
         with child(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as tunnel:
             healthy = _watch(tunnel, base, stop, event, patience)
         if stop.is_set():
@@ -80,7 +79,6 @@ def keep_open(
         pause = patience.first_pause if healthy else min(pause * 2, patience.longest_pause)
         event(f"reconnecting in {pause:g} s")
         stop.wait(pause)
-    return starts
 
 
 def _watch(tunnel: subprocess.Popen[bytes], base: str, stop: threading.Event, event: Event, patience: Patience) -> bool:

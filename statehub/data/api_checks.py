@@ -17,6 +17,7 @@ from psycopg import errors, sql
 from statehub.data.dsn import Dsn, connect
 from statehub.policy.api_contract import (
     HEALTH_PATH,
+    SIDES,
     SUMMARY_PATH,
     body_sha256,
     first_difference,
@@ -81,7 +82,7 @@ def representative_reads(dsn: Dsn) -> tuple[list[str], list[str]]:
 def check_apis(source_api: str, target_api: str, data: Dsn, volatile: tuple[str, ...]) -> dict[str, Any]:
     """The API part of a compare report: health of each side, both summaries, the representative reads
     chosen from `data` (the target database); `problems` names the side and the field of each failure."""
-    bases = {"source": source_api.rstrip("/"), "target": target_api.rstrip("/")}
+    bases = dict(zip(SIDES, (source_api.rstrip("/"), target_api.rstrip("/")), strict=True))
     problems: list[dict[str, str]] = []
     part: dict[str, Any] = {"volatile_fields": list(volatile)}
     for side, base in bases.items():
@@ -89,16 +90,10 @@ def check_apis(source_api: str, target_api: str, data: Dsn, volatile: tuple[str,
         part[side] = {"url": base, "health": answer.as_dict()}
         if not healthy:
             problems.append(_problem("api-health", side, HEALTH_PATH, "status", f"HTTP {answer.status}: {answer.body}"))
-    summaries = {side: get_json(base + SUMMARY_PATH) for side, base in bases.items()}
+    summaries, equal, _ = _ask_both("api-summary", SUMMARY_PATH, bases, volatile, problems)
     part["summary"] = {side: answer.body if answer.status == 200 else None for side, answer in summaries.items()}
-    for side, answer in summaries.items():
-        if answer.status != 200:
-            problems.append(_problem("api-summary", side, SUMMARY_PATH, "status", f"HTTP {answer.status}"))
-    if all(answer.status == 200 for answer in summaries.values()):
-        differs = first_difference(*(without_volatile(summaries[s].body, volatile) for s in ("source", "target")))
-        part["summary"]["equal"] = differs is None
-        if differs:
-            problems.append(_problem("api-summary", "both", SUMMARY_PATH, differs[0], _values(differs)))
+    if equal is not None:
+        part["summary"]["equal"] = equal
     paths, warnings = representative_reads(data)
     part["warnings"] = warnings
     part["reads"] = [_read(path, bases, volatile, problems) for path in paths]
@@ -107,24 +102,38 @@ def check_apis(source_api: str, target_api: str, data: Dsn, volatile: tuple[str,
     return part
 
 
+def _ask_both(
+    kind: str, path: str, bases: dict[str, str], volatile: tuple[str, ...], problems: list[dict[str, str]]
+) -> tuple[dict[str, Answer], bool | None, str | None]:
+    """GET `path` on both sides; each side that fails, and a first differing field, is a problem of `kind`.
+    Returns the answers, whether they are equal (None: not both HTTP 200) and the first differing field."""
+    answers = {side: get_json(bases[side] + path) for side in SIDES}
+    for side, answer in answers.items():
+        if answer.status != 200:
+            problems.append(_problem(kind, side, path, "status", f"HTTP {answer.status}"))
+    if any(answer.status != 200 for answer in answers.values()):
+        return answers, None, None
+    differs = first_difference(*(without_volatile(answers[side].body, volatile) for side in SIDES))
+    if differs is None:
+        return answers, True, None
+    problems.append(_problem(kind, "both", path, differs[0], _values(differs)))
+    return answers, False, differs[0]
+
+
 def _read(
     path: str, bases: dict[str, str], volatile: tuple[str, ...], problems: list[dict[str, str]]
 ) -> dict[str, Any]:
-    answers = {side: get_json(base + path) for side, base in bases.items()}
+    answers, equal, field = _ask_both("api-read", path, bases, volatile, problems)
     read: dict[str, Any] = {"path": path}
     for side, answer in answers.items():
         read[side] = {
             "status": answer.status,
             "sha256": body_sha256(answer.body, volatile) if answer.status == 200 else None,
         }
-        if answer.status != 200:
-            problems.append(_problem("api-read", side, path, "status", f"HTTP {answer.status}"))
-    if all(a.status == 200 for a in answers.values()):
-        differs = first_difference(*(without_volatile(answers[s].body, volatile) for s in ("source", "target")))
-        read["equal"] = differs is None
-        if differs:
-            read["field"] = differs[0]
-            problems.append(_problem("api-read", "both", path, differs[0], _values(differs)))
+    if equal is not None:
+        read["equal"] = equal
+    if field is not None:
+        read["field"] = field
     return read
 
 

@@ -33,13 +33,8 @@ from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY
 from statehub.policy.refusal import GateRefusal
 from statehub.policy.report import utc_now
 
-REQUIRED: tuple[tuple[EvidenceKind, str], ...] = (
-    (DRILL, "drill/drill-report.json"),
-    (RESTORE_COMPARE, "restore-compare.json"),
-    (FREEZE, "freeze.json"),
-    (FINAL_COMPARE, "final-compare.json"),
-)
-"""Each report the cutover gate reads, where the runbook (and the rehearsal) puts it in the folder."""
+REQUIRED = (DRILL, RESTORE_COMPARE, FREEZE, FINAL_COMPARE)
+"""Each report the cutover gate reads, at its place in the evidence folder (`EvidenceKind.file`)."""
 _FRESH_FOR = timedelta(hours=24)
 
 
@@ -87,19 +82,18 @@ def build_packet(
     now = now or utc_now()
     files = read_folder(folder)
     by_path = {f.relative: f for f in files}
-    exception = api_check_exception
-    verdicts = [_verdict(kind, folder / name, now, exception) for kind, name in REQUIRED]
+    required = {kind.key: by_path.get(kind.file) for kind in REQUIRED}
+    verdicts = [_verdict(kind, folder / kind.file, now, api_check_exception) for kind in REQUIRED]
     ready = all(problem is None for _, _, problem in verdicts)
-    final = by_path.get("final-compare.json")
-    freeze = by_path.get("freeze.json")
+    final, freeze = required[FINAL_COMPARE.key], required[FREEZE.key]
     sections = [
         _head(folder, now, ready, verdicts),
         _timeline(files),
         _tables(final),
         _differences([f for f in files if f.report["kind"] in ("compare", "drill")]),
         _freeze_proof(freeze),
-        _fingerprints(by_path),
-        _apis([by_path.get(name) for name in ("restore-compare.json", "final-compare.json")], exception),
+        _fingerprints([f for f in required.values() if f is not None]),
+        _apis([required[RESTORE_COMPARE.key], required[FINAL_COMPARE.key]], api_check_exception),
         _files(files),
         _record(freeze, final),
     ]
@@ -156,7 +150,7 @@ def _timeline(files: list[EvidenceFile]) -> str:
 
 def _tables(final: EvidenceFile | None) -> str:
     if final is None:
-        return "<h2>Tables</h2><p class='bad'>No final compare (final-compare.json) in the folder.</p>"
+        return f"<h2>Tables</h2><p class='bad'>No final compare ({FINAL_COMPARE.file}) in the folder.</p>"
     tables = final.report["details"].get("tables") or {}
     rows, marks = [], []
     for name, t in sorted(tables.items()):
@@ -197,17 +191,14 @@ def _freeze_proof(freeze: EvidenceFile | None) -> str:
     return "<h2>Freeze proof</h2>" + _table(["what", "as the freeze report records it"], rows)
 
 
-def _fingerprints(by_path: dict[str, EvidenceFile]) -> str:
+def _fingerprints(reports: list[EvidenceFile]) -> str:
     rows = []
-    for name in ("drill/drill-report.json", "restore-compare.json", "freeze.json", "final-compare.json"):
-        f = by_path.get(name)
-        if f is None:
-            continue
+    for f in reports:
         d = f.report["details"]
         source = d.get("source_fingerprint_sha256") or (d.get("dump") or {}).get("fingerprint_sha256")
         target = d.get("target_fingerprint_sha256") or d.get("fingerprint_sha256")
         identity = d.get("target_database") or (d.get("fingerprint") or {}).get("system_identifier")
-        rows.append([name, source, target, json.dumps(identity) if isinstance(identity, dict) else identity])
+        rows.append([f.relative, source, target, json.dumps(identity) if isinstance(identity, dict) else identity])
     head = ["report", "source (or dump) fingerprint", "target (or frozen) fingerprint", "target database"]
     return "<h2>Fingerprints</h2>" + _table(head, rows)
 
@@ -261,7 +252,7 @@ def _files(files: list[EvidenceFile]) -> str:
 
 def _record(freeze: EvidenceFile | None, final: EvidenceFile | None) -> str:
     if freeze is None or final is None:
-        return "<h2>Record the approval</h2><p class='bad'>Needs freeze.json and final-compare.json.</p>"
+        return f"<h2>Record the approval</h2><p class='bad'>Needs {FREEZE.file} and {FINAL_COMPARE.file}.</p>"
     key = "state-hub-infra:approval"
     lines = [
         f"pulumi config set --path '{key}.by' '<your name>'",

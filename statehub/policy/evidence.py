@@ -21,12 +21,14 @@ from statehub.policy.report import SCHEMA_VERSION, Report, ReportError, parse_re
 
 @dataclass(frozen=True)
 class EvidenceKind:
-    """One kind of evidence a gate needs: its config key, report kind and the command making it."""
+    """One kind of evidence a gate needs: its config key, report kind, the command making it, and where that
+    command (the runbook's layout, the rehearsal's, the approval packet's) puts it in the evidence folder."""
 
     key: str
     kind: str
     what: str
     command: str
+    file: str
 
 
 DRILL = EvidenceKind(
@@ -34,6 +36,7 @@ DRILL = EvidenceKind(
     "drill",
     "a passing drill report (dump, throwaway restore, compare)",
     'uv run scripts/drill.py --source "$WSL2_DSN" --out evidence/drill',
+    "drill/drill-report.json",
 )
 RESTORE_COMPARE = EvidenceKind(
     "restoreCompareReport",
@@ -41,6 +44,7 @@ RESTORE_COMPARE = EvidenceKind(
     "a passing compare report of the restore into state-hub-db",
     'uv run scripts/restore.py --dump evidence/drill/dump --target "$CLUSTER_DSN" '
     "--report evidence/restore-compare.json",
+    "restore-compare.json",
 )
 
 FREEZE = EvidenceKind(
@@ -49,6 +53,7 @@ FREEZE = EvidenceKind(
     "a passing freeze report of the WSL2 database, with the write proof",
     'uv run scripts/freeze.py --target "$WSL2_DSN" --app-role state_hub --probe "$WSL2_APP_DSN" '
     "--report evidence/freeze.json",
+    "freeze.json",
 )
 FINAL_COMPARE = EvidenceKind(
     "finalCompareReport",
@@ -57,6 +62,7 @@ FINAL_COMPARE = EvidenceKind(
     'uv run scripts/dump.py --source "$WSL2_DSN" --out evidence/final --target "$CLUSTER_DSN" && '
     'uv run scripts/compare.py --manifest evidence/final/manifest.json --target "$CLUSTER_DSN" '
     '--source-api "$WSL2_READER_API" --target-api "$CLUSTER_API" --report evidence/final-compare.json',
+    "final-compare.json",
 )
 RESTORE_API_COMPARE_COMMAND = (
     'uv run scripts/compare.py --manifest evidence/drill/dump/manifest.json --target "$CLUSTER_DSN" '
@@ -70,6 +76,7 @@ STATUS = EvidenceKind(
     "status",
     "a passing status report of the cluster (healthy, with a completed backup and a recovery window)",
     "uv run scripts/status.py --context railiance01 --report evidence/status.json",
+    "status.json",
 )
 
 

@@ -36,7 +36,7 @@ from statehub.data.syncing import sync_back
 from statehub.data.synthetic import seed
 from statehub.data.tcp_relay import TcpRelay, relaying
 from statehub.policy.api_contract import HEALTH_PATH, SUMMARY_PATH
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.evidence import FINAL_COMPARE, FREEZE, RESTORE_COMPARE, fingerprint_digest
 from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY
 from statehub.policy.refusal import GateRefusal
 from statehub.rehearsal.gate_runs import GateRun, Gates, MockGates
@@ -93,8 +93,7 @@ class StateHubs:
     """127.0.0.1:PORT, moved between the workstation's and the cluster's State Hub like the endpoint toggle."""
 
     def point_front_door_at(self, base: str) -> None:
-        host, port = base.removeprefix("http://").rsplit(":", 1)
-        self.front_door.destination = (host, int(port))
+        self.front_door.destination = _address(base)
 
     @property
     def front_door_url(self) -> str:
@@ -159,6 +158,16 @@ def rehearse(
     front_door: dict[str, Any] = {}
     window = bare = None
     unchanged: bool | None = None
+
+    def summary(
+        result: str, stopped: str | None, window_s: float | None, bare_s: float | None, same: bool | None
+    ) -> Summary:
+        """What the timeline says so far, with this rehearsal's scale, rows, engine and front door."""
+        scaled = None if source else scale
+        return Summary(
+            result, stopped, timeline.steps, window_s, bare_s, same, scaled, _rows(out), gates.name, front_door
+        )
+
     try:
         with _stand_ins(timeline) as (ws_server, cl_server), ExitStack() as state_hubs:
             context = _prepare(out, ws_server, cl_server, gates, source=source, scale=scale, timeline=timeline)
@@ -191,42 +200,16 @@ def rehearse(
         stopped_at = f"gate {stopped.stage}"
     except BaseException:  # an error or Ctrl-C: the servers are already stopped; keep the partial timeline
         last = timeline.steps[-1].name if timeline.steps else "start"
-        _write_summary(
-            out,
-            Summary(
-                "fail",
-                f"error at {last}",
-                timeline.steps,
-                None,
-                None,
-                None,
-                None if source else scale,
-                _rows(out),
-                gates.name,
-                front_door,
-            ),
-        )
+        _write_summary(out, summary("fail", f"error at {last}", None, None, None))
         raise
     result = "pass" if stopped_at is None and all(s.result == "pass" for s in timeline.steps) else "fail"
-    summary = Summary(
-        result,
-        stopped_at,
-        timeline.steps,
-        window,
-        bare,
-        unchanged,
-        None if source else scale,
-        _rows(out),
-        gates.name,
-        front_door,
-    )
-    _write_summary(out, summary)
-    return summary
+    return _write_summary(out, summary(result, stopped_at, window, bare, unchanged))
 
 
-def _write_summary(out: Path, summary: Summary) -> None:
+def _write_summary(out: Path, summary: Summary) -> Summary:
     (out / "summary.json").write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
     (out / "summary.md").write_text(summary.markdown())
+    return summary
 
 
 def _rows(out: Path) -> int:
@@ -281,9 +264,14 @@ def _start_state_hubs(context: Rehearsal, stack: ExitStack) -> StateHubs:
     """Three stand-ins, started at once (each takes seconds to import), and the front door on the workstation's."""
     dsns = (context.workstation_app, context.workstation, context.cluster)
     workstation, reader, cluster = stack.enter_context(serving_each([dsn.url() for dsn in dsns]))
-    host, port = workstation.removeprefix("http://").rsplit(":", 1)
-    front_door = stack.enter_context(relaying((host, int(port))))
+    front_door = stack.enter_context(relaying(_address(workstation)))
     return StateHubs(workstation, reader, cluster, front_door)
+
+
+def _address(base: str) -> tuple[str, int]:
+    """(host, port) of a stand-in's base URL (http://127.0.0.1:PORT)."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
 
 
 def _compare_step(
@@ -371,7 +359,7 @@ def _restore_and_verify(context: Rehearsal, step: Callable[..., Any]) -> None:
         dump_dir=drill_dir / DUMP_DIR,
         label="drill dump",
         source_api=lambda apis: apis.workstation,
-        report_name="restore-compare.json",
+        report_name=RESTORE_COMPARE.file,
     )
     step("gate verify", lambda: gate(context, "verify", "wsl2"))
     _front_door_step(context, step, "before cutover")
@@ -389,7 +377,7 @@ def _freeze_and_copy(context: Rehearsal, step: Callable[..., Any]) -> None:
         _count,
     )
     evidence["freezeReport"] = _freeze_step(
-        step, "freeze WSL2", context.workstation, context.workstation_app, out / "freeze.json"
+        step, "freeze WSL2", context.workstation, context.workstation_app, out / FREEZE.file
     )
     final_dir = out / "final"
     step(
@@ -404,7 +392,7 @@ def _freeze_and_copy(context: Rehearsal, step: Callable[..., Any]) -> None:
         dump_dir=final_dir / DUMP_DIR,
         label="final dump of the frozen WSL2",
         source_api=lambda apis: apis.frozen_reader,
-        report_name="final-compare.json",
+        report_name=FINAL_COMPARE.file,
     )
 
 

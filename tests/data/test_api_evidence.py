@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from standins.state_hub.serving import migrate, serving
+from standins.state_hub.serving import migrate, serving, serving_each
 from statehub.data.api_checks import check_apis
 from statehub.data.comparing import ApiCheck, compare_databases
 from statehub.data.dsn import Dsn, connect
@@ -27,7 +27,7 @@ def seeded_pair(pg16: Any) -> Iterator[tuple[Dsn, Dsn, str, str]]:
     from tests.data.conftest import create_db
 
     source, target = create_db(pg16, scale=1), create_db(pg16, scale=1)
-    with serving(source.url()) as source_api, serving(target.url()) as target_api:
+    with serving_each([source.url(), target.url()]) as (source_api, target_api):
         yield source, target, source_api, target_api
 
 
@@ -92,7 +92,7 @@ def test_summaries_that_differ_fail_naming_the_field(new_db: NewDb, tmp_path: Pa
     source, target = new_db(scale=1), new_db(scale=1)
     with connect(target, autocommit=True) as conn:
         conn.execute("UPDATE tasks SET status = 'done' WHERE id = 117 AND status <> 'done'")
-    with serving(source.url()) as source_api, serving(target.url()) as target_api:
+    with serving_each([source.url(), target.url()]) as (source_api, target_api):
         report = compare_databases(source, target, source_label="s", api=ApiCheck(source_api, target_api))
     summary = [p for p in report.details["api"]["problems"] if p["kind"] == "api-summary"]
     assert summary and summary[0]["side"] == "both"
