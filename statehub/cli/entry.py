@@ -15,7 +15,7 @@ import psycopg
 
 from statehub.data.dsn import ConnectError, DsnError, end_all_queries
 from statehub.data.errors import ToolError
-from statehub.data.processes import kill_children
+from statehub.data.processes import interrupts_to_the_main_thread, kill_children
 from statehub.policy.refusal import Refusal
 
 if TYPE_CHECKING:
@@ -40,7 +40,11 @@ def console() -> Console:
 
 
 def _load_rich_meanwhile() -> None:
-    threading.Thread(target=console, name="load-rich", daemon=True).start()
+    def load() -> None:
+        interrupts_to_the_main_thread()
+        console()
+
+    threading.Thread(target=load, name="load-rich", daemon=True).start()
 
 
 class ScriptParser(argparse.ArgumentParser):

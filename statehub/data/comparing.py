@@ -16,6 +16,7 @@ from statehub.data.fingerprint import (
     differing_keys,
     fingerprint,
 )
+from statehub.data.processes import interrupts_to_the_main_thread
 from statehub.policy.api_contract import VOLATILE_FIELDS
 from statehub.policy.evidence import database_identity, fingerprint_digest
 from statehub.policy.report import Report
@@ -45,7 +46,7 @@ def compare_databases(
     """Fingerprint both sides at once (and ask both APIs meanwhile); name every difference, with differing
     keys where both are live."""
     started = time.monotonic()
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(3, initializer=interrupts_to_the_main_thread) as pool:
         src_future = pool.submit(fingerprint, source) if isinstance(source, Dsn) else None
         api_future = pool.submit(check_apis, api.source, api.target, target, api.volatile) if api else None
         target_fp = pool.submit(fingerprint, target).result()

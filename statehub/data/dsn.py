@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import signal
 import threading
 import time
 import weakref
@@ -192,6 +193,7 @@ def end_all_queries() -> None:
 
 
 def _keep_cancelling_workers() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # why: processes.py
     while True:
         time.sleep(_RECANCEL_SECONDS)
         with _registry:

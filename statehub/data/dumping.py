@@ -21,7 +21,7 @@ from statehub.data.pgtools import (
     run_tool,
     server_major_of,
 )
-from statehub.data.processes import stop_all_work
+from statehub.data.processes import interrupts_to_the_main_thread, stop_all_work
 from statehub.data.progress import Progress, quietly
 from statehub.data.report_files import check_out_dir, output_folder, write_report
 from statehub.data.restoring import RESTORE_FLAGS, require_empty
@@ -165,7 +165,10 @@ def _dump_into(
             return fp
 
         into = f" into {restore_into.masked()}" if restore_into else ""
-        with progress(f"dumping {source.masked()}{into} in snapshot {snapshot}"), ThreadPoolExecutor(2) as pool:
+        with (
+            progress(f"dumping {source.masked()}{into} in snapshot {snapshot}"),
+            ThreadPoolExecutor(2, initializer=interrupts_to_the_main_thread) as pool,
+        ):
             dumped, fingerprinted = pool.submit(run_dump), pool.submit(run_fingerprint)
             halves: list[Future[Any]] = [dumped, fingerprinted]
             done, _ = wait(halves, return_when=FIRST_EXCEPTION)

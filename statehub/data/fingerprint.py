@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from statehub.data.dsn import Dsn, cancel, connect
+from statehub.data.processes import interrupts_to_the_main_thread
 from statehub.data.schema_signature import USER_SCHEMAS, database_locale, database_settings, schema_signature
 
 SESSION_SETTINGS = {
@@ -194,7 +195,7 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
         if workers > 1 and len(tables) > 1:
             helpers = [open_in_snapshot(dsn, snapshot) for _ in range(min(workers, len(tables)))]
             try:
-                with ThreadPoolExecutor(len(helpers)) as pool:
+                with ThreadPoolExecutor(len(helpers), initializer=interrupts_to_the_main_thread) as pool:
                     futures = [
                         pool.submit(table_digest, helpers[i % len(helpers)], table) for i, table in enumerate(tables)
                     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -42,6 +43,13 @@ def child(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def interrupts_to_the_main_thread() -> None:
+    """Block Ctrl-C and SIGTERM in the calling worker thread (a pool's `initializer`). The kernel may hand a
+    signal to any thread that does not block it; one taken by a worker wakes nobody, and the main thread,
+    waiting on a future, never runs the handler that ends the work (found hung in the fault suite)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def stop_all_work() -> None:
