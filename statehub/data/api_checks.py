@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import errors, sql
 
 from statehub.data.dsn import Dsn, connect
+from statehub.data.processes import interrupts_to_the_main_thread
 from statehub.policy.api_contract import (
     HEALTH_PATH,
     SIDES,
@@ -29,6 +31,8 @@ KEYED_READS = (("workstreams", "/state/workstreams/{key}"), ("repos", "/state/re
 """(table, path): one workstream with its tasks, decisions and progress events; a repo."""
 FIXED_READS = ("/state/tokens",)
 _TIMEOUT = 10
+_AT_ONCE = 8
+"""Questions in flight at once: both sides of a few reads."""
 _FIRST_AND_LAST = sql.SQL(
     "(SELECT id FROM public.{t} ORDER BY id LIMIT 1) UNION (SELECT id FROM public.{t} ORDER BY id DESC LIMIT 1)"
 )
@@ -81,49 +85,69 @@ def representative_reads(dsn: Dsn) -> tuple[list[str], list[str]]:
 
 def check_apis(source_api: str, target_api: str, data: Dsn, volatile: tuple[str, ...]) -> dict[str, Any]:
     """The API part of a compare report: health of each side, both summaries, the representative reads
-    chosen from `data` (the target database); `problems` names the side and the field of each failure."""
+    chosen from `data` (the target database); `problems` names the side and the field of each failure.
+
+    Every question goes out at once (both sides, every read): each side is its own server, and the
+    answers are judged afterwards in a fixed order, so the part does not depend on who answered first.
+    """
     bases = dict(zip(SIDES, (source_api.rstrip("/"), target_api.rstrip("/")), strict=True))
-    problems: list[dict[str, str]] = []
-    part: dict[str, Any] = {"volatile_fields": list(volatile)}
-    for side, base in bases.items():
-        healthy, answer = probe_health(base)
-        part[side] = {"url": base, "health": answer.as_dict()}
-        if not healthy:
-            problems.append(_problem("api-health", side, HEALTH_PATH, "status", f"HTTP {answer.status}: {answer.body}"))
-    summaries, equal, _ = _ask_both("api-summary", SUMMARY_PATH, bases, volatile, problems)
-    part["summary"] = {side: answer.body if answer.status == 200 else None for side, answer in summaries.items()}
-    if equal is not None:
-        part["summary"]["equal"] = equal
-    paths, warnings = representative_reads(data)
-    part["warnings"] = warnings
-    part["reads"] = [_read(path, bases, volatile, problems) for path in paths]
+    with ThreadPoolExecutor(_AT_ONCE, initializer=interrupts_to_the_main_thread) as pool:
+        chosen = pool.submit(representative_reads, data)
+        health = {side: pool.submit(probe_health, base) for side, base in bases.items()}
+        summaries = _asked(pool, SUMMARY_PATH, bases)
+        paths, warnings = chosen.result()
+        reads = {path: _asked(pool, path, bases) for path in paths}
+        problems: list[dict[str, str]] = []
+        part: dict[str, Any] = {"volatile_fields": list(volatile)}
+        for side, base in bases.items():
+            healthy, answer = health[side].result()
+            part[side] = {"url": base, "health": answer.as_dict()}
+            if not healthy:
+                problems.append(
+                    _problem("api-health", side, HEALTH_PATH, "status", f"HTTP {answer.status}: {answer.body}")
+                )
+        answers = _answers(summaries)
+        equal, _ = _judged("api-summary", SUMMARY_PATH, answers, volatile, problems)
+        part["summary"] = {side: answer.body if answer.status == 200 else None for side, answer in answers.items()}
+        if equal is not None:
+            part["summary"]["equal"] = equal
+        part["warnings"] = warnings
+        part["reads"] = [_read(path, _answers(asked), volatile, problems) for path, asked in reads.items()]
     part["problems"] = problems
     part["result"] = "fail" if problems else "pass"
     return part
 
 
-def _ask_both(
-    kind: str, path: str, bases: dict[str, str], volatile: tuple[str, ...], problems: list[dict[str, str]]
-) -> tuple[dict[str, Answer], bool | None, str | None]:
-    """GET `path` on both sides; each side that fails, and a first differing field, is a problem of `kind`.
-    Returns the answers, whether they are equal (None: not both HTTP 200) and the first differing field."""
-    answers = {side: get_json(bases[side] + path) for side in SIDES}
+def _asked(pool: ThreadPoolExecutor, path: str, bases: dict[str, str]) -> dict[str, Future[Answer]]:
+    """GET `path` of each side, sent now."""
+    return {side: pool.submit(get_json, base + path) for side, base in bases.items()}
+
+
+def _answers(asked: dict[str, Future[Answer]]) -> dict[str, Answer]:
+    return {side: future.result() for side, future in asked.items()}
+
+
+def _judged(
+    kind: str, path: str, answers: dict[str, Answer], volatile: tuple[str, ...], problems: list[dict[str, str]]
+) -> tuple[bool | None, str | None]:
+    """Each side that failed `path`, and a first differing field, is a problem of `kind`. Returns whether
+    the answers are equal (None: not both HTTP 200) and the first differing field."""
     for side, answer in answers.items():
         if answer.status != 200:
             problems.append(_problem(kind, side, path, "status", f"HTTP {answer.status}"))
     if any(answer.status != 200 for answer in answers.values()):
-        return answers, None, None
+        return None, None
     differs = first_difference(*(without_volatile(answers[side].body, volatile) for side in SIDES))
     if differs is None:
-        return answers, True, None
+        return True, None
     problems.append(_problem(kind, "both", path, differs[0], _values(differs)))
-    return answers, False, differs[0]
+    return False, differs[0]
 
 
 def _read(
-    path: str, bases: dict[str, str], volatile: tuple[str, ...], problems: list[dict[str, str]]
+    path: str, answers: dict[str, Answer], volatile: tuple[str, ...], problems: list[dict[str, str]]
 ) -> dict[str, Any]:
-    answers, equal, field = _ask_both("api-read", path, bases, volatile, problems)
+    equal, field = _judged("api-read", path, answers, volatile, problems)
     read: dict[str, Any] = {"path": path}
     for side, answer in answers.items():
         read[side] = {

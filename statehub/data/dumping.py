@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from statehub.data.archive import ARCHIVE_NAME, MANIFEST_NAME, archive_sha256
 from statehub.data.dsn import Dsn, connect
 from statehub.data.errors import ToolError
-from statehub.data.fingerprint import fingerprint
+from statehub.data.fingerprint import database_identity_of, fingerprint
 from statehub.data.pgtools import (
     dump_major_of,
     find_tool,
@@ -25,7 +29,8 @@ from statehub.data.processes import interrupts_to_the_main_thread, stop_all_work
 from statehub.data.progress import Progress, quietly
 from statehub.data.report_files import check_out_dir, output_folder, write_report
 from statehub.data.restoring import RESTORE_FLAGS, require_empty
-from statehub.policy.evidence import fingerprint_digest
+from statehub.data.unchanged import read_at, unchanged_proof
+from statehub.policy.evidence import database_identity, fingerprint_digest
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
 
@@ -76,6 +81,28 @@ def archived_sequences(archive: Path, pg_bin: Path | None, dump_major: int) -> d
     return {m["name"].replace("''", "'"): [int(m["value"]), m["called"] == "true"] for m in _SETVAL.finditer(script)}
 
 
+def _carried(conn: psycopg.Connection[Any], earlier: dict[str, Any] | None) -> tuple[dict[str, Any], str] | None:
+    """`earlier` and why it is the fingerprint of this session's snapshot, or None (then read it)."""
+    if earlier is None:
+        return None
+    now = {**read_at(conn), **database_identity_of(conn)}
+    proof = unchanged_proof({**earlier.get("read_at", {}), **database_identity(earlier)}, now)
+    return (earlier, f"carried from the fingerprint read before: {proof}") if proof else None
+
+
+def _side_by_side(
+    run_dump: Callable[[], tuple[str, tuple[str, int] | None]], run_fingerprint: Callable[[], dict[str, Any]]
+) -> tuple[tuple[str, tuple[str, int] | None], dict[str, Any]]:
+    """pg_dump and the fingerprint of its snapshot at once; when one fails, the other is stopped."""
+    with ThreadPoolExecutor(2, initializer=interrupts_to_the_main_thread) as pool:
+        dumped, fingerprinted = pool.submit(run_dump), pool.submit(run_fingerprint)
+        halves: list[Future[Any]] = [dumped, fingerprinted]
+        done, _ = wait(halves, return_when=FIRST_EXCEPTION)
+        if any(future.exception() for future in done):
+            stop_all_work()  # the other half would wait on (for a lock, say) with nothing to deliver to
+        return dumped.result(), fingerprinted.result()
+
+
 def dump(
     source: Dsn,
     out_dir: Path,
@@ -85,6 +112,7 @@ def dump(
     pg_bin: Path | None = None,
     compress: bool = True,
     restore_into: Dsn | None = None,
+    unchanged_since: dict[str, Any] | None = None,
     progress: Progress = quietly,
 ) -> Report:
     """Dump `source` into `out_dir` and write its manifest; the source is only read.
@@ -92,6 +120,9 @@ def dump(
     `compress=False` writes an uncompressed archive: faster where the archive is short-lived
     (the final copy inside the write-freeze window), larger on disk. `restore_into` (an empty
     database) streams the archive into pg_restore while it is written: the piped final copy.
+    `unchanged_since` (a fingerprint of `source` read earlier: the freeze's) becomes the manifest's
+    fingerprint when the dump's snapshot provably sees the same state (`statehub.data.unchanged`);
+    otherwise the dump fingerprints its own snapshot, as without it.
     """
     check_out_dir(out_dir)
     if restore_into is not None:
@@ -107,6 +138,7 @@ def dump(
             pg_bin=pg_bin,
             compress=compress,
             restore_into=restore_into,
+            unchanged_since=unchanged_since,
             progress=progress,
         )
 
@@ -120,6 +152,7 @@ def _dump_into(
     pg_bin: Path | None,
     compress: bool,
     restore_into: Dsn | None,
+    unchanged_since: dict[str, Any] | None,
     progress: Progress,
 ) -> Report:
     """The dump itself, into the checked, existing `out_dir`: archive and fingerprint in one snapshot."""
@@ -131,6 +164,7 @@ def _dump_into(
         archive = out_dir / ARCHIVE_NAME
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = str((conn.execute("SELECT pg_export_snapshot()").fetchone() or [""])[0])
+        carried = _carried(conn, unchanged_since)
         timings: dict[str, float] = {}
 
         def run_dump() -> tuple[str, tuple[str, int] | None]:
@@ -165,16 +199,11 @@ def _dump_into(
             return fp
 
         into = f" into {restore_into.masked()}" if restore_into else ""
-        with (
-            progress(f"dumping {source.masked()}{into} in snapshot {snapshot}"),
-            ThreadPoolExecutor(2, initializer=interrupts_to_the_main_thread) as pool,
-        ):
-            dumped, fingerprinted = pool.submit(run_dump), pool.submit(run_fingerprint)
-            halves: list[Future[Any]] = [dumped, fingerprinted]
-            done, _ = wait(halves, return_when=FIRST_EXCEPTION)
-            if any(future.exception() for future in done):
-                stop_all_work()  # the other half would wait on (for a lock, say) with nothing to deliver to
-            (pg_dump_version, streamed), fp = dumped.result(), fingerprinted.result()
+        with progress(f"dumping {source.masked()}{into} in snapshot {snapshot}"):
+            if carried is not None:
+                (pg_dump_version, streamed), fp = run_dump(), copy.deepcopy(carried[0])
+            else:
+                (pg_dump_version, streamed), fp = _side_by_side(run_dump, run_fingerprint)
         conn.execute("COMMIT")
     archived = archived_sequences(archive, pg_bin, dump_major_of(pg_dump_version))
     fp["sequences"] = {name: archived.get(name, value) for name, value in fp["sequences"].items()}
@@ -198,6 +227,7 @@ def _dump_into(
             "restored_into": restore_into.masked() if restore_into else None,
             "fingerprint": fp,
             "fingerprint_sha256": fingerprint_digest(fp),
+            "fingerprint_read": carried[1] if carried else "in the dump's snapshot, while pg_dump read it",
             "timings": timings,
         },
     )

@@ -1,18 +1,22 @@
 """The fingerprint of a database, computed server-side, and the comparison of two fingerprints.
 
-Per user table: row count and a 128-bit order-independent multiset hash of the rows (two exact
-sums of 64-bit `hash_record_extended` with different seeds): any changed, missing, extra or
-duplicated row changes it, and a NULL column hashes apart from an empty one. Columns of types whose
-hash is an exact function of the value and the same on every server (integers, text without a
-nondeterministic collation, bytea, uuid, dates and timestamps, jsonb) are hashed natively, which is
-about five times faster than hashing the row's text; every other column (enums, whose hash is
-their server-local OID, numerics, floats, intervals and anything else) is hashed as its text.
-Sequences, a schema signature and the Alembic revision complete the fingerprint. Server version is
-recorded, not compared.
+Per user table: row count and an order-independent multiset hash of the rows (each row's 64-bit
+`hash_record_extended`, mixed two ways, summed exactly twice): any changed, missing, extra or
+duplicated row changes it, and a NULL column hashes apart from an empty one. Large tables are
+hashed in block ranges on several sessions at once; the sums add up to the same hash.
+
+Columns of types whose hash is an exact function of the value and the same on every server
+(integers, boolean, text without a nondeterministic collation, bytea, uuid, dates and timestamps)
+are hashed natively, which is about five times faster than hashing the row's text; every other
+column (jsonb, whose native hash confuses `{}` and `[]`; enums, whose hash is their server-local
+OID; numerics, floats, intervals and anything else) is hashed as its text. Sequences, a schema
+signature and the Alembic revision complete the fingerprint. Server version is recorded, not
+compared.
 """
 
 from __future__ import annotations
 
+import queue
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +27,7 @@ from psycopg import sql
 from statehub.data.dsn import Dsn, cancel, connect
 from statehub.data.processes import interrupts_to_the_main_thread
 from statehub.data.schema_signature import USER_SCHEMAS, database_locale, database_settings, schema_signature
+from statehub.data.unchanged import read_at
 
 SESSION_SETTINGS = {
     "TimeZone": "UTC",
@@ -40,7 +45,7 @@ and row-level security never hides rows (a role that may not read everything fai
 DIFF_KEY_LIMIT = 20
 
 _TABLES = f"""
-SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname), c.relkind::text,
+SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname), c.relkind::text, c.relpages,
        ARRAY(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
              AND a.attnum = ANY(i.indkey) WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY a.attnum),
        ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -84,6 +89,8 @@ class TableRef:
     columns: tuple[str, ...] = ()
     hash_modes: tuple[str, ...] = ()
     """Per column, how it enters the row hash (`HASHED_AS`). Only `table_digest` needs them."""
+    pages: int = 0
+    """pg_class.relpages, an estimate: it decides how many block ranges the table is hashed in."""
 
     def ident(self) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.name))
@@ -105,20 +112,46 @@ def prepare_session(conn: psycopg.Connection[Any]) -> None:
 
 def list_tables(conn: psycopg.Connection[Any]) -> list[TableRef]:
     return [
-        TableRef(s, n, key, tuple(pk), kind, tuple(cols), tuple(modes))
-        for s, n, key, kind, pk, cols, modes in conn.execute(_TABLES).fetchall()
+        TableRef(s, n, key, tuple(pk), kind, tuple(cols), tuple(modes), int(pages))
+        for s, n, key, kind, pages, pk, cols, modes in conn.execute(_TABLES).fetchall()
     ]
 
 
-def table_digest(conn: psycopg.Connection[Any], table: TableRef) -> dict[str, Any]:
-    # The row is built once (OFFSET 0 keeps the subquery apart) and hashed with two seeds; each row
-    # hash is mixed non-linearly before the sum, or a value moved between rows would cancel out.
+BlockRange = tuple[int, int | None]
+"""Heap blocks [first, last) of a table; last None: to the end, whatever the table's size now."""
+
+WHOLE_TABLE: BlockRange = (0, None)
+RANGE_PAGES = 1024
+"""About 8 MB of heap per block range: small enough to spread the largest table over every session."""
+
+
+def block_ranges(table: TableRef, most: int) -> list[BlockRange]:
+    """The table cut into at most `most` block ranges that cover it whole: the last one is open, so a
+    stale `relpages` can cost speed but never rows."""
+    count = max(1, min(most, table.pages // RANGE_PAGES)) if table.kind in ("r", "m") else 1
+    step = -(-table.pages // count) if count > 1 else 0
+    return [(i * step, (i + 1) * step if i < count - 1 else None) for i in range(count)]
+
+
+def table_digest(conn: psycopg.Connection[Any], table: TableRef, blocks: BlockRange = WHOLE_TABLE) -> dict[str, Any]:
+    """Row count and the two hash sums of `table`, or of its rows in `blocks` (sums of ranges add up)."""
+    # Each row hash is mixed non-linearly before the sum, or a value moved between rows would cancel
+    # out (the row hash is linear in its column hashes); OFFSET 0 keeps each row's hash computed once.
+    first, last = blocks
+    where = [sql.SQL("t.ctid >= {}::pg_catalog.tid").format(sql.Literal(f"({first},0)"))] if first else []
+    if last is not None:
+        where.append(sql.SQL("t.ctid < {}::pg_catalog.tid").format(sql.Literal(f"({last},0)")))
     query = sql.SQL(
         "SELECT count(*),"
-        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended(r, 0), 0)), 0)::text,"
-        " COALESCE(sum(pg_catalog.hashint8extended(pg_catalog.hash_record_extended(r, 1), 1)), 0)::text"
-        " FROM (SELECT {row} AS r FROM ONLY {table} AS t OFFSET 0) AS rows"  # ONLY: children are tables too
-    ).format(row=table.hashed_row(), table=table.ident())
+        " COALESCE(sum(pg_catalog.hashint8extended(h, 0)), 0)::text,"
+        " COALESCE(sum(pg_catalog.hashint8extended(h, 1)), 0)::text"
+        " FROM (SELECT pg_catalog.hash_record_extended({row}, 0) AS h"
+        " FROM ONLY {table} AS t{where} OFFSET 0) AS rows"  # ONLY: children are tables too
+    ).format(
+        row=table.hashed_row(),
+        table=table.ident(),
+        where=sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
+    )
     count, h0, h1 = conn.execute(query).fetchone() or (0, "0", "0")
     return {
         "schema": table.schema,
@@ -126,6 +159,16 @@ def table_digest(conn: psycopg.Connection[Any], table: TableRef) -> dict[str, An
         "rows": int(count),
         "hash": f"{h0}:{h1}",
         "primary_key": list(table.primary_key),
+    }
+
+
+def _summed(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table's digest from the digests of its block ranges."""
+    sums = [p["hash"].split(":") for p in parts]
+    return {
+        **parts[0],
+        "rows": sum(p["rows"] for p in parts),
+        "hash": ":".join(str(sum(int(s[i]) for s in sums)) for i in range(2)),
     }
 
 
@@ -183,8 +226,9 @@ def open_in_snapshot(dsn: Dsn, snapshot: str | None) -> psycopg.Connection[Any]:
 def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> dict[str, Any]:
     """The fingerprint of the database at `dsn`, read in one snapshot (exported, or a fresh one).
 
-    Tables are hashed in parallel by `workers` sessions that all import the same snapshot, so
-    the result describes one consistent state even while the database takes writes.
+    Tables, the large ones in block ranges, are hashed in parallel by `workers` sessions that all
+    import the same snapshot, so the result describes one consistent state even while the database
+    takes writes.
     """
     main = open_in_snapshot(dsn, snapshot)
     try:
@@ -192,29 +236,54 @@ def fingerprint(dsn: Dsn, *, snapshot: str | None = None, workers: int = 4) -> d
             snapshot = str((main.execute("SELECT pg_export_snapshot()").fetchone() or [""])[0])
         tables = list_tables(main)
         result = _everything_but_rows(main)
-        if workers > 1 and len(tables) > 1:
-            helpers = [open_in_snapshot(dsn, snapshot) for _ in range(min(workers, len(tables)))]
-            try:
-                with ThreadPoolExecutor(len(helpers), initializer=interrupts_to_the_main_thread) as pool:
-                    futures = [
-                        pool.submit(table_digest, helpers[i % len(helpers)], table) for i, table in enumerate(tables)
-                    ]
-                    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                    failed = next((f.exception() for f in done if f.exception() is not None), None)
-                    if failed is not None:
-                        _stop_the_rest(futures, helpers)
-                        raise failed
-                    digests = [future.result() for future in futures]
-            finally:
-                for helper in helpers:
-                    helper.close()
+        parts = [(t, blocks) for t in tables for blocks in block_ranges(t, 2 * workers)]
+        if workers > 1 and len(parts) > 1:
+            digests = _hashed_in_parallel(dsn, snapshot, parts, workers)
         else:
-            digests = [table_digest(main, t) for t in tables]
-        result["tables"] = {t.key: d for t, d in zip(tables, digests, strict=True)}
+            digests = [table_digest(main, t, blocks) for t, blocks in parts]
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for (table, _), digest in zip(parts, digests, strict=True):
+            by_table.setdefault(table.key, []).append(digest)
+        result["tables"] = {key: _summed(found) for key, found in by_table.items()}
         result["tables"][LARGE_OBJECTS] = large_objects_digest(main)
         return result
     finally:
         main.close()
+
+
+def _hashed_in_parallel(
+    dsn: Dsn, snapshot: str | None, parts: list[tuple[TableRef, BlockRange]], workers: int
+) -> list[dict[str, Any]]:
+    """`table_digest` of each part, the largest first, each on whichever session is free."""
+    helpers = [open_in_snapshot(dsn, snapshot) for _ in range(min(workers, len(parts)))]
+    free: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
+    for helper in helpers:
+        free.put(helper)
+
+    def digest(part: tuple[TableRef, BlockRange]) -> dict[str, Any]:
+        conn = free.get()
+        try:
+            return table_digest(conn, *part)
+        finally:
+            free.put(conn)
+
+    def weight(index: int) -> int:
+        table, (first, last) = parts[index]
+        return (last if last is not None else max(table.pages, first + 1)) - first
+
+    try:
+        with ThreadPoolExecutor(len(helpers), initializer=interrupts_to_the_main_thread) as pool:
+            order = sorted(range(len(parts)), key=weight, reverse=True)
+            futures = {index: pool.submit(digest, parts[index]) for index in order}
+            done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+            failed = next((f.exception() for f in done if f.exception() is not None), None)
+            if failed is not None:
+                _stop_the_rest(list(futures.values()), helpers)
+                raise failed
+            return [futures[index].result() for index in range(len(parts))]
+    finally:
+        for helper in helpers:
+            helper.close()
 
 
 def _stop_the_rest(futures: list[Future[dict[str, Any]]], helpers: list[psycopg.Connection[Any]]) -> None:
@@ -252,6 +321,7 @@ def _everything_but_rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     return {
         "server_version": str((conn.execute("SHOW server_version").fetchone() or [""])[0]),
         **database_identity_of(conn),
+        "read_at": read_at(conn),
         "schema": {**schema_signature(conn), "database": [database_locale(conn)]},
         "database_settings": database_settings(conn),
         "sequences": sequences(conn),

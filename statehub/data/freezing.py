@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,7 +20,7 @@ from statehub.data.dsn import ConnectError, Dsn, connect
 from statehub.data.fingerprint import fingerprint
 from statehub.policy.evidence import fingerprint_digest
 from statehub.policy.refusal import Refusal
-from statehub.policy.report import Report
+from statehub.policy.report import Report, ReportError, parse_report
 
 STATE_SETTING = "statehub.freeze"
 
@@ -191,6 +192,31 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
             "fingerprint_sha256": fingerprint_digest(fp),
         },
     )
+
+
+def frozen_fingerprint(path: Path, *, flag: str = "--unchanged-since") -> dict[str, Any]:
+    """The fingerprint a passing freeze report recorded, refused unless it is one and is the digest it
+    claims (an edited fingerprint would let a dump vouch for rows it never read)."""
+    if not path.is_file():
+        raise Refusal(f"{flag} {path}: no such file: give the report scripts/freeze.py wrote")
+    try:
+        report = parse_report(path.read_bytes())
+    except ReportError as error:
+        raise Refusal(f"{flag} {path} is not a report ({error})") from None
+    if report.kind != "freeze" or report.result != "pass":
+        raise Refusal(
+            f"{flag} {path} is a {report.kind!r} report with result {report.result!r}:"
+            " give a passing freeze report (freeze again with scripts/freeze.py)"
+        )
+    fp = report.details.get("fingerprint")
+    try:
+        digest = fingerprint_digest(fp) if isinstance(fp, dict) else None
+    except (KeyError, TypeError, AttributeError):
+        digest = None
+    if digest is None or digest != report.details.get("fingerprint_sha256"):
+        raise Refusal(f"{flag} {path}: its fingerprint is missing or not its fingerprint_sha256's")
+    assert isinstance(fp, dict)
+    return fp
 
 
 def _who_can_undo(conn: psycopg.Connection[Any], dbname: str) -> list[str]:

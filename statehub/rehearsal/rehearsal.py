@@ -29,7 +29,7 @@ from statehub.data.dsn import Dsn, connect
 from statehub.data.dumping import dump
 from statehub.data.ephemeral import EphemeralServer, ephemeral_server
 from statehub.data.fingerprint import fingerprint
-from statehub.data.freezing import freeze, unfreeze
+from statehub.data.freezing import freeze, frozen_fingerprint, unfreeze
 from statehub.data.report_files import write_report
 from statehub.data.restoring import load_archive, restore
 from statehub.data.syncing import sync_back
@@ -39,6 +39,7 @@ from statehub.policy.api_contract import HEALTH_PATH, SUMMARY_PATH
 from statehub.policy.evidence import FINAL_COMPARE, FREEZE, RESTORE_COMPARE, fingerprint_digest
 from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY
 from statehub.policy.refusal import GateRefusal
+from statehub.policy.report import Report
 from statehub.rehearsal.gate_runs import GateRun, Gates, MockGates
 from statehub.rehearsal.stand_ins import (
     APP_ROLE,
@@ -382,8 +383,14 @@ def _freeze_and_copy(context: Rehearsal, step: Callable[..., Any]) -> None:
     final_dir = out / "final"
     step(
         "final copy (pg_dump | pg_restore, archive kept)",
-        lambda: dump(context.workstation, final_dir / DUMP_DIR, compress=False, restore_into=context.cluster),
-        report_verdict,
+        lambda: dump(
+            context.workstation,
+            final_dir / DUMP_DIR,
+            compress=False,
+            restore_into=context.cluster,
+            unchanged_since=frozen_fingerprint(evidence["freezeReport"]),
+        ),
+        _copy_verdict,
     )
     evidence["finalCompareReport"] = _compare_step(
         context,
@@ -455,6 +462,11 @@ def _freeze_step(
 
 def _as_is(verdict: tuple[str, str]) -> tuple[str, str]:
     return verdict
+
+
+def _copy_verdict(manifest: Report) -> tuple[str, str]:
+    carried = str(manifest.details.get("fingerprint_read", "")).startswith("carried")
+    return manifest.result, "fingerprint carried from the freeze" if carried else "fingerprint read in its snapshot"
 
 
 def _count(written: int) -> tuple[str, str]:
