@@ -6,8 +6,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from statehub.data.report_files import read_passing_report
 from statehub.policy.refusal import Refusal
-from statehub.policy.report import Report, ReportError, parse_report
+from statehub.policy.report import Report
 
 ARCHIVE_NAME = "state-hub.dump"
 MANIFEST_NAME = "manifest.json"
@@ -31,14 +32,7 @@ def archive_sha256(path: Path) -> tuple[str, int]:
 def read_manifest(path: Path) -> Report:
     if path.is_dir():
         path = path / MANIFEST_NAME
-    if not path.is_file():
-        raise Refusal(f"no dump manifest at {path}: run scripts/dump.py --out DIR first")
-    try:
-        report = parse_report(path.read_bytes())
-    except ReportError as error:
-        raise Refusal(f"{path} is not a dump manifest ({error})") from None
-    if report.kind != "dump" or report.result != "pass":
-        raise Refusal(f"{path} is a {report.kind!r} report with result {report.result!r}, not a passing dump manifest")
+    report = read_passing_report(path, "dump", named=f"dump manifest {path}", remedy="run scripts/dump.py --out DIR")
     missing = [key for key in ("fingerprint", "fingerprint_sha256", "archive") if key not in report.details]
     if missing:
         raise Refusal(f"{path} carries no {' or '.join(missing)}: it is not a manifest scripts/dump.py wrote")

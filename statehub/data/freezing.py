@@ -18,9 +18,10 @@ from psycopg import sql
 
 from statehub.data.dsn import ConnectError, Dsn, connect
 from statehub.data.fingerprint import fingerprint
+from statehub.data.report_files import read_passing_report
 from statehub.policy.evidence import fingerprint_digest
 from statehub.policy.refusal import Refusal
-from statehub.policy.report import Report, ReportError, parse_report
+from statehub.policy.report import Report
 
 STATE_SETTING = "statehub.freeze"
 
@@ -197,17 +198,8 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
 def frozen_fingerprint(path: Path, *, flag: str = "--unchanged-since") -> dict[str, Any]:
     """The fingerprint a passing freeze report recorded, refused unless it is one and is the digest it
     claims (an edited fingerprint would let a dump vouch for rows it never read)."""
-    if not path.is_file():
-        raise Refusal(f"{flag} {path}: no such file: give the report scripts/freeze.py wrote")
-    try:
-        report = parse_report(path.read_bytes())
-    except ReportError as error:
-        raise Refusal(f"{flag} {path} is not a report ({error})") from None
-    if report.kind != "freeze" or report.result != "pass":
-        raise Refusal(
-            f"{flag} {path} is a {report.kind!r} report with result {report.result!r}:"
-            " give a passing freeze report (freeze again with scripts/freeze.py)"
-        )
+    remedy = "give the report scripts/freeze.py wrote (freeze again if it failed)"
+    report = read_passing_report(path, "freeze", named=f"{flag} {path}", remedy=remedy)
     fp = report.details.get("fingerprint")
     try:
         digest = fingerprint_digest(fp) if isinstance(fp, dict) else None

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from statehub.policy.refusal import Refusal
-from statehub.policy.report import Report
+from statehub.policy.report import Report, ReportError, parse_report
 
 
 def check_report_path(path: Path, *, flag: str = "--report", keep_out_of: tuple[Path, ...] = ()) -> Path:
@@ -71,3 +71,19 @@ def write_report(report: Report, path: Path) -> Path:
     temporary.write_text(report.to_json() + "\n")
     os.replace(temporary, path)
     return path
+
+
+def read_passing_report(path: Path, kind: str, *, named: str, remedy: str) -> Report:
+    """The passing report of `kind` at `path`, or a refusal naming what was given (`named`, e.g. the flag
+    and the path) and what to run instead (`remedy`)."""
+    if not path.is_file():
+        raise Refusal(f"{named}: no such file: {remedy}")
+    try:
+        report = parse_report(path.read_bytes())
+    except ReportError as error:
+        raise Refusal(f"{named} is not a {kind} report ({error}): {remedy}") from None
+    if report.kind != kind or report.result != "pass":
+        raise Refusal(
+            f"{named} is a {report.kind!r} report with result {report.result!r}, not a passing {kind} report: {remedy}"
+        )
+    return report

@@ -162,7 +162,7 @@ def _edited(report: Path, change: str) -> Path:
     ("change", "said"),
     [
         ("missing", "no such file"),
-        ("fail", "give a passing freeze report"),
+        ("fail", "not a passing freeze report"),
         ("kind", "'compare' report"),
         ("forged", "not its fingerprint_sha256's"),
     ],
