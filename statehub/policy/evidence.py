@@ -59,7 +59,8 @@ FINAL_COMPARE = EvidenceKind(
     "finalCompareReport",
     "compare",
     "a passing final compare of the frozen WSL2 database with state-hub-db, taken after the freeze",
-    'uv run scripts/dump.py --source "$WSL2_DSN" --out evidence/final --target "$CLUSTER_DSN" && '
+    'uv run scripts/dump.py --source "$WSL2_DSN" --out evidence/final --target "$CLUSTER_DSN" '
+    "--unchanged-since evidence/freeze.json && "
     'uv run scripts/compare.py --manifest evidence/final/manifest.json --target "$CLUSTER_DSN" '
     '--source-api "$WSL2_READER_API" --target-api "$CLUSTER_API" --report evidence/final-compare.json',
     "final-compare.json",

@@ -1,4 +1,5 @@
-"""Every command of docs/runbook.md that names this project is one the project has."""
+"""Every command of docs/runbook.md, and every command a refusing gate prints, that names this project
+is one the project has."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ import shlex
 import pytest
 import yaml
 
+from statehub.policy.evidence import (
+    DRILL,
+    FINAL_COMPARE,
+    FREEZE,
+    RESTORE_API_COMPARE_COMMAND,
+    RESTORE_COMPARE,
+    STATUS,
+)
 from tests.program.conftest import PROJECT_DIR
 from tests.script_runner import run_script
 
@@ -20,9 +29,9 @@ def runbook_lines() -> list[str]:
     return [line.strip() for line in RUNBOOK.read_text().splitlines() if line.startswith("    ")]
 
 
-def script_commands() -> list[tuple[str, list[str]]]:
+def script_commands(lines: list[str]) -> list[tuple[str, list[str]]]:
     found = []
-    for line in runbook_lines():
+    for line in lines:
         match = SCRIPT.search(line)
         if match:
             flags = [word for word in shlex.split(match[2].replace("$(", "(")) if word.startswith("--")]
@@ -30,12 +39,19 @@ def script_commands() -> list[tuple[str, list[str]]]:
     return found
 
 
+def gate_commands() -> list[str]:
+    """What the gates print as the command that makes each missing report (`a && b` is two commands)."""
+    printed = [kind.command for kind in (DRILL, RESTORE_COMPARE, FREEZE, FINAL_COMPARE, STATUS)]
+    return [part.strip() for command in [*printed, RESTORE_API_COMPARE_COMMAND] for part in command.split("&&")]
+
+
 def test_the_runbook_names_commands() -> None:
-    assert len(script_commands()) >= 6
+    assert len(script_commands(runbook_lines())) >= 6
+    assert len(script_commands(gate_commands())) == 7
     assert len([line for line in runbook_lines() if CONFIG_KEY.search(line)]) >= 8
 
 
-@pytest.mark.parametrize(("script", "flags"), script_commands())
+@pytest.mark.parametrize(("script", "flags"), script_commands(runbook_lines()) + script_commands(gate_commands()))
 def test_each_script_and_flag_exists(script: str, flags: list[str]) -> None:
     """As the script itself says in `--help` (flags come from the shared vocabulary, not literals)."""
     path = PROJECT_DIR / script
