@@ -15,7 +15,7 @@ import psycopg
 
 from statehub.data.dsn import ConnectError, DsnError, end_all_queries
 from statehub.data.errors import ToolError
-from statehub.data.processes import interrupts_to_the_main_thread, kill_children
+from statehub.data.processes import end_all_tools, interrupts_to_the_main_thread
 from statehub.policy.refusal import Refusal
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def http_url(text: str) -> str:
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C and SIGTERM: end the running tools and queries first (a thread waiting for one would hold the
     unwinding up), then unwind every `with` block: servers stop, temporary data goes."""
-    kill_children()
+    end_all_tools()
     end_all_queries()
     raise KeyboardInterrupt
 

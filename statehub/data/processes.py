@@ -8,13 +8,16 @@ import signal
 import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from statehub.data.dsn import cancel_queries
+from statehub.data.errors import ToolError
 
 _running: set[subprocess.Popen[Any]] = set()
 _lock = threading.RLock()
 """Re-entrant: the signal handler takes it in the main thread, which may be interrupted holding it."""
+_ending = threading.Event()
 
 
 def tied_to_parent(argv: list[str]) -> list[str]:
@@ -31,10 +34,20 @@ def tied_to_parent(argv: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def child(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
-    """A tool started tied to its parent and known to `kill_children` until it has ended."""
+    """A tool started tied to its parent and known to `kill_children` until it has ended. A worker thread
+    starts none once the process is ending (`end_all_tools`)."""
+    worker = threading.current_thread() is not threading.main_thread()
+    if worker and _ending.is_set():
+        raise ToolError(f"not starting {Path(argv[0]).name}: the process is ending")
     process = subprocess.Popen(tied_to_parent(argv), **popen)
-    with _lock:
-        _running.add(process)
+    with _lock:  # the same lock end_all_tools lists under: a tool is either killed there or here
+        ending = worker and _ending.is_set()
+        if not ending:
+            _running.add(process)
+    if ending:
+        process.kill()
+        process.wait()
+        raise ToolError(f"not starting {Path(argv[0]).name}: the process is ending")
     try:
         yield process
     finally:
@@ -57,6 +70,16 @@ def stop_all_work() -> None:
     job (pg_dump beside its fingerprint) failed and the other would wait on."""
     kill_children()
     cancel_queries()
+
+
+def end_all_tools() -> None:
+    """The process is ending (a signal): end every running tool and let no worker thread start another.
+    A worker that was about to start one when the signal came (pg_dump beside a fingerprint that was
+    already waiting on a lock) would otherwise start it afterwards, unseen, and the tool would wait on the
+    lock for as long as the lock holds, and the exit with it (found hung in the fault suite)."""
+    with _lock:
+        _ending.set()
+    kill_children()
 
 
 def kill_children() -> None:
