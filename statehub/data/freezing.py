@@ -19,7 +19,7 @@ from psycopg import sql
 from statehub.data.dsn import ConnectError, Dsn, connect
 from statehub.data.fingerprint import fingerprint
 from statehub.data.report_files import read_passing_report
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.evidence import contradicts_itself, fingerprint_digest
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
 
@@ -200,15 +200,11 @@ def frozen_fingerprint(path: Path, *, flag: str = "--unchanged-since") -> dict[s
     claims (an edited fingerprint would let a dump vouch for rows it never read)."""
     remedy = "give the report scripts/freeze.py wrote (freeze again if it failed)"
     report = read_passing_report(path, "freeze", named=f"{flag} {path}", remedy=remedy)
-    fp = report.details.get("fingerprint")
-    try:
-        digest = fingerprint_digest(fp) if isinstance(fp, dict) else None
-    except (KeyError, TypeError, AttributeError):
-        digest = None
-    if digest is None or digest != report.details.get("fingerprint_sha256"):
-        raise Refusal(f"{flag} {path}: its fingerprint is missing or not its fingerprint_sha256's")
-    assert isinstance(fp, dict)
-    return fp
+    problem = contradicts_itself(report)
+    if problem:
+        raise Refusal(f"{flag} {path} says pass but {problem}: {remedy}")
+    frozen: dict[str, Any] = report.details["fingerprint"]
+    return frozen
 
 
 def _who_can_undo(conn: psycopg.Connection[Any], dbname: str) -> list[str]:

@@ -37,8 +37,6 @@ def child(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
     """A tool started tied to its parent and known to `kill_children` until it has ended. A worker thread
     starts none once the process is ending (`end_all_tools`)."""
     worker = threading.current_thread() is not threading.main_thread()
-    if worker and _ending.is_set():
-        raise ToolError(f"not starting {Path(argv[0]).name}: the process is ending")
     process = subprocess.Popen(tied_to_parent(argv), **popen)
     with _lock:  # the same lock end_all_tools lists under: a tool is either killed there or here
         ending = worker and _ending.is_set()

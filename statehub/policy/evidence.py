@@ -127,7 +127,7 @@ def load_evidence(kind: EvidenceKind, path: Path | None, stage: str, freshness: 
         raise GateRefusal(f"{named} has created_at {report.created_at.isoformat()} without a time zone. {run}")
     if report.result != "pass":
         raise GateRefusal(f"{named} says {report.result}: {_failure_summary(report)}. Fix the cause, then {run}")
-    contradiction = _contradiction(report)
+    contradiction = contradicts_itself(report)
     if contradiction:
         raise GateRefusal(f"{named} says pass but {contradiction}: a broken or edited report. {run}")
     if freshness is not None:
@@ -152,8 +152,9 @@ def database_identity(fp: dict[str, Any]) -> dict[str, str | None]:
     return {"system_identifier": fp.get("system_identifier"), "database": fp.get("database")}
 
 
-def _contradiction(report: Report) -> str | None:
-    """What a passing report says against itself, where it can be recomputed."""
+def contradicts_itself(report: Report) -> str | None:
+    """What a passing report says against itself, where it can be recomputed (a gate refuses it; so does a
+    script that would build on it)."""
     check = {
         "compare": _compare_contradiction,
         "drill": _drill_contradiction,

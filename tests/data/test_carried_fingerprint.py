@@ -164,7 +164,7 @@ def _edited(report: Path, change: str) -> Path:
         ("missing", "no such file"),
         ("fail", "not a passing freeze report"),
         ("kind", "'compare' report"),
-        ("forged", "not its fingerprint_sha256's"),
+        ("forged", "says pass but its fingerprint_sha256 is not the digest of its fingerprint"),
     ],
 )
 def test_dump_cli_refuses_a_freeze_report_it_cannot_trust(

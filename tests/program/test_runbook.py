@@ -9,14 +9,8 @@ import shlex
 import pytest
 import yaml
 
-from statehub.policy.evidence import (
-    DRILL,
-    FINAL_COMPARE,
-    FREEZE,
-    RESTORE_API_COMPARE_COMMAND,
-    RESTORE_COMPARE,
-    STATUS,
-)
+from statehub.policy import evidence
+from statehub.policy.evidence import RESTORE_API_COMPARE_COMMAND, EvidenceKind
 from tests.program.conftest import PROJECT_DIR
 from tests.script_runner import run_script
 
@@ -40,8 +34,9 @@ def script_commands(lines: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def gate_commands() -> list[str]:
-    """What the gates print as the command that makes each missing report (`a && b` is two commands)."""
-    printed = [kind.command for kind in (DRILL, RESTORE_COMPARE, FREEZE, FINAL_COMPARE, STATUS)]
+    """What the gates print as the command that makes each missing report (`a && b` is two commands): every
+    kind of evidence the contract declares, so a new one is checked too."""
+    printed = [kind.command for kind in vars(evidence).values() if isinstance(kind, EvidenceKind)]
     return [part.strip() for command in [*printed, RESTORE_API_COMPARE_COMMAND] for part in command.split("&&")]
 
 
