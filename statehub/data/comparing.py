@@ -9,16 +9,11 @@ from typing import Any
 
 from statehub.data.api_checks import check_apis
 from statehub.data.dsn import Dsn
-from statehub.data.fingerprint import (
-    Difference,
-    TableRef,
-    diff_fingerprints,
-    differing_keys,
-    fingerprint,
-)
+from statehub.data.fingerprint import Difference, diff_fingerprints, differing_keys, fingerprint
 from statehub.data.processes import interrupts_to_the_main_thread
+from statehub.data.row_hash import TableRef
 from statehub.policy.api_contract import VOLATILE_FIELDS
-from statehub.policy.evidence import database_identity, fingerprint_digest
+from statehub.policy.fingerprints import Fingerprint, database_identity, fingerprint_digest
 from statehub.policy.report import Report
 
 TARGET_ROLES = ("cluster", "workstation", "throwaway")
@@ -36,7 +31,7 @@ class ApiCheck:
 
 
 def compare_databases(
-    source: Dsn | dict[str, Any],
+    source: Dsn | Fingerprint,
     target: Dsn,
     *,
     source_label: str,
@@ -72,9 +67,9 @@ def compare_databases(
             "tables": {
                 name: {
                     "source_rows": info["rows"],
-                    "target_rows": target_fp["tables"].get(name, {}).get("rows"),
-                    "source_hash": info.get("hash"),
-                    "target_hash": target_fp["tables"].get(name, {}).get("hash"),
+                    "target_rows": other["rows"] if (other := target_fp["tables"].get(name)) else None,
+                    "source_hash": info["hash"],
+                    "target_hash": other["hash"] if other else None,
                 }
                 for name, info in source_fp["tables"].items()
             },
@@ -92,21 +87,25 @@ OWNERS_AND_PRIVILEGES = (
 )
 
 
-def warnings(source_fp: dict[str, Any], target_fp: dict[str, Any]) -> list[str]:
+def warnings(source_fp: Fingerprint, target_fp: Fingerprint) -> list[str]:
     """What the fingerprints cannot settle but the operator must know."""
     found = [OWNERS_AND_PRIVILEGES]
+    for side, fp in (("source", source_fp), ("target", target_fp)):
+        found += [f"{side}: {warning}" for warning in fp.get("warnings", [])]
     source_settings, target_settings = source_fp.get("database_settings", []), target_fp.get("database_settings", [])
-    if source_settings != target_settings:
+    if source_settings or target_settings:
+        state = "differ" if source_settings != target_settings else "are the same on both sides"
         found.append(
-            "database-level settings differ (pg_dump does not carry ALTER DATABASE/ROLE ... SET; apply them on the "
-            f"target by hand): source {source_settings or 'none'}, target {target_settings or 'none'}"
+            f"database and role settings {state} (pg_dump does not carry ALTER DATABASE/ROLE ... SET; a role's "
+            "search_path can change what the app reads: apply them on the target by hand): "
+            f"source {source_settings or 'none'}, target {target_settings or 'none'}"
         )
     return found
 
 
-def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: dict[str, Any]) -> Difference:
-    info = source_fp["tables"].get(difference.where, {})
-    if difference.kind not in ("content", "row-count") or "schema" not in info:
+def _with_keys(difference: Difference, source: Dsn, target: Dsn, source_fp: Fingerprint) -> Difference:
+    info = source_fp["tables"].get(difference.where)
+    if difference.kind not in ("content", "row-count") or info is None or "schema" not in info or "name" not in info:
         return difference  # the large objects are no table to list keys of
     table = TableRef(info["schema"], info["name"], difference.where, tuple(info["primary_key"]))
     keys = differing_keys(source, target, table)

@@ -20,7 +20,7 @@ from statehub.data.ephemeral import ephemeral_server, pgserver_bin
 from statehub.data.progress import Progress, quietly
 from statehub.data.report_files import check_out_dir, output_folder, write_report
 from statehub.data.restoring import require_empty, restore
-from statehub.policy.evidence import database_identity
+from statehub.policy.fingerprints import database_identity
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
 

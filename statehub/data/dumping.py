@@ -28,9 +28,10 @@ from statehub.data.pgtools import (
 from statehub.data.processes import interrupts_to_the_main_thread, stop_all_work
 from statehub.data.progress import Progress, quietly
 from statehub.data.report_files import check_out_dir, output_folder, write_report
-from statehub.data.restoring import RESTORE_FLAGS, require_empty
+from statehub.data.restoring import RESTORE_FLAGS, require_empty, require_same_locale
+from statehub.data.schema_signature import database_locale
 from statehub.data.unchanged import read_at, unchanged_proof
-from statehub.policy.evidence import database_identity, fingerprint_digest
+from statehub.policy.fingerprints import Fingerprint, database_identity, fingerprint_digest
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
 
@@ -59,10 +60,10 @@ def _docker_dump(container: str, snapshot: str, out: Path, dsn: Dsn) -> str:
     return version
 
 
-_SETVAL = re.compile(r"setval\('(?P<name>(?:[^']|'')+)', (?P<value>\d+), (?P<called>true|false)\)")
+_SETVAL = re.compile(r"setval\('(?P<name>(?:[^']|'')+)', (?P<value>-?\d+), (?P<called>true|false)\)")
 
 
-def archived_sequences(archive: Path, pg_bin: Path | None, dump_major: int) -> dict[str, list[object]]:
+def archived_sequences(archive: Path, pg_bin: Path | None, dump_major: int) -> dict[str, list[int | bool]]:
     """Sequence values as the archive will restore them.
 
     Sequences are not transactional: pg_dump reads them outside the snapshot, so the values a
@@ -81,7 +82,7 @@ def archived_sequences(archive: Path, pg_bin: Path | None, dump_major: int) -> d
     return {m["name"].replace("''", "'"): [int(m["value"]), m["called"] == "true"] for m in _SETVAL.finditer(script)}
 
 
-def _carried(conn: psycopg.Connection[Any], earlier: dict[str, Any] | None) -> tuple[dict[str, Any], str] | None:
+def _carried(conn: psycopg.Connection[Any], earlier: Fingerprint | None) -> tuple[Fingerprint, str] | None:
     """`earlier` and why it is the fingerprint of this session's snapshot, or None (then read it)."""
     if earlier is None:
         return None
@@ -91,8 +92,8 @@ def _carried(conn: psycopg.Connection[Any], earlier: dict[str, Any] | None) -> t
 
 
 def _side_by_side(
-    run_dump: Callable[[], tuple[str, tuple[str, int] | None]], run_fingerprint: Callable[[], dict[str, Any]]
-) -> tuple[tuple[str, tuple[str, int] | None], dict[str, Any]]:
+    run_dump: Callable[[], tuple[str, tuple[str, int] | None]], run_fingerprint: Callable[[], Fingerprint]
+) -> tuple[tuple[str, tuple[str, int] | None], Fingerprint]:
     """pg_dump and the fingerprint of its snapshot at once; when one fails, the other is stopped."""
     with ThreadPoolExecutor(2, initializer=interrupts_to_the_main_thread) as pool:
         dumped, fingerprinted = pool.submit(run_dump), pool.submit(run_fingerprint)
@@ -112,7 +113,7 @@ def dump(
     pg_bin: Path | None = None,
     compress: bool = True,
     restore_into: Dsn | None = None,
-    unchanged_since: dict[str, Any] | None = None,
+    unchanged_since: Fingerprint | None = None,
     progress: Progress = quietly,
 ) -> Report:
     """Dump `source` into `out_dir` and write its manifest; the source is only read.
@@ -128,6 +129,8 @@ def dump(
     if restore_into is not None:
         if jobs > 1 or docker_container:
             raise Refusal("a piped copy streams one custom-format archive: drop --jobs and --docker-container")
+        with connect(source, autocommit=True) as conn:
+            require_same_locale(database_locale(conn), restore_into)
         require_empty(restore_into)
     with output_folder(out_dir):  # a dump that fails or is interrupted leaves no half archive behind
         return _dump_into(
@@ -152,7 +155,7 @@ def _dump_into(
     pg_bin: Path | None,
     compress: bool,
     restore_into: Dsn | None,
-    unchanged_since: dict[str, Any] | None,
+    unchanged_since: Fingerprint | None,
     progress: Progress,
 ) -> Report:
     """The dump itself, into the checked, existing `out_dir`: archive and fingerprint in one snapshot."""
@@ -192,7 +195,7 @@ def _dump_into(
             timings["pg_dump_s"] = round(time.monotonic() - t, 3)
             return version, streamed
 
-        def run_fingerprint() -> dict[str, Any]:
+        def run_fingerprint() -> Fingerprint:
             t = time.monotonic()
             fp = fingerprint(source, snapshot=snapshot)
             timings["fingerprint_s"] = round(time.monotonic() - t, 3)

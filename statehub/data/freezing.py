@@ -19,7 +19,8 @@ from psycopg import sql
 from statehub.data.dsn import ConnectError, Dsn, connect
 from statehub.data.fingerprint import fingerprint
 from statehub.data.report_files import read_passing_report
-from statehub.policy.evidence import contradicts_itself, fingerprint_digest
+from statehub.policy.evidence import contradicts_itself
+from statehub.policy.fingerprints import Fingerprint, fingerprint_digest, read_digest
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
 
@@ -191,11 +192,12 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
             },
             "fingerprint": fp,
             "fingerprint_sha256": fingerprint_digest(fp),
+            "fingerprint_read_sha256": read_digest(fp),
         },
     )
 
 
-def frozen_fingerprint(path: Path, *, flag: str = "--unchanged-since") -> dict[str, Any]:
+def frozen_fingerprint(path: Path, *, flag: str = "--unchanged-since") -> Fingerprint:
     """The fingerprint a passing freeze report recorded, refused unless it is one and is the digest it
     claims (an edited fingerprint would let a dump vouch for rows it never read)."""
     remedy = "give the report scripts/freeze.py wrote (freeze again if it failed)"
@@ -203,7 +205,7 @@ def frozen_fingerprint(path: Path, *, flag: str = "--unchanged-since") -> dict[s
     problem = contradicts_itself(report)
     if problem:
         raise Refusal(f"{flag} {path} says pass but {problem}: {remedy}")
-    frozen: dict[str, Any] = report.details["fingerprint"]
+    frozen: Fingerprint = report.details["fingerprint"]
     return frozen
 
 

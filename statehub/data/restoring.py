@@ -11,7 +11,8 @@ from statehub.data.dsn import Dsn, connect
 from statehub.data.errors import ToolError
 from statehub.data.pgtools import dump_major_of, find_tool, run_tool, server_major_of
 from statehub.data.progress import Progress, quietly
-from statehub.data.schema_signature import USER_SCHEMAS
+from statehub.data.schema_signature import USER_SCHEMAS, database_locale
+from statehub.policy.fingerprints import Fingerprint
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
 
@@ -50,6 +51,11 @@ _USER_OBJECTS = f"""SELECT format('%s %I.%I', CASE c.relkind WHEN 'S' THEN 'sequ
     ORDER BY 1"""
 
 
+def source_locale(fp: Fingerprint) -> str:
+    """The encoding and locale line a fingerprint recorded for its database ('' in an older one)."""
+    return next(iter(fp["schema"].get("database", [])), "")
+
+
 def user_objects(target: Dsn) -> list[str]:
     """Everything a restore would collide with: tables, sequences, views, materialized views, foreign
     tables and large objects (a database holding only a sequence is not empty)."""
@@ -65,6 +71,8 @@ def load_archive(
     Returns the dump's manifest and the seconds pg_restore took.
     """
     manifest, archive = verify_archive(dump_dir, pg_bin)
+    require_same_locale(source_locale(manifest.details["fingerprint"]), target)
+    require_lock_room(manifest.details["fingerprint"], target)
     require_empty(target)
     started = time.monotonic()
     with progress(f"restoring {archive.name} into {target.masked()}"):
@@ -78,15 +86,53 @@ def load_archive(
     return manifest, round(time.monotonic() - started, 3)
 
 
+def require_same_locale(source_locale: str, target: Dsn) -> None:
+    """The target's encoding and locale are the source's: no setting changes them after the database was
+    made, a compare would fail on them after the whole copy, and an SQL_ASCII target cannot even be read
+    back as text. Checked before anything is written."""
+    with connect(target, autocommit=True) as conn:
+        target_locale = database_locale(conn)
+    if source_locale and target_locale != source_locale:
+        raise Refusal(
+            f"target {target.masked()} was made with {target_locale}, the source with {source_locale}: a copy "
+            "would differ in sort order and text handling, and no setting changes it now. Make the target with the "
+            "source's encoding and locale (cnpg: state-hub-infra:dbLocale, which stage empty renders into "
+            "bootstrap.initdb; elsewhere CREATE DATABASE ... ENCODING ... LOCALE ... TEMPLATE template0); "
+            "nothing was changed"
+        )
+
+
+LOCK_ROOM = """SELECT current_setting('max_locks_per_transaction')::int
+    * (current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int)"""
+
+
+def require_lock_room(fp: Fingerprint, target: Dsn) -> None:
+    """A single-transaction restore holds a lock on every relation it creates (each table, its TOAST table and
+    TOAST index, each index and sequence) until it commits: refuse before starting when that cannot fit in
+    the target's shared lock table, which would end the restore with "out of shared memory"."""
+    tables = [name for name, info in fp["tables"].items() if "schema" in info]
+    needed = 3 * len(tables) + len(fp["schema"].get("indexes", [])) + len(fp["schema"].get("sequences", []))
+    with connect(target, autocommit=True) as conn:
+        room = int(str((conn.execute(LOCK_ROOM).fetchone() or [0])[0]))
+    if needed > room * 0.8:
+        raise Refusal(
+            f"the restore creates {len(tables)} tables and their indexes and sequences in one transaction: about "
+            f"{needed} locks, more than target {target.masked()} has room for ({room}: max_locks_per_transaction x "
+            "(max_connections + max_prepared_transactions)). Raise max_locks_per_transaction on the target for the "
+            f"restore (to at least {-(-needed * 5 // 4 // max(1, room // 64))}; on cnpg: postgresql.parameters, "
+            "which restarts the instance); nothing was changed"
+        )
+
+
 def require_empty(target: Dsn) -> None:
     """A restore goes only into an empty database: it never merges or overwrites."""
     existing = user_objects(target)
     if existing:
         raise Refusal(
             f"target {target.masked()} is not empty ({len(existing)} objects, e.g. {existing[0]}): restore only "
-            f"into an empty database; reset it with DROP DATABASE {target.dbname}; CREATE DATABASE {target.dbname}; "
-            "(for cnpg: DROP SCHEMA public CASCADE; CREATE SCHEMA public; as the owner, see the restoreTarget "
-            "output of stage restore) or point --target at an empty one"
+            "into an empty database; empty it with scripts/reset_target.py --target ... --manifest MANIFEST "
+            "(it lists what it would drop; --drop drops it, as the owner can on cnpg) or point --target at an "
+            "empty one"
         )
 
 

@@ -8,13 +8,13 @@ younger than the freshness limit and not dated in the future.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from statehub.policy.api_contract import api_part_problem
+from statehub.policy.fingerprints import fingerprint_digest, read_digest
 from statehub.policy.refusal import GateRefusal
 from statehub.policy.report import SCHEMA_VERSION, Report, ReportError, parse_report
 
@@ -135,23 +135,6 @@ def load_evidence(kind: EvidenceKind, path: Path | None, stage: str, freshness: 
     return Evidence(path, hashlib.sha256(raw).hexdigest(), report)
 
 
-def fingerprint_digest(fp: dict[str, Any]) -> str:
-    """sha256 of what "the same database" means: rows, sequences, schema and Alembic revision (not
-    the server's version or the database's name). Here, in the evidence contract, so a gate can
-    recompute what a report claims."""
-    compared: dict[str, Any] = {k: fp[k] for k in ("sequences", "schema", "alembic_revision")}
-    compared["tables"] = {
-        name: {k: v for k, v in info.items() if k in ("rows", "hash", "primary_key")}
-        for name, info in fp["tables"].items()
-    }
-    return hashlib.sha256(json.dumps(compared, sort_keys=True).encode()).hexdigest()
-
-
-def database_identity(fp: dict[str, Any]) -> dict[str, str | None]:
-    """Which database a fingerprint is of: its server's system identifier and its name."""
-    return {"system_identifier": fp.get("system_identifier"), "database": fp.get("database")}
-
-
 def contradicts_itself(report: Report) -> str | None:
     """What a passing report says against itself, where it can be recomputed (a gate refuses it; so does a
     script that would build on it)."""
@@ -184,11 +167,13 @@ def _drill_contradiction(details: dict[str, Any]) -> str | None:
 
 def _freeze_contradiction(details: dict[str, Any]) -> str | None:
     try:
-        recomputed = fingerprint_digest(details["fingerprint"])
+        recomputed, read = fingerprint_digest(details["fingerprint"]), read_digest(details["fingerprint"])
     except (KeyError, TypeError, AttributeError):
         return "it carries no fingerprint"
     if recomputed != details.get("fingerprint_sha256"):
         return "its fingerprint_sha256 is not the digest of its fingerprint"
+    if read != details.get("fingerprint_read_sha256"):
+        return "its fingerprint_read_sha256 is not the digest of its fingerprint with where and when it was read"
     return None
 
 

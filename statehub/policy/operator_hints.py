@@ -7,7 +7,6 @@ from statehub.policy.settings import (
     CLUSTER_NAME,
     DATABASE_NAME,
     DATABASE_OWNER,
-    EMPTY_PUBLIC_SCHEMA,
     Exposure,
     ExposureSettings,
 )
@@ -51,8 +50,8 @@ def restore_target(namespace: str, owner_secret: str) -> dict[str, str]:
             "-o jsonpath='{.data.password}' | base64 -d)\""
         ),
         "3-reset": (
-            f"psql '{target}' -c '{EMPTY_PUBLIC_SCHEMA}' "
-            "(stage empty's migration Job created empty tables; the restore brings them back with the data)"
+            f"uv run scripts/reset_target.py --target '{target}' --manifest evidence/drill/dump/manifest.json "
+            "--drop (stage empty's migration Job created empty tables; the restore brings them back with the data)"
         ),
         "4-restore": (
             f"uv run scripts/restore.py --dump evidence/drill/dump --target '{target}' "

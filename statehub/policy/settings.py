@@ -31,8 +31,6 @@ DATABASE_OWNER = "state_hub"
 CLUSTER_NAME = "state-hub-db"
 OBJECT_STORE_NAME = f"{CLUSTER_NAME}-backups"
 """The Barman Cloud ObjectStore of state-hub-db (the plugin's `barmanObjectName`)."""
-EMPTY_PUBLIC_SCHEMA = "DROP SCHEMA public CASCADE; CREATE SCHEMA public"
-"""How the database owner empties state-hub-db before a restore (cnpg gives no superuser)."""
 """Fixed: every name the operator derives (`state-hub-db-rw`, PVCs) hangs on it."""
 
 

@@ -31,13 +31,15 @@ from statehub.data.ephemeral import EphemeralServer, ephemeral_server
 from statehub.data.fingerprint import fingerprint
 from statehub.data.freezing import freeze, frozen_fingerprint, unfreeze
 from statehub.data.report_files import write_report
+from statehub.data.resetting import reset_for_copy
 from statehub.data.restoring import load_archive, restore
 from statehub.data.syncing import sync_back
 from statehub.data.synthetic import seed
 from statehub.data.tcp_relay import TcpRelay, relaying
 from statehub.policy.api_contract import HEALTH_PATH, SUMMARY_PATH
-from statehub.policy.evidence import FINAL_COMPARE, FREEZE, RESTORE_COMPARE, fingerprint_digest
+from statehub.policy.evidence import FINAL_COMPARE, FREEZE, RESTORE_COMPARE
 from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY
+from statehub.policy.fingerprints import fingerprint_digest
 from statehub.policy.refusal import GateRefusal
 from statehub.policy.report import Report
 from statehub.rehearsal.gate_runs import GateRun, Gates, MockGates
@@ -50,7 +52,6 @@ from statehub.rehearsal.stand_ins import (
     create_app_role,
     create_cluster_owner,
     grant_app,
-    reset_database,
     simulate_writes,
 )
 from statehub.rehearsal.timeline import GateStopped, StepResult, Summary, T, Timeline, report_verdict
@@ -351,7 +352,8 @@ def _restore_and_verify(context: Rehearsal, step: Callable[..., Any]) -> None:
     if run.outputs.get("appReplicas") != 0:
         raise RuntimeError("stage restore did not scale the app to 0")
     # what the restoreTarget export says: the migration Job's empty tables go, the restore brings them back
-    step("empty the cluster database for the restore", lambda: reset_database(context.cluster))
+    drilled = read_manifest(drill_dir / DUMP_DIR).details["fingerprint"]
+    step("empty the cluster database for the restore", lambda: reset_for_copy(context.cluster, drilled, drop=True))
     step("restore into the cluster", lambda: load_archive(drill_dir / DUMP_DIR, context.cluster))
     evidence["restoreCompareReport"] = _compare_step(
         context,
@@ -370,7 +372,8 @@ def _freeze_and_copy(context: Rehearsal, step: Callable[..., Any]) -> None:
     """T07's window opens: WSL2 frozen with proof, the final copy and its compare (data and APIs)."""
     out, evidence = context.out, context.evidence
     # the cluster is not live yet: emptying it for the final copy stays outside the write-freeze window
-    step("reset the cluster database for the final copy", lambda: reset_database(context.cluster))
+    drilled = read_manifest(out / DRILL_DIR / DUMP_DIR).details["fingerprint"]
+    step("reset the cluster database for the final copy", lambda: reset_for_copy(context.cluster, drilled, drop=True))
     step("checkpoint both servers", lambda: checkpoint(context.workstation, context.cluster_superuser))
     step(
         "writes continue on WSL2",

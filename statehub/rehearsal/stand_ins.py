@@ -14,7 +14,7 @@ from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import EphemeralServer
 from statehub.data.pgtools import find_tool, server_major_of, tool_major
 from statehub.data.restoring import RESTORE_FLAGS
-from statehub.policy.settings import DATABASE_OWNER, EMPTY_PUBLIC_SCHEMA
+from statehub.policy.settings import DATABASE_OWNER
 
 DATABASE = "state_hub"
 APP_ROLE = "state_hub_app"
@@ -78,13 +78,6 @@ def simulate_writes(app: Dsn, label: str, count: int, *, synthetic: bool) -> int
         conn.execute("INSERT INTO token_events (agent, tokens, cost) VALUES (%s, 1234, 0.0123)", (label,))
         conn.commit()
     return count + 3
-
-
-def reset_database(owner: Dsn) -> None:
-    """Empty the cluster's database as its owner can (no superuser on cnpg): what stage restore's
-    `restoreTarget` export tells the operator to run before restoring."""
-    with connect(owner, autocommit=True) as conn:
-        conn.execute(EMPTY_PUBLIC_SCHEMA)
 
 
 def checkpoint(*dsns: Dsn) -> None:

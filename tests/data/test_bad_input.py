@@ -15,7 +15,7 @@ from statehub.data.ephemeral import free_port
 from statehub.data.fingerprint import fingerprint
 from statehub.data.freezing import is_frozen
 from statehub.data.restoring import user_objects
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.fingerprints import fingerprint_digest
 from tests.data.conftest import PG15_BIN, NewDb, dump_cli, no_password, restore_cli, script_env
 from tests.script_runner import run_script
 
@@ -97,7 +97,7 @@ def test_target_not_empty(dumped: tuple[Dsn, Path], new_db: NewDb) -> None:
     _, dump_dir = dumped
     target = new_db(scale=1)
     result = restore_cli(dump_dir, target)
-    refused(result, "is not empty (", "DROP DATABASE")
+    refused(result, "is not empty (", "scripts/reset_target.py")
 
 
 def test_pg_dump_too_old(dumped: tuple[Dsn, Path], tmp_path: Path) -> None:
@@ -225,3 +225,25 @@ def test_no_secret_parameter_reaches_an_error_or_a_report(
     result = run_script("compare.py", "--source", text, "--target", no_password(source), "--report", str(report))
     written = report.read_text() if report.exists() else ""
     assert "hunter2" not in result.stderr + result.stdout + written
+
+
+@pytest.mark.parametrize(
+    ("encoding", "locale", "said"),
+    [("SQL_ASCII", "C", "encoding=SQL_ASCII"), ("UTF8", "C.UTF-8", "collate=C.UTF-8")],
+    ids=["sql-ascii", "another-locale"],
+)
+def test_a_target_of_another_encoding_or_locale_is_refused_before_the_restore(
+    dumped: tuple[Dsn, Path], encoding: str, locale: str, said: str
+) -> None:
+    """No setting changes a database's encoding or locale after it was made: refused before a row is written,
+    naming both sides and the fix (an SQL_ASCII target used to end in a traceback after the restore)."""
+    source, dump_dir = dumped
+    name = f"other_{encoding.lower()}_{os.getpid()}"
+    with connect(source.replace(dbname="postgres"), autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE {name} ENCODING '{encoding}' LC_COLLATE '{locale}' LC_CTYPE '{locale}' TEMPLATE template0"
+        )
+    target = source.replace(dbname=name)
+    result = restore_cli(dump_dir, target)
+    refused(result, said, "the source with encoding=UTF8", "nothing was changed")
+    assert user_objects(target) == []

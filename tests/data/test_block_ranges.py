@@ -8,8 +8,9 @@ import pytest
 from statehub.data import fingerprint as fingerprint_module
 from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import EphemeralServer
-from statehub.data.fingerprint import TableRef, block_ranges, fingerprint, fingerprint_in
-from statehub.policy.evidence import fingerprint_digest
+from statehub.data.fingerprint import block_ranges, fingerprint, fingerprint_in
+from statehub.data.row_hash import TableRef
+from statehub.policy.fingerprints import fingerprint_digest
 from tests.data.conftest import create_db
 
 

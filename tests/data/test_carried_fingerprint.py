@@ -4,6 +4,9 @@ not change since the freeze read it; every other case reads the dump's own snaps
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from statehub.data.fingerprint import fingerprint
 from statehub.data.freezing import freeze
 from statehub.data.report_files import write_report
 from statehub.data.unchanged import unchanged_proof
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.fingerprints import Fingerprint, fingerprint_digest
 from tests.data.conftest import create_db, dump_cli, no_password, script_env
 
 IN_THE_SNAPSHOT = "in the dump's snapshot, while pg_dump read it"
@@ -30,14 +33,14 @@ def quiet() -> Iterator[EphemeralServer]:
         yield server
 
 
-def frozen(server: EphemeralServer) -> tuple[Dsn, dict[str, Any]]:
+def frozen(server: EphemeralServer) -> tuple[Dsn, Fingerprint]:
     source = create_db(server, scale=1)
     report = freeze(source, app_roles=[], probe=None)
     assert report.result == "pass", report.details
     return source, report.details["fingerprint"]
 
 
-def copy(source: Dsn, target: Dsn, out: Path, since: dict[str, Any]) -> dict[str, Any]:
+def copy(source: Dsn, target: Dsn, out: Path, since: Fingerprint) -> dict[str, Any]:
     report = dump(source, out, compress=False, restore_into=target, unchanged_since=since)
     return report.details
 
@@ -91,6 +94,35 @@ def test_a_write_in_flight_at_the_freeze_read_is_never_carried(
     assert details["fingerprint"]["tables"][notes]["rows"] == frozen_fp["tables"][notes]["rows"] + 1
 
 
+def test_crash_recovery_after_the_freeze_is_read_again(quiet: EphemeralServer, target: Dsn, tmp_path: Path) -> None:
+    """kill -9 of one backend: the postmaster runs crash recovery without restarting (its start time stays) and
+    an unlogged table loses its rows, with no transaction id spent. The end-of-recovery checkpoint ends the proof."""
+    source = create_db(quiet, scale=1)
+    with connect(source, autocommit=True) as conn:
+        conn.execute("CREATE UNLOGGED TABLE scratch AS SELECT g AS n FROM generate_series(1, 50) g")
+        conn.execute("CHECKPOINT")
+    report = freeze(source, app_roles=[], probe=None)
+    frozen_fp = report.details["fingerprint"]
+    assert frozen_fp["tables"]["public.scratch"]["rows"] == 50
+    victim = connect(quiet.dsn(), autocommit=True)
+    pid = int(str((victim.execute("SELECT pg_backend_pid()").fetchone() or [0])[0]))
+    os.kill(pid, signal.SIGKILL)
+    victim.close()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with connect(source) as conn:
+                conn.execute("SELECT 1")
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    details = copy(source, target, tmp_path / "final", frozen_fp)
+    assert details["fingerprint_read"] == IN_THE_SNAPSHOT
+    assert details["fingerprint"]["tables"]["public.scratch"]["rows"] == 0
+
+
 def test_the_fingerprint_of_another_database_is_never_carried(
     quiet: EphemeralServer, target: Dsn, tmp_path: Path
 ) -> None:
@@ -105,6 +137,7 @@ def test_the_fingerprint_of_another_database_is_never_carried(
 MARKS = {
     "snapshot": "740:740:",
     "server_started": "2026-11-28 17:03:19+00",
+    "checkpoint": "0/1A2B3C4/1",
     "database_oid": "16384",
     "system_identifier": "7442",
     "database": "state_hub",
@@ -118,11 +151,23 @@ MARKS = {
         ({**MARKS, "snapshot": "738:741:"}, {**MARKS, "snapshot": "738:741:"}),  # xmin short of xmax
         (MARKS, {**MARKS, "snapshot": "741:741:"}),  # a transaction ended
         (MARKS, {**MARKS, "server_started": "2026-11-28 18:00:00+00"}),  # restarted (or restored)
+        (MARKS, {**MARKS, "checkpoint": "0/1A2B400/1"}),  # crash recovery (or any checkpoint)
+        ({**MARKS, "checkpoint": ""}, {**MARKS, "checkpoint": ""}),  # a role that may not read the control file
         (MARKS, {**MARKS, "database_oid": "16385"}),  # dropped and created again
         (MARKS, {**MARKS, "system_identifier": "9999"}),  # another server
         ({k: v for k, v in MARKS.items() if k != "snapshot"}, MARKS),  # a fingerprint without the mark
     ],
-    ids=["in-progress", "open-horizon", "ended", "restarted", "recreated", "other-server", "unmarked"],
+    ids=[
+        "in-progress",
+        "open-horizon",
+        "ended",
+        "restarted",
+        "checkpointed",
+        "no-checkpoint-mark",
+        "recreated",
+        "other-server",
+        "unmarked",
+    ],
 )
 def test_what_proves_nothing(then: dict[str, str], now: dict[str, str]) -> None:
     assert unchanged_proof(then, now) is None
@@ -153,6 +198,8 @@ def _edited(report: Path, change: str) -> Path:
         data["details"]["fingerprint"]["tables"]["public.tasks"]["rows"] += 1
     elif change == "kind":
         data["kind"] = "compare"
+    elif change == "read_at":  # made to look read just now: it would let a dump vouch for rows it never read
+        data["details"]["fingerprint"]["read_at"]["snapshot"] = "999999:999999:"
     edited = report.with_name(f"{change}.json")
     edited.write_text(json.dumps(data))
     return edited
@@ -165,6 +212,7 @@ def _edited(report: Path, change: str) -> Path:
         ("fail", "not a passing freeze report"),
         ("kind", "'compare' report"),
         ("forged", "says pass but its fingerprint_sha256 is not the digest of its fingerprint"),
+        ("read_at", "says pass but its fingerprint_read_sha256 is not the digest of its fingerprint with where"),
     ],
 )
 def test_dump_cli_refuses_a_freeze_report_it_cannot_trust(

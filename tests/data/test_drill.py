@@ -10,7 +10,7 @@ import pytest
 from standins.state_hub.serving import serving, serving_each
 from statehub.data.dsn import Dsn
 from statehub.data.fingerprint import fingerprint
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.fingerprints import fingerprint_digest
 from tests.data.conftest import NewDb, no_password, script_env
 from tests.script_runner import run_script
 

@@ -11,7 +11,7 @@ from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import EphemeralServer
 from statehub.data.fingerprint import fingerprint
 from statehub.data.freezing import freeze, is_frozen, unfreeze
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.fingerprints import fingerprint_digest
 from tests.data.conftest import create_db, no_password, script_env
 from tests.script_runner import run_script
 

@@ -4,6 +4,7 @@ must be caught, and an honest dump and restore of each shape must compare equal.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,30 @@ def test_database_settings_are_reported_not_lost(pg16: EphemeralServer) -> None:
     report = compare_databases(source, target, source_label="source")
     assert report.result == "pass"
     assert any("work_mem=8MB" in w for w in report.details["warnings"]), report.details["warnings"]
+
+
+XML_SETUP = """CREATE TABLE docs (id int PRIMARY KEY, body xml);
+INSERT INTO docs VALUES (1, '<?xml version="1.0"?><a>1</a>'), (2, '<b/>');"""
+
+
+def test_xml_with_a_declaration_round_trips_and_a_change_is_seen(servers: Any, tmp_path: Path) -> None:
+    """xml keeps an XML declaration in storage that its output, and so pg_dump, drops: hashed as its output,
+    an honest copy is equal and a changed document is not (Debian's 15 is built with libxml; pgserver's 16 not)."""
+    server = servers(15)
+    source = create_db(server)
+    apply(source, XML_SETUP)
+    dump(source, tmp_path / "dump", compress=False)
+    report = restore(tmp_path / "dump", create_db(server))
+    assert report.result == "pass", report.details["differences"]
+    changed = create_db(server)
+    apply(changed, XML_SETUP + "UPDATE docs SET body = '<?xml version=\"1.0\"?><a>2</a>' WHERE id = 1;")
+    assert diff_fingerprints(fingerprint(source), fingerprint(changed))
+
+
+def test_role_wide_settings_are_reported(pg16: EphemeralServer) -> None:
+    """ALTER ROLE ... SET (for every database) can change what the app reads (its search_path): reported."""
+    source, target = create_db(pg16), create_db(pg16)
+    role = f"role_{source.dbname}"
+    apply(source, f"CREATE ROLE {role} LOGIN; ALTER ROLE {role} SET search_path = audit, public;")
+    report = compare_databases(source, target, source_label="source")
+    assert any(f"{role} in every database: search_path=audit, public" in w for w in report.details["warnings"])

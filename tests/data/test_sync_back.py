@@ -10,7 +10,7 @@ from statehub.data.dsn import Dsn, connect
 from statehub.data.fingerprint import fingerprint
 from statehub.data.freezing import freeze
 from statehub.data.syncing import sync_back
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.fingerprints import fingerprint_digest
 from statehub.policy.refusal import Refusal
 from tests.data.conftest import NewDb, no_password
 from tests.script_runner import run_script, script_env
@@ -155,3 +155,68 @@ def test_sync_back_commits_nothing_unless_its_own_compare_passes(new_db: NewDb) 
     assert report.details["committed"] is False
     assert any(d["where"] == "(large objects)" for d in report.details["differences"])
     assert fingerprint_digest(fingerprint(wsl2)) == before
+
+
+AWKWARD_SETUP = """
+CREATE DOMAIN required_text AS text NOT NULL;
+CREATE TABLE notes (id int PRIMARY KEY, body required_text, tokens bigint);
+INSERT INTO notes VALUES (1, 'one', 1), (2, 'two', 2);
+CREATE TABLE hashed (row_hash int PRIMARY KEY, row_hash_a text, v text);
+INSERT INTO hashed VALUES (1, 'a', 'x'), (2, 'b', 'y');
+CREATE TABLE audit (id serial PRIMARY KEY, what text);
+CREATE FUNCTION audit_note() RETURNS trigger LANGUAGE plpgsql AS
+  'BEGIN INSERT INTO audit (what) VALUES (TG_OP || '' '' || NEW.id); RETURN NEW; END';
+CREATE TRIGGER always_audit AFTER INSERT OR UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION audit_note();
+ALTER TABLE notes ENABLE ALWAYS TRIGGER always_audit;
+"""
+
+AWKWARD_CLUSTER_WRITES = """
+UPDATE notes SET tokens = 4294967296 WHERE id = 1;
+INSERT INTO notes VALUES (3, 'three', 3);
+UPDATE hashed SET v = 'changed' WHERE row_hash = 2;
+"""
+
+
+def awkward_pair(new_db: NewDb) -> tuple[Dsn, Dsn]:
+    wsl2, cluster = new_db(), new_db()
+    for dsn in (wsl2, cluster):
+        with connect(dsn, autocommit=True) as conn:
+            conn.execute(AWKWARD_SETUP.encode())
+    with connect(cluster, autocommit=True) as conn:
+        conn.execute(AWKWARD_CLUSTER_WRITES.encode())  # the trigger fires here, on the cluster
+    return wsl2, cluster
+
+
+def test_sync_back_brings_a_folded_bigint_a_not_null_domain_a_row_hash_key_and_keeps_triggers_quiet(
+    new_db: NewDb,
+) -> None:
+    """tokens = 2^32 hashes like 1 under the 32-bit fold: it must come back. The NOT NULL domain column must not
+    stop the key lookup, a key named row_hash must not collide with the sync's own columns, and the ENABLE
+    ALWAYS trigger (which fired on the cluster already) must not fire again: audit equals the cluster's."""
+    wsl2, cluster = awkward_pair(new_db)
+    freeze(wsl2, app_roles=[], probe=None)
+    report = sync_back(cluster, wsl2)
+    assert report.result == "pass", report.details["differences"]
+    with connect(wsl2) as conn:
+        assert conn.execute("SELECT tokens FROM notes WHERE id = 1").fetchone() == (4294967296,)
+        assert conn.execute("SELECT v FROM hashed WHERE row_hash = 2").fetchone() == ("changed",)
+        assert conn.execute("SELECT count(*) FROM audit").fetchone() == (2,)  # the cluster's two, not four
+        enabled = conn.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'always_audit'").fetchone()
+        assert enabled == ("A",)  # put back as it was
+    assert fingerprint_digest(fingerprint(wsl2)) == fingerprint_digest(fingerprint(cluster))
+
+
+def test_a_failed_sync_back_puts_the_sequences_back(new_db: NewDb) -> None:
+    """setval is not transactional: a sync that fails after moving WSL2's sequences must move them back, or
+    its exit 2 ("nothing changed") would be false."""
+    wsl2, cluster = awkward_pair(new_db)
+    with connect(cluster, autocommit=True) as conn:
+        conn.execute("SELECT setval('audit_id_seq', 500)")
+        conn.execute("SELECT lo_from_bytea(0, '\\x01'::bytea)")  # a difference the rows cannot carry: no commit
+    freeze(wsl2, app_roles=[], probe=None)
+    before = fingerprint(wsl2)
+    report = sync_back(cluster, wsl2)
+    assert report.result == "fail"
+    after = fingerprint(wsl2)
+    assert after["sequences"] == before["sequences"]
+    assert fingerprint_digest(after) == fingerprint_digest(before)

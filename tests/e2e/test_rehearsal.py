@@ -25,7 +25,7 @@ from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import EphemeralServer, ephemeral_server
 from statehub.data.fingerprint import fingerprint
 from statehub.data.synthetic import seed
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.fingerprints import fingerprint_digest
 from statehub.rehearsal.rehearsal import Rehearsal, rehearse
 from tests.data.conftest import no_password
 from tests.script_runner import SCRIPTS, run_script, script_env

@@ -15,7 +15,7 @@ from psycopg import sql
 from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import EphemeralServer, ephemeral_server
 from statehub.data.fingerprint import fingerprint
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.fingerprints import fingerprint_digest
 from tests.data.conftest import create_db, dump_cli, no_password
 
 APP_ROLE = "hardening_app"

@@ -27,7 +27,7 @@ import pytest
 from statehub.data.dsn import Dsn, connect
 from statehub.data.fingerprint import fingerprint
 from statehub.data.freezing import freeze, is_frozen, unfreeze
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.fingerprints import fingerprint_digest
 from tests.data.conftest import create_db, no_password
 from tests.hardening.conftest import APP_ROLE, World
 from tests.script_runner import SCRIPTS, script_env

@@ -15,18 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from statehub.data.report_files import write_report
-from statehub.policy.evidence import fingerprint_digest
+from statehub.policy.fingerprints import HASH_ALGORITHM, Fingerprint, fingerprint_digest, read_digest
 from statehub.policy.report import Report
 
 WORKSTATION = {"system_identifier": "7300000000000000001", "database": "state_hub"}
 CLUSTER = {"system_identifier": "7400000000000000002", "database": "state_hub"}
 THROWAWAY = {"system_identifier": "7500000000000000003", "database": "state_hub"}
-FROZEN_STATE: dict[str, Any] = {
+FROZEN_STATE: Fingerprint = {
+    "algorithm": HASH_ALGORITHM,
+    "server_version": "16.2",
+    "read_at": {"snapshot": "740:740:", "server_started": "2026-12-01", "checkpoint": "0/1/1", "database_oid": "5"},
+    "database_settings": [],
     "tables": {},
     "sequences": {},
     "schema": {},
     "alembic_revision": "0042",
-    **WORKSTATION,
+    "system_identifier": WORKSTATION["system_identifier"],
+    "database": WORKSTATION["database"],
 }
 """A fingerprint (empty, but of the real shape): the freeze report's digest must be its digest."""
 FROZEN_FINGERPRINT = fingerprint_digest(FROZEN_STATE)
@@ -103,9 +108,12 @@ class EvidenceSet:
         return self.write(name, "compare", age=age, **{**shaped, **details})
 
     def freeze(self, name: str, *, age: timedelta, **details: Any) -> Path:
+        """A freeze report as freeze.py writes it: its read digest is that of the fingerprint it carries."""
+        fingerprint = details.get("fingerprint", FROZEN_STATE)
         shaped: dict[str, Any] = {
             "fingerprint": FROZEN_STATE,
             "fingerprint_sha256": FROZEN_FINGERPRINT,
+            "fingerprint_read_sha256": read_digest(fingerprint),
             "proof": {"write_attempt": "refused: cannot execute INSERT in a read-only transaction"},
         }
         return self.write(name, "freeze", age=age, **{**shaped, **details})
