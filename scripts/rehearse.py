@@ -1,21 +1,24 @@
 """Rehearse the whole migration on this machine, end to end, before touching production.
 
     uv run scripts/rehearse.py [--out rehearsal] [--scale N]
+    uv run scripts/rehearse.py --cluster pods            # the stack on a local node that runs pods (root)
     PGPASSWORD=... uv run scripts/rehearse.py --source postgresql://operator@localhost:5432/state_hub
 
-Starts a "workstation" PostgreSQL (a synthetic State Hub at --scale times the real size, or a copy
-of --source, which is only read: the freeze then applies to the copy) and a "cluster" PostgreSQL
-standing in for state-hub-db, then runs the workplan in order: drill -> gate restore -> restore
--> compare -> gate verify -> writes continue on WSL2 -> freeze -> final dump/restore/compare ->
-approval -> gate cutover (endpoint cluster) -> writes on the cluster -> rollback (freeze the
-cluster, bring its rows back, unfreeze WSL2) -> gate with endpoint wsl2. Every gate is the real
-Pulumi program with the rehearsal's evidence in its config: with --engine pulumi (the default
-when `scripts/engine_tools.py build` has run and the cnpg CRDs are at hand) the real Pulumi CLI
-applies each stage (`pulumi preview --diff`, then `pulumi up`) to a local API server; with
---engine mocks the program runs in-process under Pulumi's mocks. Prints the timeline and
-the write-freeze window (freeze to toggle ready) against a bare `pg_dump -Fc -Z0 | pg_restore`
-of the same database; writes every evidence file and summary.json/summary.md into --out. Every
-server it started is stopped when it ends, also on Ctrl-C or failure.
+Starts a "workstation" PostgreSQL made as the official postgres image makes it (en_US.utf8; a synthetic
+State Hub at --scale times the real size, or a copy of --source, which is only read: the freeze then
+applies to the copy) and a cluster side standing in for railiance01 (--cluster local: a second
+PostgreSQL made as cnpg's initdb makes state-hub-db; --cluster pods: the stack applied by the real
+Pulumi CLI to a local node that runs pods, with cnpg's own state-hub-db), then runs the workplan in
+order: drill -> gate restore -> restore -> compare -> gate verify -> writes continue on WSL2 -> freeze
+-> final dump/restore/compare -> approval -> gate cutover (endpoint cluster) -> writes on the cluster ->
+rollback (freeze the cluster, bring its rows back, unfreeze WSL2) -> gate with endpoint wsl2. Every gate
+is the real Pulumi program with the rehearsal's evidence in its config: with --engine pulumi (the
+default when `scripts/engine_tools.py build` has run) the real Pulumi CLI applies each stage (`pulumi
+preview --diff`, then `pulumi up`) to a local API server (or the node); with --engine mocks the program
+runs in-process under Pulumi's mocks. Prints the timeline and the write-freeze window (freeze to toggle
+ready) against a bare `pg_dump -Fc -Z0 | pg_restore` of the same database; writes every evidence file
+and summary.json/summary.md (which says what ran) into --out. Every server it started is stopped when it
+ends, also on Ctrl-C or failure.
 Exit 0 every step passed, 1 a step failed or a gate refused, 2 refused (bad input).
 """
 
@@ -28,11 +31,14 @@ from pathlib import Path
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.cli.flags import add_database, database
 from statehub.data.report_files import check_out_dir
-from statehub.engine.control_plane import SHARED_SCHEMAS
+from statehub.engine import node
 from statehub.engine.engine_build import EngineBuildError, bin_dir, missing
+from statehub.engine.pod_images import images_dir
 from statehub.policy.refusal import Refusal
-from statehub.rehearsal.gate_runs import Gates, MockGates, engine_gates
-from statehub.rehearsal.rehearsal import rehearse
+from statehub.rehearsal.cluster_side import ClusterChoice
+from statehub.rehearsal.gate_runs import MockGates
+from statehub.rehearsal.pods_side import pods_cluster
+from statehub.rehearsal.rehearsal import engine_cluster, local_cluster, rehearse
 from statehub.rehearsal.timeline import StepResult
 
 _COLOURS = {"pass": "green", "fail": "red", "stopped": "red", "error": "red"}
@@ -54,7 +60,15 @@ def main() -> int:
         choices=["auto", "mocks", "pulumi"],
         default="auto",
         help="what runs the gates: the real Pulumi CLI on a local API server, or the program under mocks "
-        "(default auto: pulumi when its tools are built and the cnpg CRDs are at hand)",
+        "(default auto: pulumi when its tools are built)",
+    )
+    parser.add_argument(
+        "--cluster",
+        choices=["local", "pods"],
+        default="local",
+        help="what stands for railiance01: a second local PostgreSQL made as cnpg makes state-hub-db (default), "
+        "or the stack applied to a local node that runs pods (cnpg's own state-hub-db; needs root and "
+        "`scripts/engine_tools.py build`; gates are the real Pulumi CLI)",
     )
     args = parser.parse_args()
     if args.scale < 1:
@@ -66,9 +80,8 @@ def main() -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="state-hub-rehearsal-"))
     source = database(args.source, "--source") if args.source else None
     with ExitStack() as resources:
-        gates = _gates(args.engine, resources)
-        console().print(f"gates: {gates.name}")
-        summary = rehearse(out, source=source, scale=args.scale, echo=_echo, gates=gates)
+        cluster = _pods(resources) if args.cluster == "pods" else _local(args.engine, resources)
+        summary = rehearse(out, source=source, scale=args.scale, echo=_echo, cluster=cluster)
     colour = "green" if summary.result == "pass" else "red"
     stopped = f" at {summary.stopped_at}" if summary.stopped_at else ""
     console().print(
@@ -78,22 +91,35 @@ def main() -> int:
     return PASS if summary.result == "pass" else FAIL
 
 
-def _gates(engine: str, resources: ExitStack) -> Gates:
+def _local(engine: str, resources: ExitStack) -> ClusterChoice:
     try:
         tools = bin_dir()
         unavailable = [f"not built: {', '.join(missing(tools))}"] if missing(tools) else []
     except EngineBuildError as error:
         tools, unavailable = Path(), [str(error)]
-    if not SHARED_SCHEMAS.is_dir():
-        unavailable.append(f"no cnpg CRDs at {SHARED_SCHEMAS}")
     if engine == "mocks" or (engine == "auto" and unavailable):
-        if engine == "auto":
-            console().print(f"engine auto: mocks ({'; '.join(unavailable)})")
-        return MockGates()
+        console().print("gates: mocks" + (f" (engine auto: {'; '.join(unavailable)})" if engine == "auto" else ""))
+        return local_cluster(MockGates())
     if unavailable:
         raise Refusal(f"--engine pulumi: {'; '.join(unavailable)}. Run: uv run scripts/engine_tools.py build")
+    console().print("gates: the real Pulumi CLI on a local API server")
     work = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="state-hub-engine-")))
-    return resources.enter_context(engine_gates(work, tools, SHARED_SCHEMAS, console().print))
+    return engine_cluster(work, tools, console().print)
+
+
+def _pods(resources: ExitStack) -> ClusterChoice:
+    """A node that runs pods, started for this rehearsal (about a minute) and stopped after it."""
+    tools = bin_dir()
+    absent = missing(tools, "engine") + missing(tools, "pods")
+    if absent:
+        raise Refusal(f"--cluster pods: not built: {', '.join(absent)}. Run: uv run scripts/engine_tools.py build")
+    why = node.unavailable(tools, images_dir(tools))
+    if why:
+        raise Refusal(f"--cluster pods: {why}")
+    work = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="state-hub-pods-")))
+    console().print("cluster: a node that runs pods (statehub/engine/node.py); gates: the real Pulumi CLI")
+    cluster = resources.enter_context(node.running(work / "node", tools, images_dir(tools), console().print))
+    return pods_cluster(cluster, work, tools)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from standins.state_hub.synthetic import seed
 from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import ephemeral_server
 from statehub.data.pgtools import find_tool, run_tool
-from statehub.data.synthetic import seed
 
 REPEATS = 3
 """Each measurement is taken this many times; the median counts."""

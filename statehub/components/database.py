@@ -121,6 +121,9 @@ def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, obj
                 "owner": DATABASE_OWNER,
                 "secret": {"name": secret_name},
                 "dataChecksums": True,
+                "encoding": "UTF8",
+                # the WSL2 database's: cnpg's own default is C, and a copy into another locale fails its compare
+                **({"localeCollate": settings.locale, "localeCType": settings.locale} if settings.locale else {}),
             }
         },
     }

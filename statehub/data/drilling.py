@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from statehub.data.comparing import ApiCheck
-from statehub.data.dsn import Dsn
+from statehub.data.dsn import Dsn, connect
 from statehub.data.dumping import dump
-from statehub.data.ephemeral import ephemeral_server, pgserver_bin
+from statehub.data.ephemeral import ephemeral_server, flavour_of, pgserver_bin
 from statehub.data.progress import Progress, quietly
 from statehub.data.report_files import check_out_dir, output_folder, write_report
-from statehub.data.restoring import require_empty, restore
+from statehub.data.restoring import require_empty, restore, source_locale
+from statehub.data.schema_signature import database_locale
 from statehub.policy.fingerprints import database_identity
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
@@ -30,13 +31,18 @@ DRILL_REPORT = "drill-report.json"
 
 
 @contextmanager
-def _isolated_target(scratch: Dsn | None, pg_bin: Path | None) -> Iterator[tuple[Dsn, str]]:
+def _isolated_target(scratch: Dsn | None, pg_bin: Path | None, source: Dsn) -> Iterator[tuple[Dsn, str]]:
+    """Where the drill restores: `scratch`, or a throwaway server made with the source's encoding and locale
+    (a copy into another locale would fail its compare, and so would state-hub-db's made without it)."""
     if scratch is not None:
         yield scratch, scratch.masked()
         return
     bin_dir = pg_bin if pg_bin and (pg_bin / "initdb").exists() else pgserver_bin()
-    with ephemeral_server(bin_dir) as server:
-        yield server.create_database("state_hub"), f"throwaway PostgreSQL from {bin_dir} (removed afterwards)"
+    with connect(source, autocommit=True) as conn:
+        flavour = flavour_of(database_locale(conn))
+    with ephemeral_server(bin_dir, flavour=flavour) as server:
+        label = f"throwaway PostgreSQL from {bin_dir}, locale {flavour.collate} (removed afterwards)"
+        yield server.create_database("state_hub"), label
 
 
 def drill(
@@ -65,7 +71,7 @@ def drill(
     started = time.monotonic()
     # the server first: one that cannot start reads nothing; the folder is emptied again if the drill breaks
     with (
-        _isolated_target(scratch, pg_bin) as (target, target_label),
+        _isolated_target(scratch, pg_bin, source) as (target, target_label),
         output_folder(out, what="a drill never overwrites evidence"),
     ):
         manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container, progress=progress)
@@ -76,6 +82,7 @@ def drill(
     details: dict[str, Any] = {
         "source": source.masked(),
         "source_database": database_identity(manifest.details["fingerprint"]),
+        "source_locale": source_locale(manifest.details["fingerprint"]),
         "restored_into": target_label,
         "dump": {
             "folder": str(out / DUMP_DIR),

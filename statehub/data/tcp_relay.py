@@ -1,4 +1,4 @@
-"""A TCP relay on 127.0.0.1 whose destination can be moved while it runs.
+"""A TCP relay (on 127.0.0.1 unless told otherwise) whose destination can be moved while it runs.
 
 What a Service does when its endpoints change: connections already open stay where they are, new
 ones go to the new destination. The rehearsal's front door flips with it, like the endpoint toggle;
@@ -37,8 +37,8 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 
 @contextmanager
-def relaying(destination: tuple[str, int], *, port: int = 0) -> Iterator[TcpRelay]:
-    """Listen on 127.0.0.1:`port` (0: a free one) and relay to `destination` until the block ends."""
+def relaying(destination: tuple[str, int], *, port: int = 0, host: str = "127.0.0.1") -> Iterator[TcpRelay]:
+    """Listen on `host`:`port` (0: a free one) and relay to `destination` until the block ends."""
     relay: TcpRelay
 
     class Handler(socketserver.BaseRequestHandler):
@@ -55,7 +55,7 @@ def relaying(destination: tuple[str, int], *, port: int = 0) -> Iterator[TcpRela
                 back.join()
 
     socketserver.ThreadingTCPServer.allow_reuse_address = True
-    listener = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
+    listener = socketserver.ThreadingTCPServer((host, port), Handler)
     listener.daemon_threads = True
     relay = TcpRelay(listener, destination)
     thread = threading.Thread(target=listener.serve_forever, daemon=True)

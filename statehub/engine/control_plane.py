@@ -26,10 +26,9 @@ import yaml
 from statehub.cluster.kube_api import KubeApi, KubeApiError
 from statehub.data.ephemeral import free_port
 from statehub.data.processes import tied_to_parent
+from statehub.engine.go_modules import GoModuleError, crd_documents
+from statehub.engine.pki import CONTEXT
 
-SHARED_SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "schemas"
-"""The cnpg and Barman Cloud CRDs beside the project (reference data; absent on a lone clone)."""
-CONTEXT = "local"
 STATE_FILE = "cluster.json"
 PLATFORM_NAMESPACES = ("databases", "railiance-apps", "cnpg-system")
 """The namespaces the railiance01 platform owns (the stack does not create them there)."""
@@ -66,9 +65,7 @@ def _log_tail(log: Path) -> str:
     return " | ".join(lines[-3:]) or "(no output)"
 
 
-def start(
-    directory: Path, bin_dir: Path, schemas_dir: Path | None, progress: Progress, *, tie_to_parent: bool
-) -> LocalCluster:
+def start(directory: Path, bin_dir: Path, progress: Progress, *, tie_to_parent: bool) -> LocalCluster:
     """Start etcd and kube-apiserver in `directory` (must be new or empty), install CRDs and namespaces.
 
     On any failure, what was started is stopped and the folder's contents removed.
@@ -85,7 +82,7 @@ def start(
     processes: list[subprocess.Popen[bytes]] = []
     try:
         cluster = _start(directory, bin_dir, processes, progress, tie_to_parent=tie_to_parent)
-        _install(cluster.api, schemas_dir, progress)
+        _install(cluster.api, progress)
     except BaseException:
         _terminate([p.pid for p in processes])
         _remove_contents(directory)
@@ -124,7 +121,7 @@ def _start(
         )
     )
     key = directory / "service-account.key"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], capture_output=True, check=True)  # noqa: S607
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], capture_output=True, check=True)
     token = secrets.token_urlsafe(32)
     tokens = directory / "tokens.csv"
     tokens.write_text(f"{token},admin,admin,system:masters\n")
@@ -190,17 +187,16 @@ def _kubeconfig(api: KubeApi) -> dict[str, Any]:
     }
 
 
-def _install(api: KubeApi, schemas_dir: Path | None, progress: Progress) -> None:
-    crds = [_middleware_stand_in()]
-    if schemas_dir is not None:
-        for path in sorted(schemas_dir.glob("*/*.yaml")):
-            crds.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+def _install(api: KubeApi, progress: Progress) -> None:
+    try:
+        crds = [_middleware_stand_in(), *crd_documents()]
+    except GoModuleError as error:
+        raise ApiServerError(f"the cnpg and Barman Cloud CRDs cannot be had: {error}") from None
     names = []
     for crd in crds:
         api.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
         names.append(crd["metadata"]["name"])
-    origin = f"cnpg and Barman Cloud from {schemas_dir}" if schemas_dir else "no schemas folder: no cnpg CRDs"
-    progress(f"installed {len(names)} CRDs ({origin}, and a Traefik Middleware stand-in)")
+    progress(f"installed {len(names)} CRDs (cnpg and Barman Cloud from their pinned modules, a Middleware stand-in)")
     for name in names:
         _wait_established(api, name)
     for namespace in PLATFORM_NAMESPACES:
@@ -316,9 +312,9 @@ def _remove_contents(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def running(directory: Path, bin_dir: Path, schemas_dir: Path | None, progress: Progress) -> Iterator[LocalCluster]:
+def running(directory: Path, bin_dir: Path, progress: Progress) -> Iterator[LocalCluster]:
     """A local cluster for the length of a `with` block, its processes tied to this one."""
-    cluster = start(directory, bin_dir, schemas_dir, progress, tie_to_parent=True)
+    cluster = start(directory, bin_dir, progress, tie_to_parent=True)
     try:
         yield cluster
     finally:

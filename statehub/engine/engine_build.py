@@ -1,10 +1,14 @@
-"""Build the real Pulumi engine and a Kubernetes API server from the Go module proxy, and cache them.
+"""Build the real Pulumi engine, a Kubernetes control plane and a node from the Go module proxy; cache them.
 
 No release binaries can be downloaded here, but Go modules can. `engine/` holds one small wrapper
 module per upstream module (its own go.mod pinning the version, the `replace` lines the upstream
 go.mod needs, and a minimal main where upstream's can't be built as a dependency). The binaries go
 to `~/.cache/state-hub-infra/engine/<key>/bin`, where `<key>` is a hash of the wrapper modules and
 the Go version: change a pin and the next build goes to a new folder.
+
+Two groups: the engine tier's (the Pulumi CLI, the Kubernetes provider, etcd, kube-apiserver) and the
+pods tier's (kubelet, the controllers, kube-proxy, kubectl, CoreDNS, the cnpg operator and its kubectl
+plugin, the Barman Cloud plugin, kube-router).
 
 The Python language host (`sdk/python/cmd/pulumi-language-python/v3`) and `pulumi-resource-random`
 are not served by the proxy; the engine tier drives the program through the Automation API (no
@@ -16,14 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ENGINE_DIR = Path(__file__).resolve().parents[2] / "engine"
+from statehub.engine.go_modules import BARMAN_MODULE, CNPG_MODULE, ENGINE_DIR, GoModuleError, go, module_source
+
 CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "state-hub-infra" / "engine"
 MANIFEST = "manifest.json"
 
@@ -32,6 +36,18 @@ KUBERNETES_PROVIDER_VERSION = "4.25.0"
 """The pseudo-version of pulumi-kubernetes' tag v4.25.0 is the newest provider module served."""
 KUBERNETES_VERSION = "1.34.3"
 ETCD_VERSION = "3.6.5"
+CNPG_VERSION = "1.30.0"
+BARMAN_CLOUD_VERSION = "0.14.0"
+COREDNS_VERSION = "1.15.0"
+KUBE_ROUTER_VERSION = "2.1.0"
+"""The only version the proxy serves; security flaws are reported for it: a local test enforcer only."""
+_K8S_LDFLAGS = (
+    f"-X k8s.io/component-base/version.gitVersion=v{KUBERNETES_VERSION} -X k8s.io/component-base/version.gitMajor=1 "
+    f"-X k8s.io/component-base/version.gitMinor={KUBERNETES_VERSION.split('.')[1]} "
+    "-X k8s.io/component-base/version.gitTreeState=clean"
+)
+"""Without them every component says v0.0.0-master (and cnpg reads the server's version)."""
+_CNPG_LDFLAGS = f"-X {CNPG_MODULE}/pkg/versions.buildVersion={CNPG_VERSION}"
 
 
 class EngineBuildError(Exception):
@@ -47,6 +63,8 @@ class Binary:
     """What `go build` builds inside that module."""
     version: str
     ldflags: str = ""
+    group: str = "engine"
+    """engine: the engine tier's; pods: the node's (the pods tier)."""
 
 
 BINARIES = (
@@ -65,8 +83,24 @@ BINARIES = (
         f"-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={KUBERNETES_PROVIDER_VERSION}",
     ),
     Binary("etcd", "etcd", "./cmd/etcd", ETCD_VERSION),
-    Binary("kube-apiserver", "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver", KUBERNETES_VERSION),
+    Binary("kube-apiserver", "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver", KUBERNETES_VERSION, _K8S_LDFLAGS),
+    *(
+        Binary(name, "kubernetes", f"k8s.io/kubernetes/cmd/{name}", KUBERNETES_VERSION, _K8S_LDFLAGS, "pods")
+        for name in ("kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubectl")
+    ),
+    Binary("coredns", "coredns", "./cmd/coredns", COREDNS_VERSION, group="pods"),
+    Binary("manager", "cnpg", f"{CNPG_MODULE}/cmd/manager", CNPG_VERSION, _CNPG_LDFLAGS, "pods"),
+    Binary("kubectl-cnpg", "cnpg", f"{CNPG_MODULE}/cmd/kubectl-cnpg", CNPG_VERSION, _CNPG_LDFLAGS, "pods"),
+    Binary("barman-cloud-manager", "barman-cloud", f"{BARMAN_MODULE}/cmd/manager", BARMAN_CLOUD_VERSION, group="pods"),
+    Binary(
+        "kube-router",
+        "kube-router",
+        "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+        KUBE_ROUTER_VERSION,
+        group="pods",
+    ),
 )
+GROUPS = ("engine", "pods")
 
 
 @dataclass(frozen=True)
@@ -84,10 +118,10 @@ Progress = Callable[[str], None]
 
 
 def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise EngineBuildError("go is not on PATH: install Go 1.26 (the machine's toolchain) and build again")
-    return go
+    try:
+        return go()
+    except GoModuleError as error:
+        raise EngineBuildError(str(error)) from None
 
 
 def go_version() -> str:
@@ -97,6 +131,7 @@ def go_version() -> str:
 def cache_key() -> str:
     """Hash of every wrapper module file and the Go version: a new pin builds into a new folder."""
     digest = hashlib.sha256(go_version().encode())
+    digest.update(repr(BINARIES).encode())  # what is built from them, and with which flags
     for path in sorted(ENGINE_DIR.rglob("*")):
         if path.is_file() and path.suffix in (".mod", ".sum", ".go"):
             digest.update(str(path.relative_to(ENGINE_DIR)).encode())
@@ -145,17 +180,19 @@ def built_binaries(directory: Path) -> dict[str, Built]:
     return {name: built for name, built in recorded.items() if (directory / name).is_file()}
 
 
-def missing(directory: Path) -> list[str]:
+def missing(directory: Path, group: str = "engine") -> list[str]:
     have = built_binaries(directory)
-    return [binary.name for binary in BINARIES if binary.name not in have]
+    return [binary.name for binary in BINARIES if binary.group == group and binary.name not in have]
 
 
-def build_all(progress: Progress) -> Path:
-    """Build what the cache lacks (idempotent); returns the bin folder."""
+def build_all(progress: Progress, groups: tuple[str, ...] = GROUPS) -> Path:
+    """Build what the cache lacks of `groups` (idempotent); returns the bin folder."""
     directory = bin_dir()
     directory.mkdir(parents=True, exist_ok=True)
     have = built_binaries(directory)
     for binary in BINARIES:
+        if binary.group not in groups:
+            continue
         if binary.name in have:
             progress(f"{binary.name} {binary.version}: cached")
             continue
@@ -196,23 +233,10 @@ def _build(binary: Binary, directory: Path) -> Built:
     return Built(binary.name, binary.version, round(seconds, 1), target.stat().st_size)
 
 
-def _module_source(module: Path, path: str) -> Path:
-    """Where the Go module cache holds a dependency of `module`."""
-    result = subprocess.run(
-        [_go(), "list", "-m", "-f", "{{.Dir}}", path], cwd=module, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0 or not result.stdout.strip():
-        subprocess.run([_go(), "mod", "download", path], cwd=module, capture_output=True, check=False)
-        result = subprocess.run(
-            [_go(), "list", "-m", "-f", "{{.Dir}}", path], cwd=module, capture_output=True, text=True, check=True
-        )
-    return Path(result.stdout.strip())
-
-
 def _write_provider_embeds(module: Path) -> None:
     """The two files upstream's `go generate` makes: the schema with the version stamped in, and the mapping."""
     source = (
-        _module_source(module, "github.com/pulumi/pulumi-kubernetes/provider/v4") / "cmd/pulumi-resource-kubernetes"
+        module_source(module.name, "github.com/pulumi/pulumi-kubernetes/provider/v4") / "cmd/pulumi-resource-kubernetes"
     )
     target = module / "cmd/pulumi-resource-kubernetes"
     schema = json.loads((source / "schema.json").read_text())

@@ -172,6 +172,7 @@ def _check_evidence(settings: Settings, now: datetime) -> None:
 
     if stage.reaches(Stage.RESTORE):
         drill = load_evidence(DRILL, evidence.drill_report, stage.value, freshness(Stage.RESTORE))
+        _check_locale(drill, settings.database.locale)
     if stage.reaches(Stage.VERIFY):
         restored = load_evidence(RESTORE_COMPARE, evidence.restore_compare_report, stage.value, freshness(Stage.VERIFY))
         _check_restore_of_the_drilled_dump(drill, restored)
@@ -188,6 +189,22 @@ def _check_evidence(settings: Settings, now: datetime) -> None:
         if settings.endpoint is Endpoint.CLUSTER:
             _check_api_part(final, FINAL_COMPARE, FINAL_COMPARE.command, evidence.api_check_exception)
         _check_approval(evidence.approval, freeze, final, now)
+
+
+def _check_locale(drill: Evidence, locale: str | None) -> None:
+    """state-hub-db was made with dbLocale at stage empty: the restore into it fails unless that is the
+    drilled WSL2 database's locale (refused before anything is copied, with what to do)."""
+    drilled = str(drill.details.get("source_locale") or "")
+    fields = dict(part.split("=", 1) for part in drilled.split() if "=" in part)
+    if not fields or locale is None:
+        return  # a drill report from before this check carries no locale
+    if fields.get("collate") != locale or fields.get("ctype", locale) != locale:
+        raise GateRefusal(
+            f"state-hub-infra:dbLocale is {locale!r}, but the drilled WSL2 database was made with {drilled}: "
+            "state-hub-db's locale is fixed at initdb, and a copy into another one fails its compare. Before any "
+            "data is in state-hub-db, set dbLocale to the WSL2 database's (pulumi config set state-hub-infra:dbLocale "
+            f"{fields.get('collate')}) and let the platform team recreate the empty Cluster (docs/runbook.md)"
+        )
 
 
 def _check_api_part(compare: Evidence, kind: EvidenceKind, command: str, exception: ApiCheckException | None) -> None:

@@ -119,6 +119,8 @@ class DatabaseSettings:
     window, where freezing state-hub-db needs a superuser (the owner cannot lock itself out and back in)."""
     owner_password: pulumi.Output[str] | None
     """A Pulumi secret (config key dbOwnerPassword); None: the program generates one."""
+    locale: str | None
+    """Collation and ctype of the database, fixed at initdb (the WSL2 database's); None until decided."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
             dns=read.namespace("dnsNamespace", example="kube-system"),
             ingress_controller=read.namespace("ingressControllerNamespace", example="kube-system"),
         ),
-        database=_database(read, get_secret("dbOwnerPassword")),
+        database=_database(read, get_secret("dbOwnerPassword"), stage),
         app=AppSettings(
             image=_image(read),
             pull_secrets=tuple(
@@ -258,7 +260,28 @@ _DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/v[0-9]+)?$")
 
 
-def _database(read: ConfigReader, owner_password: pulumi.Output[str] | None) -> DatabaseSettings:
+_LOCALE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9-]+)?(@[A-Za-z0-9]+)?$")
+_LOCALE_EXAMPLE = "en_US.utf8 (the drill report's source_locale)"
+
+
+def _locale(read: ConfigReader, stage: Stage) -> str | None:
+    raw = read.optional_string("dbLocale")
+    if raw is None:
+        if stage.reaches(Stage.EMPTY):
+            raise SettingsError(
+                "dbLocale",
+                None,
+                "state-hub-db's locale is fixed when cnpg runs initdb at stage empty, and must be the WSL2 "
+                "database's (the drill report says it as source_locale)",
+                _LOCALE_EXAMPLE,
+            )
+        return None
+    if not _LOCALE.match(raw):
+        raise SettingsError("dbLocale", raw, "it is not a locale name (language_TERRITORY.codeset)", _LOCALE_EXAMPLE)
+    return raw
+
+
+def _database(read: ConfigReader, owner_password: pulumi.Output[str] | None, stage: Stage) -> DatabaseSettings:
     image_name = read.string("dbImageName", example=_DB_IMAGE_EXAMPLE, needed_for="every stage")
     ref = parse_image_ref(image_name)
     major_text = (ref.tag or "").split(".", 1)[0] if ref else ""
@@ -300,6 +323,7 @@ def _database(read: ConfigReader, owner_password: pulumi.Output[str] | None) -> 
         parameters=tuple(sorted(parameters.items())),
         superuser_access=read.boolean("dbSuperuserAccess"),
         owner_password=owner_password,
+        locale=_locale(read, stage),
     )
 
 

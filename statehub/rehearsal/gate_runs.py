@@ -18,8 +18,9 @@ from typing import Any, Protocol
 import pulumi
 from pulumi import automation as auto
 
-from statehub.engine.control_plane import CONTEXT, running
+from statehub.engine.control_plane import running
 from statehub.engine.engine_program import EngineStack, create_engine_stack, output_values
+from statehub.engine.pki import CONTEXT
 from statehub.offline.offline_program import run_program
 from statehub.offline.stack_config import StackConfig, apply_override, load_stack_config
 from statehub.policy.refusal import GateRefusal
@@ -135,9 +136,10 @@ def refusal_line(cli_output: str) -> str:
 
 
 @contextlib.contextmanager
-def engine_gates(work_dir: Path, bin_dir: Path, schemas_dir: Path, progress: Any) -> Iterator[EngineGates]:
-    """A local API server and a temporary railiance01 stack applied at stage empty; all gone afterwards."""
-    with running(work_dir / "kube", bin_dir, schemas_dir, progress) as cluster:
+def engine_gates(work_dir: Path, bin_dir: Path, progress: Any, *, locale: str = "en_US.utf8") -> Iterator[EngineGates]:
+    """A local API server and a temporary railiance01 stack applied at stage empty (state-hub-db made with
+    `locale`, the workstation's); all gone afterwards."""
+    with running(work_dir / "kube", bin_dir, progress) as cluster:
         engine = create_engine_stack(
             PROJECT_DIR,
             STACK,
@@ -147,6 +149,6 @@ def engine_gates(work_dir: Path, bin_dir: Path, schemas_dir: Path, progress: Any
             secret_config={"dbOwnerPassword": secrets.token_urlsafe(24)},
         )
         gates = EngineGates(engine)
-        gates(["stage=empty", "endpoint=wsl2"])
+        gates(["stage=empty", "endpoint=wsl2", f"dbLocale={locale}"])
         progress("stage empty applied to the local API server")
         yield gates

@@ -88,9 +88,8 @@ def checkpoint(*dsns: Dsn) -> None:
             conn.execute("CHECKPOINT")
 
 
-def bare_copy_seconds(source: Dsn, cluster_server: EphemeralServer) -> float:
-    """`pg_dump -Fc -Z0 | pg_restore` of the same database into a fresh one: the reference cost."""
-    target = cluster_server.create_database("bare_copy")
+def bare_copy_seconds(source: Dsn, target: Dsn) -> float:
+    """`pg_dump -Fc -Z0 | pg_restore` of the same database into the empty `target`: the reference cost."""
     pg_dump = find_tool("pg_dump", at_least=server_major_of(source))  # the tools the final copy picks
     pg_restore = find_tool("pg_restore", at_least=tool_major(pg_dump), at_most=server_major_of(target))
     started = time.monotonic()

@@ -77,6 +77,9 @@ class Summary:
     rows: int
     engine: str
     """What ran the gates: `mocks` (the program in-process) or `pulumi` (the real CLI and providers)."""
+    cluster: str
+    """What stood for railiance01: `local` (a second PostgreSQL made as cnpg's initdb makes it, the stand-in
+    State Hub beside it) or `pods` (the stack applied to a node that runs pods: cnpg's own state-hub-db)."""
     front_door: dict[str, Any]
     """/state/summary as clients saw it through the front door: before cutover, after it, after the rollback."""
 
@@ -95,6 +98,7 @@ class Summary:
             "scale": self.scale,
             "rows": self.rows,
             "engine": self.engine,
+            "cluster": self.cluster,
             "write_freeze_window_s": self.window_seconds,
             "bare_copy_s": self.bare_copy_seconds,
             "window_ratio": self.window_ratio,
@@ -109,7 +113,8 @@ class Summary:
             "",
             f"Scale: {self.scale or 'real source copy'}, {self.rows} rows. "
             f"Write-freeze window: {self.window_seconds} s; bare `pg_dump -Fc -Z0 | pg_restore`: "
-            f"{self.bare_copy_seconds} s; ratio {self.window_ratio}. Gates run by: {self.engine}.",
+            f"{self.bare_copy_seconds} s; ratio {self.window_ratio}. Gates run by: {self.engine}; "
+            f"cluster: {self.cluster}.",
             "",
             "| step | seconds | result | detail |",
             "|---|---|---|---|",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from standins.state_hub.synthetic import seed
 from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import EphemeralServer, ephemeral_server
-from statehub.data.synthetic import seed
 from tests.postgres_versions import server_bin
 from tests.script_runner import run_script
 from tests.script_runner import script_env as plain_env

@@ -9,9 +9,10 @@ import pytest
 
 from standins.state_hub.serving import serving, serving_each
 from statehub.data.dsn import Dsn
+from statehub.data.ephemeral import OFFICIAL_IMAGE, InitdbFlavour, ephemeral_server
 from statehub.data.fingerprint import fingerprint
 from statehub.policy.fingerprints import fingerprint_digest
-from tests.data.conftest import NewDb, no_password, script_env
+from tests.data.conftest import NewDb, create_db, no_password, script_env
 from tests.script_runner import run_script
 
 
@@ -96,3 +97,17 @@ def test_bad_drill_requests_are_refused(new_db: NewDb, tmp_path: Path, case: str
     assert message in stderr
     assert report == {}
     assert not (tmp_path / "drill" / "dump").exists()  # refused before anything was read
+
+
+@pytest.mark.parametrize(
+    "flavour", [OFFICIAL_IMAGE, InitdbFlavour("C.UTF-8", "C.UTF-8", checksums=False)], ids=lambda f: f.collate
+)
+def test_the_drill_restores_into_the_sources_locale(flavour: InitdbFlavour, tmp_path: Path) -> None:
+    """A workstation made as the official image makes it (en_US.utf8), or with C.UTF-8: the throwaway server
+    takes the source's encoding and locale, so the drill's compare passes (it failed on the locale before)."""
+    with ephemeral_server(tcp=True, flavour=flavour) as workstation:
+        source = create_db(workstation, scale=1)
+        code, stderr, report = drill_cli(source, tmp_path / "drill")
+    assert code == 0, stderr
+    assert report["details"]["source_locale"].startswith(f"encoding=UTF8 collate={flavour.collate} ctype=")
+    assert f"locale {flavour.collate}" in report["details"]["restored_into"]

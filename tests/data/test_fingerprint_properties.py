@@ -27,7 +27,9 @@ from statehub.data.dsn import Dsn, connect
 from statehub.data.dumping import dump
 from statehub.data.ephemeral import EphemeralServer
 from statehub.data.fingerprint import diff_fingerprints, fingerprint
+from statehub.data.freezing import freeze, unfreeze
 from statehub.data.restoring import restore
+from statehub.data.syncing import sync_back
 from tests.data.conftest import create_db
 from tests.data.generated_tables import Table, folded, oracle, tables
 
@@ -238,3 +240,30 @@ def test_an_honest_copy_across_majors_compares_equal(
     dump(source, out, compress=False)
     report = restore(out, create_db(servers(target_major)))
     assert report.result == "pass", report.details["differences"]
+
+
+@pytest.fixture(scope="module")
+def rollback_pair(pg16: EphemeralServer) -> Pair:
+    """WSL2 (source) and the cluster (target) of a rollback."""
+    return Pair(create_db(pg16), create_db(pg16))
+
+
+@pytest.mark.parametrize("kind", [k for k in TABLES_FOR if k != "swap-names"])
+@settings(deadline=None, max_examples=15, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_sync_back_makes_wsl2_what_the_oracle_calls_equal(rollback_pair: Pair, kind: str, data: st.DataObject) -> None:
+    """The cluster takes a write after cutover; the rollback's sync must leave WSL2 equal to it by the oracle,
+    and say pass only then (a false 'equal' would lose the cluster's write)."""
+    table = data.draw(TABLES_FOR[kind], label="table")
+    with both_sides(rollback_pair, table) as (cluster, schema):
+        what = MUTATE[kind](Target(cluster, schema, table, data))
+        note(what)
+        freeze(rollback_pair.source, app_roles=[], probe=None)
+        try:
+            report = sync_back(rollback_pair.target, rollback_pair.source)
+        finally:
+            unfreeze(rollback_pair.source, probe=None)
+        with connect(rollback_pair.source) as conn:
+            wsl2_text = oracle(conn, schema)
+        assert report.result == "pass", (what, report.details["differences"])
+        assert wsl2_text == oracle(cluster, schema), what

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from standins.state_hub.synthetic import REAL_SIZE
 from statehub.data.archive import archive_sha256
 from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import EphemeralServer
 from statehub.data.restoring import user_objects
-from statehub.data.synthetic import REAL_SIZE
 from tests.data.conftest import NewDb, compare_cli, create_db, dump_cli, no_password, restore_cli, script_env
 from tests.script_runner import SCRIPTS, run_script
 

@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from standins.state_hub.synthetic import seed
 from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import EphemeralServer, ephemeral_server
 from statehub.data.fingerprint import fingerprint
-from statehub.data.synthetic import seed
 from statehub.policy.fingerprints import fingerprint_digest
-from statehub.rehearsal.rehearsal import Rehearsal, rehearse
+from statehub.rehearsal.rehearsal import rehearse
+from statehub.rehearsal.workplan import Rehearsal
 from tests.data.conftest import no_password
 from tests.script_runner import SCRIPTS, run_script, script_env
 
@@ -201,7 +202,7 @@ def test_servers_are_stopped_on_interrupt(tmp_path: Path) -> None:
 
     def interrupt(name: str, context: Rehearsal) -> None:
         if name == "gate verify":
-            seen.extend(Path(dsn.get("host") or "") for dsn in (context.workstation, context.cluster))
+            seen.extend(Path(dsn.get("host") or "") for dsn in (context.workstation, context.cluster.owner))
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -227,7 +228,7 @@ def test_rehearsing_against_a_given_source_only_reads_it(tmp_path: Path, real_so
     passwords = {server.password}
 
     def remember_passwords(name: str, context: Rehearsal) -> None:
-        for dsn in (context.workstation, context.workstation_app, context.cluster, context.cluster_superuser):
+        for dsn in (context.workstation, context.workstation_app, context.cluster.owner, context.cluster.superuser()):
             passwords.add(dsn.get("password") or "")
 
     summary = rehearse(tmp_path / "r", source=source, inject=remember_passwords)
@@ -295,12 +296,12 @@ def test_the_cluster_stand_in_holds_only_what_cnpg_gives(tmp_path: Path) -> None
     seen: dict[str, object] = {}
 
     def privileges(context: Rehearsal) -> None:
-        with connect(context.cluster) as conn:
+        with connect(context.cluster.owner) as conn:
             seen["owner"] = conn.execute(
                 "SELECT rolsuper, rolcreaterole, pg_has_role(current_user, 'pg_checkpoint', 'MEMBER') "
                 "FROM pg_roles WHERE rolname = current_user"
             ).fetchone()
-        seen["freeze admin"] = context.cluster_superuser.get("user")
+        seen["freeze admin"] = context.cluster.superuser().get("user")
 
     summary = rehearse(tmp_path / "r", inject=at("restore into the cluster", privileges))
     assert summary.result == "pass", [s for s in summary.steps if s.result != "pass"]

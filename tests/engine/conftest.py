@@ -1,7 +1,7 @@
 """The engine tier: the real Pulumi CLI and Kubernetes provider against a real API server.
 
-Needs `uv run scripts/engine_tools.py build` (cached after the first time) and the cnpg CRDs in
-../shared/schemas; without either, every test here is skipped with that reason.
+Needs `uv run scripts/engine_tools.py build` (cached after the first time); without it, every test here is
+skipped with that reason. The cnpg and Barman Cloud CRDs come from their pinned Go modules.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from statehub.engine.control_plane import CONTEXT, SHARED_SCHEMAS, LocalCluster, running
+from statehub.engine.control_plane import LocalCluster, running
 from statehub.engine.engine_build import EngineBuildError, bin_dir, missing
 from statehub.engine.engine_program import EngineStack, create_engine_stack
+from statehub.engine.pki import CONTEXT
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-SCHEMAS = SHARED_SCHEMAS
 STACK = "railiance01"
 
 NewStack = Callable[..., EngineStack]
@@ -38,15 +38,13 @@ def engine_bin() -> Path:
     absent = missing(tools)
     if absent:
         pytest.skip(f"engine tools not built ({', '.join(absent)}): run uv run scripts/engine_tools.py build")
-    if not SCHEMAS.is_dir():
-        pytest.skip(f"no cnpg CRDs at {SCHEMAS}: the engine tier installs them into its API server")
     return tools
 
 
 @pytest.fixture
 def cluster(engine_bin: Path, tmp_path: Path) -> Iterator[LocalCluster]:
     """A fresh API server per test (about 5 s): stacks that apply must not meet each other's objects."""
-    with running(tmp_path / "kube", engine_bin, SCHEMAS, lambda _: None) as local:
+    with running(tmp_path / "kube", engine_bin, lambda _: None) as local:
         yield local
 
 

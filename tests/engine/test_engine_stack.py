@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from statehub.engine.control_plane import CONTEXT, LocalCluster
+from statehub.engine.control_plane import LocalCluster
 from statehub.engine.engine_program import create_engine_stack
+from statehub.engine.pki import CONTEXT
 from statehub.offline.stack_config import StackConfigError, load_stack_config
 from statehub.rehearsal.gate_runs import refusal_line
 from tests.engine.conftest import PROJECT_DIR, NewStack

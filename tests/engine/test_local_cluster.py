@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from statehub.engine.engine_build import BIN_DIR_ENV
-from tests.engine.conftest import SCHEMAS
 from tests.script_runner import SCRIPTS, run_script, script_env
 
 
@@ -25,7 +24,7 @@ def processes_under(directory: Path) -> list[str]:
 
 def test_up_prints_the_kubeconfig_and_down_leaves_nothing(engine_bin: Path, tmp_path: Path) -> None:
     folder = tmp_path / "kube"
-    up = run_script("local_cluster.py", "up", "--dir", str(folder), "--schemas", str(SCHEMAS), timeout=180)
+    up = run_script("local_cluster.py", "up", "--dir", str(folder), timeout=180)
     assert up.returncode == 0, up.stderr
     kubeconfig = Path(up.stdout.strip().splitlines()[-1])
     assert kubeconfig == folder / "kubeconfig" and kubeconfig.is_file()

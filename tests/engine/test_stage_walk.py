@@ -17,8 +17,7 @@ import pytest
 from pulumi import automation as auto
 
 from statehub.rehearsal.gate_runs import Change, GateRun, engine_gates
-from statehub.rehearsal.rehearsal import rehearse
-from tests.engine.conftest import SCHEMAS
+from statehub.rehearsal.rehearsal import local_cluster, rehearse
 from tests.program.conftest import BACKUP_DECIDED
 
 CLUSTER = "state-hub-db-cluster"
@@ -37,8 +36,8 @@ def never_replaces_the_cluster(changes: list[Change]) -> None:
 
 
 def test_every_stage_with_the_real_engine(engine_bin: Path, tmp_path: Path) -> None:
-    with engine_gates(tmp_path / "engine", engine_bin, SCHEMAS, lambda _: None) as gates:
-        summary = rehearse(tmp_path / "rehearsal", gates=gates)
+    with engine_gates(tmp_path / "engine", engine_bin, lambda _: None) as gates:
+        summary = rehearse(tmp_path / "rehearsal", cluster=local_cluster(gates))
         assert summary.result == "pass", (summary.stopped_at, [s for s in summary.steps if s.result != "pass"])
         assert summary.engine == "pulumi"
         by_stage = {f"{o[0]} {o[1]}": run for o, run in gates.history}

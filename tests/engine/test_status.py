@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from statehub.cluster.kube_api import KubeApi
-from statehub.engine.control_plane import CONTEXT, LocalCluster
+from statehub.engine.control_plane import LocalCluster
+from statehub.engine.pki import CONTEXT
 from statehub.policy.names import selector
 from tests.http_stub import serve_json
 from tests.script_runner import run_script

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from statehub.engine.control_plane import SHARED_SCHEMAS
+from statehub.engine.go_modules import GoModuleError, crd_files
 from statehub.offline.manifests import kubernetes_manifests
 from statehub.offline.offline_program import ProgramRun, run_program
 from statehub.offline.stack_config import StackConfig, load_stack_config
@@ -38,8 +38,14 @@ PRIVATE_INGRESS = (
 """Overrides that choose the private-ingress exposure with all its decisions."""
 
 
+RAILIANCE01_DECIDED = ("dbLocale=en_US.utf8",)
+"""railiance01's open decisions, taken as an operator would before stage empty (tests that check a refusal
+unset one: `dbLocale=`)."""
+
+
 def stack_config(stack: str, *overrides: str) -> StackConfig:
-    return load_stack_config(PROJECT_DIR, stack, list(overrides))
+    decided = RAILIANCE01_DECIDED if stack == "railiance01" else ()
+    return load_stack_config(PROJECT_DIR, stack, [*decided, *overrides])
 
 
 @pytest.fixture
@@ -94,13 +100,16 @@ def checkout_repo(tmp_path: Path) -> tuple[Path, str]:
     return repo, head
 
 
-def crd_validator(relative: str) -> jsonschema.Draft7Validator:
-    """A validator of one CRD's v1 schema from ../shared/schemas (skips visibly when absent), with unknown
-    fields refused: the API server would prune them silently."""
-    crd_file = SHARED_SCHEMAS / relative
-    if not crd_file.is_file():
-        pytest.skip(f"CRD not available at {crd_file}: not checked against its schema")
-    crd = yaml.safe_load(crd_file.read_text())
+def crd_validator(name: str) -> jsonschema.Draft7Validator:
+    """A validator of one CRD's v1 schema (file `name`, from the pinned cnpg or Barman Cloud module; skips
+    visibly when Go or the module cannot be had), with unknown fields refused: the API server would prune
+    them silently."""
+    try:
+        found = [path for path in crd_files() if path.name == name]
+    except GoModuleError as error:
+        pytest.skip(f"CRD {name} not available ({error}): not checked against its schema")
+    assert found, f"no CRD file {name} in the pinned modules"
+    crd = yaml.safe_load(found[0].read_text())
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     schema = _closed(version["schema"]["openAPIV3Schema"])
     schema["properties"]["metadata"] = {"type": "object"}

@@ -70,9 +70,9 @@ def test_stabilise_renders_the_store_the_schedule_the_archiver_and_the_egress(
     assert {53, 443, 6443, 5432, 8000} <= opened
     assert "backupOwnerReference" not in cluster["spec"]  # the in-tree barmanObjectStore is not used either
     assert "backup" not in cluster["spec"]
-    crd_validator("barman-cloud/barmancloud.cnpg.io_objectstores.yaml").validate(store)
-    crd_validator("cnpg/postgresql.cnpg.io_scheduledbackups.yaml").validate(one(run, "ScheduledBackup"))
-    crd_validator("cnpg/postgresql.cnpg.io_clusters.yaml").validate(cluster)
+    crd_validator("barmancloud.cnpg.io_objectstores.yaml").validate(store)
+    crd_validator("postgresql.cnpg.io_scheduledbackups.yaml").validate(one(run, "ScheduledBackup"))
+    crd_validator("postgresql.cnpg.io_clusters.yaml").validate(cluster)
 
 
 def test_the_recovery_drill_is_a_cluster_of_its_own(render: Render, evidence: EvidenceSet) -> None:
@@ -84,4 +84,4 @@ def test_the_recovery_drill_is_a_cluster_of_its_own(render: Render, evidence: Ev
     assert external["plugin"]["parameters"] == {"barmanObjectName": OBJECT_STORE_NAME, "serverName": "state-hub-db"}
     assert "plugins" not in drill["spec"]  # it archives nothing into the live store
     assert not run.named("state-hub-backups-recovery-drill").protect
-    crd_validator("cnpg/postgresql.cnpg.io_clusters.yaml").validate(drill)
+    crd_validator("postgresql.cnpg.io_clusters.yaml").validate(drill)

@@ -388,3 +388,19 @@ def test_gates_and_settings_import_no_pulumi() -> None:
     code = "import sys, statehub.policy.gates, statehub.policy.settings, statehub.policy.evidence; print('pulumi' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_stage_empty_needs_the_database_locale_decided(render: Render) -> None:
+    """cnpg fixes the locale at initdb (stage empty) and defaults to C: an undecided dbLocale is refused by
+    name, with where the answer comes from, and a value that is no locale name is refused too."""
+    with pytest.raises(pulumi.RunError, match=r"state-hub-infra:dbLocale is unset: .*source_locale"):
+        render("railiance01", "dbLocale=")
+    with pytest.raises(pulumi.RunError, match=r"dbLocale is 'en_US.utf8; DROP': it is not a locale name"):
+        render("railiance01", "dbLocale=en_US.utf8; DROP")
+    render("railiance01", "stage=image", "dbLocale=", "image=")  # building needs no database yet
+
+
+def test_restore_refuses_a_locale_other_than_the_drilled_databases(render: Render, evidence: EvidenceSet) -> None:
+    drill = evidence.drill("drill-c", age=timedelta(hours=1), source_locale="encoding=UTF8 collate=C ctype=C provider=c")
+    with pytest.raises(pulumi.RunError, match=r"dbLocale is 'en_US.utf8', but the drilled WSL2 database was made with"):
+        render("railiance01", "stage=restore", f"drillReport={drill}")

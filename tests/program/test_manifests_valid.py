@@ -56,7 +56,7 @@ def test_strict_validation_catches_a_misspelt_field(rendered: dict[str, list[dic
 
 
 def test_cluster_matches_the_cnpg_crd(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    validator = crd_validator("cnpg/postgresql.cnpg.io_clusters.yaml")
+    validator = crd_validator("postgresql.cnpg.io_clusters.yaml")
     for variant in rendered.values():
         (cluster,) = [m for m in variant if m["kind"] == "Cluster"]
         errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(cluster)]

@@ -48,6 +48,9 @@ def test_database_cluster(render: Render) -> None:
         "owner": "state_hub",
         "secret": {"name": "state-hub-db-owner"},
         "dataChecksums": True,
+        "encoding": "UTF8",
+        "localeCollate": "en_US.utf8",  # the workstation's (dbLocale): cnpg's own default is C
+        "localeCType": "en_US.utf8",
     }
     owner = manifest(run, "Secret", "state-hub-db-owner")
     assert owner["type"] == "kubernetes.io/basic-auth"

@@ -154,7 +154,15 @@ def test_a_private_cluster_range_of_ones_own_is_honoured(render: Render) -> None
 def test_render_writes_a_readable_plan_and_never_cuts_a_line(tmp_path: Path) -> None:
     out = tmp_path / "plan"
     printed = run_script(
-        "render.py", "--stack", "railiance01", "--out", str(out), env={**script_env(), "COLUMNS": "40"}, timeout=120
+        "render.py",
+        "--stack",
+        "railiance01",
+        "--set",
+        "dbLocale=en_US.utf8",
+        "--out",
+        str(out),
+        env={**script_env(), "COLUMNS": "40"},
+        timeout=120,
     )
     assert printed.returncode == 0, printed.stderr
     plan = json.loads((out / "resources.json").read_text())

@@ -128,3 +128,4 @@ def test_public_allow_list_is_refused(cidr: str) -> None:
 def test_exposure_is_not_needed_before_deploying() -> None:
     settings = settings_of("railiance01", "stage=image", "exposure=")
     assert settings.exposure.model is Exposure.CLUSTER_INTERNAL
+

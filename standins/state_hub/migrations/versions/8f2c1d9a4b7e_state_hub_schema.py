@@ -1,4 +1,4 @@
-"""The State Hub's schema as the synthetic data models it (statehub.data.synthetic.SCHEMA), in one revision.
+"""The State Hub's schema as the synthetic data models it (standins.state_hub.synthetic.SCHEMA), in one revision.
 
 Its id is synthetic.ALEMBIC_HEAD, so a migrated empty database and a seeded one carry the same revision.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from statehub.data.synthetic import ALEMBIC_HEAD, SCHEMA
+from standins.state_hub.synthetic import ALEMBIC_HEAD, SCHEMA
 
 revision = ALEMBIC_HEAD
 down_revision = None

@@ -1,0 +1,207 @@
+"""The rehearsal's cluster side on a node that runs pods: the stack, applied by the real Pulumi CLI, is railiance01.
+
+state-hub-db is cnpg's own (its initdb, its owner, the stack's locale), reached through a `kubectl
+port-forward` that is started again whenever it ends (a pod restart ends it). The cluster's State Hub
+is the stack's Deployment of the stand-in image, asked through its Service (kube-proxy, from this
+machine: the node's routes). The front door is the stack's `state-hub-api` Service; its WSL2 endpoint is
+the workstation's stand-in, which a relay on the host end of the node's veth serves to the pods (the
+only host port the node may reach). Operations cnpg keeps for a superuser inside the pod (CHECKPOINT, a
+scratch database for the reference copy) run through `kubectl exec`, as an operator would.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from standins.state_hub.serving import serving_each
+from statehub.data.dsn import Dsn, connect
+from statehub.data.ephemeral import free_port
+from statehub.data.tcp_relay import relaying
+from statehub.engine.engine_program import create_engine_stack
+from statehub.engine.node import NodeCluster
+from statehub.engine.pki import CONTEXT
+from statehub.policy.names import API_PORT, FRONT_DOOR_NAME
+from statehub.policy.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER
+from statehub.rehearsal.cluster_side import ClusterChoice, ClusterSide, StateHubs, _address, wait_healthy
+from statehub.rehearsal.gate_runs import PROJECT_DIR, STACK, EngineGates, GateRun, Gates
+from statehub.rehearsal.stand_ins import bare_copy_seconds
+
+DB_NAMESPACE = "databases"
+APP_NAMESPACE = "railiance-apps"
+APP_SERVICE = "state-hub"
+
+
+@dataclass(frozen=True)
+class PodsStack:
+    """What the stack on the node was configured with, for the side that talks to what it made."""
+
+    gates: EngineGates
+    owner_password: str
+    wsl2_port: int
+    """The host port (on the veth's host end) the front door's WSL2 endpoint points at."""
+
+
+def pods_gates(node: NodeCluster, work_dir: Path, bin_dir: Path, *, locale: str) -> PodsStack:
+    """A temporary railiance01 stack pointed at the node, with only what railiance01 decides left to config:
+    the kubeconfig, the images (pinned by digest in the node's registry), the WSL2 address (the host end of
+    the node's veth), the database's locale (the workstation's) and the owner's password (a secret)."""
+    password = secrets.token_urlsafe(24)
+    wsl2_port = free_port()
+    node.netns.allow_host_port(wsl2_port)
+    engine = create_engine_stack(
+        PROJECT_DIR,
+        STACK,
+        work_dir / "project",
+        bin_dir,
+        config={
+            "kubeconfig": str(node.kubeconfig),
+            "kubeContext": CONTEXT,
+            "image": node.images["state-hub-standin"],
+            "dbImageName": node.images["postgresql"],
+            "wsl2Address": node.netns.host_ip,
+            "wsl2Port": str(wsl2_port),
+            "dbLocale": locale,
+        },
+        secret_config={"dbOwnerPassword": password},
+    )
+    return PodsStack(EngineGates(engine), password, wsl2_port)
+
+
+@contextmanager
+def port_forward(node: NodeCluster, target: str, remote: int) -> Iterator[int]:
+    """`kubectl port-forward` of `target` on a local port, started again whenever it ends; yields the port."""
+    port = free_port()
+    stop = threading.Event()
+    argv = [str(node.directory / "bin" / "kubectl"), "--kubeconfig", str(node.kubeconfig), "--namespace", DB_NAMESPACE,
+            "port-forward", "--address", "127.0.0.1", target, f"{port}:{remote}"]  # fmt: skip
+
+    def keep() -> None:
+        while not stop.is_set():
+            with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as forward:
+                while forward.poll() is None and not stop.is_set():
+                    stop.wait(0.2)
+                if forward.poll() is None:
+                    forward.terminate()
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=keep, name=f"port-forward {target}", daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+class PodsSide:
+    kind = "pods"
+    migrated_by_stack = True
+
+    def __init__(self, node: NodeCluster, stack: PodsStack, local_port: int) -> None:
+        self.node = node
+        self.stack = stack
+        self.owner = Dsn.of(
+            host="127.0.0.1",
+            port=str(local_port),
+            dbname=DATABASE_NAME,
+            user=DATABASE_OWNER,
+            password=stack.owner_password,
+            sslmode="require",
+        )
+
+    def _exec(self, *sql_args: str) -> None:
+        """A client tool in the instance's own container, as its `postgres` superuser (peer authentication)."""
+        self.node.kubectl("--namespace", DB_NAMESPACE, "exec", f"{CLUSTER_NAME}-1", "-c", "postgres", "--", *sql_args)
+
+    def superuser(self) -> Dsn:
+        secret = self.node.api.get(f"/api/v1/namespaces/{DB_NAMESPACE}/secrets/{CLUSTER_NAME}-superuser")
+        password = base64.b64decode(secret["data"]["password"]).decode()
+        return self.owner.replace(user="postgres", password=password)
+
+    def checkpoint(self) -> None:
+        self._exec("psql", "-c", "CHECKPOINT")
+
+    def bare_copy_seconds(self, source: Dsn) -> float:
+        self._exec("createdb", "--owner", DATABASE_OWNER, "bare_copy")
+        try:
+            return bare_copy_seconds(source, self.owner.replace(dbname="bare_copy"))
+        finally:
+            self._exec("dropdb", "--force", "bare_copy")
+
+    def _service_url(self, namespace: str, name: str) -> str:
+        service = self.node.api.get(f"/api/v1/namespaces/{namespace}/services/{name}")
+        return f"http://{service['spec']['clusterIP']}:{API_PORT}"
+
+    def state_hubs(self, workstation_app: Dsn, workstation: Dsn, stack: ExitStack) -> StateHubs:
+        """The workstation's stand-ins on this machine (WSL2's, served to the pods through the veth relay, the
+        frozen reader, and one on the port-forwarded state-hub-db for stage restore), and the cluster's own."""
+        bases = stack.enter_context(serving_each([dsn.url() for dsn in (workstation_app, workstation, self.owner)]))
+        wsl2, reader, restore_target = bases
+        stack.enter_context(relaying(_address(wsl2), port=self.stack.wsl2_port, host=self.node.netns.host_ip))
+        return StateHubs(
+            workstation=wsl2,
+            frozen_reader=reader,
+            restore_target=restore_target,
+            cluster=self._service_url(APP_NAMESPACE, APP_SERVICE),
+            front_door=self._service_url(APP_NAMESPACE, FRONT_DOOR_NAME),
+        )
+
+    def after_gate(self, run: GateRun) -> None:
+        """`pulumi up` awaited the rollout; the front door's endpoints move with the endpoint: wait until its
+        EndpointSlices say what the gate decided, then until kube-proxy has had its turn."""
+        wanted_host = self.node.netns.host_ip if run.outputs.get("endpoint") == "wsl2" else None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            slices = self.node.api.get(
+                f"/apis/discovery.k8s.io/v1/namespaces/{APP_NAMESPACE}/endpointslices"
+                f"?labelSelector=kubernetes.io%2Fservice-name%3D{FRONT_DOOR_NAME}"
+            )["items"]
+            addresses = {a for s in slices for e in s.get("endpoints") or [] for a in e.get("addresses", [])}
+            if (wanted_host in addresses) if wanted_host else (addresses and self.node.netns.host_ip not in addresses):
+                break
+            time.sleep(0.5)
+        time.sleep(1.5)
+        if int(run.outputs.get("appReplicas", 0)):
+            with contextlib.suppress(RuntimeError):  # a frozen cluster answers 503: the rollback's own business
+                wait_healthy(self._service_url(APP_NAMESPACE, APP_SERVICE), 30)
+
+
+@contextmanager
+def pods_side(node: NodeCluster, stack: PodsStack) -> Iterator[PodsSide]:
+    """The side for the length of a rehearsal: the port-forward to state-hub-db kept open, owner reachable."""
+    with port_forward(node, f"service/{CLUSTER_NAME}-rw", 5432) as port:
+        side = PodsSide(node, stack, port)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with connect(side.owner) as conn:
+                    conn.execute("SELECT 1")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield side
+
+
+def pods_cluster(node: NodeCluster, work_dir: Path, bin_dir: Path) -> ClusterChoice:
+    """The stack on `node` as railiance01: created and applied at stage empty (real awaits: the Cluster
+    bootstraps, the migration Job runs, the app serves) once the workstation's locale is known."""
+
+    @contextmanager
+    def open_side(locale: str) -> Iterator[tuple[ClusterSide, Gates]]:
+        stack = pods_gates(node, work_dir, bin_dir, locale=locale)
+        stack.gates(["stage=empty", "endpoint=wsl2", f"dbLocale={locale}"])
+        with pods_side(node, stack) as side:
+            yield side, stack.gates
+
+    return ClusterChoice("pods", open_side)
