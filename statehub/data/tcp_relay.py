@@ -11,6 +11,7 @@ import contextlib
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,16 +38,24 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 
 @contextmanager
-def relaying(destination: tuple[str, int], *, port: int = 0, host: str = "127.0.0.1") -> Iterator[TcpRelay]:
-    """Listen on `host`:`port` (0: a free one) and relay to `destination` until the block ends."""
+def relaying(
+    destination: tuple[str, int], *, port: int = 0, host: str = "127.0.0.1", patience: float = 0.0
+) -> Iterator[TcpRelay]:
+    """Listen on `host`:`port` (0: a free one) and relay to `destination` until the block ends. `patience`:
+    seconds a new connection keeps trying to reach the destination (one that restarts, as a port-forward)."""
     relay: TcpRelay
 
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
-            try:
-                upstream = socket.create_connection(relay.destination, timeout=10)
-            except OSError:
-                return  # the client sees the connection close, as with a Service without a ready endpoint
+            deadline = time.monotonic() + patience
+            while True:
+                try:
+                    upstream = socket.create_connection(relay.destination, timeout=10)
+                    break
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        return  # the client sees the connection close, as with a Service without a ready endpoint
+                    time.sleep(0.2)
             upstream.settimeout(None)
             with upstream:
                 back = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)

@@ -181,10 +181,12 @@ def volume_paths(volumes: Path) -> list[Path]:
 
 
 def coredns(image: str) -> list[Manifest]:
-    """Cluster DNS: the trimmed CoreDNS (no forward plugin: no name leaves the node) on 10.43.0.10."""
+    """Cluster DNS: the trimmed CoreDNS (no forward plugin: no name leaves the node) on 10.43.0.10, listening on
+    port 53 as k3s's does (a NetworkPolicy that allows DNS names port 53 of the DNS pods): as an unprivileged
+    user, with the pod's own `ip_unprivileged_port_start` at 0."""
     labels = {"k8s-app": "kube-dns"}
     corefile = (
-        ".:1053 {\n    errors\n    health :8080\n    ready :8181\n"
+        ".:53 {\n    errors\n    health :8080\n    ready :8181\n"
         "    kubernetes cluster.local in-addr.arpa ip6.arpa {\n        pods insecure\n"
         "        fallthrough in-addr.arpa ip6.arpa\n        ttl 30\n    }\n    cache 30\n    loop\n    loadbalance\n}\n"
     )
@@ -229,6 +231,7 @@ def coredns(image: str) -> list[Manifest]:
                             "runAsNonRoot": True,
                             "runAsUser": 65534,
                             "seccompProfile": {"type": "RuntimeDefault"},
+                            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
                         },
                         "containers": [
                             {
@@ -237,8 +240,8 @@ def coredns(image: str) -> list[Manifest]:
                                 "imagePullPolicy": "Never",
                                 "args": ["-conf", "/etc/coredns/Corefile"],
                                 "ports": [
-                                    {"containerPort": 1053, "protocol": "UDP", "name": "dns"},
-                                    {"containerPort": 1053, "protocol": "TCP", "name": "dns-tcp"},
+                                    {"containerPort": 53, "protocol": "UDP", "name": "dns"},
+                                    {"containerPort": 53, "protocol": "TCP", "name": "dns-tcp"},
                                 ],
                                 "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 2},
                                 "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}, "periodSeconds": 10},
@@ -263,8 +266,8 @@ def coredns(image: str) -> list[Manifest]:
                 "clusterIP": DNS_SERVICE_IP,
                 "selector": labels,
                 "ports": [
-                    {"name": "dns", "port": 53, "targetPort": 1053, "protocol": "UDP"},
-                    {"name": "dns-tcp", "port": 53, "targetPort": 1053, "protocol": "TCP"},
+                    {"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "targetPort": 53, "protocol": "TCP"},
                 ],
             },
         },

@@ -60,6 +60,7 @@ def check_stage(settings: Settings, now: datetime) -> StagePlan:
         return plan_stage(settings, settings.app.image, build, notices=())
     image = _pinned_image(settings)
     build = _build_spec(settings) if settings.build.context else None
+    _check_final_copy_hold(settings)
     _check_endpoint(settings)
     _check_client_path(settings)
     _check_fallback_retirement(settings, now)
@@ -75,6 +76,17 @@ def check_stage(settings: Settings, now: datetime) -> StagePlan:
             f"at {waived.at.isoformat()} ({waived.reference}): {waived.reason}",
         )
     return plan_stage(settings, image, build, notices=notices)
+
+
+def _check_final_copy_hold(settings: Settings) -> None:
+    """finalCopy holds the app at 0 between the reset for the final copy and its compare: only at verify (at
+    cutover it would stop the State Hub the agents use)."""
+    if settings.app.held_for_final_copy and settings.stage is not Stage.VERIFY:
+        raise GateRefusal(
+            f"state-hub-infra:finalCopy is true at stage {settings.stage.value}: it holds the app at 0 only at stage "
+            "verify, while the final copy empties and refills state-hub-db. Unset it: pulumi config rm "
+            "state-hub-infra:finalCopy"
+        )
 
 
 def check_not_deployed(last_outputs: Mapping[str, Any], deployed_output: str) -> None:

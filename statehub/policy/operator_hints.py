@@ -37,7 +37,9 @@ def client_access(exposure: ExposureSettings, namespace: str) -> dict[str, objec
 def restore_target(namespace: str, owner_secret: str) -> dict[str, str]:
     """How `restore.py` reaches state-hub-db in stage restore; the password stays in the Secret."""
     service = f"{CLUSTER_NAME}-rw"
-    target = f"host=127.0.0.1 port={LOCAL_PORT} dbname={DATABASE_NAME} user={DATABASE_OWNER}"
+    # sslmode=disable: the forward already rides TLS (to the API server, then the kubelet), and an SSL session
+    # through `kubectl port-forward` ends with a reset that makes kubectl end the whole forward
+    target = f"host=127.0.0.1 port={LOCAL_PORT} dbname={DATABASE_NAME} user={DATABASE_OWNER} sslmode=disable"
     return {
         "namespace": namespace,
         "service": service,

@@ -132,6 +132,8 @@ class AppSettings:
     replicas: int
     resources: Resources
     log_level: str
+    held_for_final_copy: bool
+    """Stage verify: the app at 0 while the final copy empties and refills state-hub-db (config finalCopy)."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,7 @@ def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
             replicas=read.integer("appReplicas", example="1", minimum=0, maximum=10),
             resources=_resources(read, "app"),
             log_level=read.choice("appLogLevel", ["info", "debug", "warning", "error"], needed_for="every stage"),
+            held_for_final_copy=read.boolean("finalCopy"),
         ),
         exposure=_exposure(read, stage),
         build=BuildSettings(

@@ -15,7 +15,7 @@ class StagePlan:
     deploy_image: ImageRef | None
     """The digest-pinned image the app runs; None before stage empty (nothing is deployed)."""
     app_replicas: int
-    """API replicas: 0 during restore so nothing writes to the database being restored."""
+    """API replicas: 0 during restore and the final copy, so nothing runs against the database being filled."""
     protect_database: bool
     """From cutover on (or once its approval is recorded) the cluster may hold the only live copy:
     no stack change may delete or replace it, also when moving back to an earlier stage."""
@@ -36,7 +36,7 @@ def plan_stage(
     return StagePlan(
         image_source=source,
         deploy_image=image if stage.reaches(Stage.EMPTY) else None,
-        app_replicas=0 if stage is Stage.RESTORE else settings.app.replicas,
+        app_replicas=0 if stage is Stage.RESTORE or settings.app.held_for_final_copy else settings.app.replicas,
         protect_database=stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None,
         endpoint=settings.endpoint,
         notices=notices,

@@ -93,7 +93,7 @@ class EngineGates:
         return run
 
     def configure(self, overrides: Sequence[str]) -> None:
-        """`pulumi config set` (objects with `--path`, one field at a time) or `rm` for each override."""
+        """`pulumi config set` (objects and arrays with `--path`, one part at a time) or `rm` for each override."""
         parsed = StackConfig(project=PROJECT, stack=STACK)
         for override in overrides:
             apply_override(parsed, override)
@@ -101,7 +101,7 @@ class EngineGates:
         for override in overrides:
             key = parsed.qualify(override.partition("=")[0].strip())
             value = parsed.raw.get(key)
-            if key not in parsed.raw or isinstance(value, dict):  # unset, or an object whose old fields must go
+            if key not in parsed.raw or isinstance(value, dict | list):  # unset, or one whose old parts must go
                 with contextlib.suppress(auto.CommandError):
                     stack.remove_config(key)
             if key not in parsed.raw:
@@ -109,6 +109,10 @@ class EngineGates:
             if isinstance(value, dict):
                 stack.set_all_config(
                     {f"{key}.{name}": auto.ConfigValue(str(item)) for name, item in value.items()}, path=True
+                )
+            elif isinstance(value, list):  # an array: one element at a time, as `pulumi config set --path` does
+                stack.set_all_config(
+                    {f"{key}[{i}]": auto.ConfigValue(str(item)) for i, item in enumerate(value)}, path=True
                 )
             else:
                 stack.set_config(key, auto.ConfigValue(parsed.values[key]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import secrets
 import subprocess
 import threading
@@ -22,6 +23,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from standins.state_hub.serving import serving_each
 from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import free_port
@@ -29,7 +32,7 @@ from statehub.data.tcp_relay import relaying
 from statehub.engine.engine_program import create_engine_stack
 from statehub.engine.node import NodeCluster
 from statehub.engine.pki import CONTEXT
-from statehub.policy.names import API_PORT, FRONT_DOOR_NAME
+from statehub.policy.names import FRONT_DOOR_NAME
 from statehub.policy.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER
 from statehub.rehearsal.cluster_side import ClusterChoice, ClusterSide, StateHubs, _address, wait_healthy
 from statehub.rehearsal.gate_runs import PROJECT_DIR, STACK, EngineGates, GateRun, Gates
@@ -38,6 +41,47 @@ from statehub.rehearsal.stand_ins import bare_copy_seconds
 DB_NAMESPACE = "databases"
 APP_NAMESPACE = "railiance-apps"
 APP_SERVICE = "state-hub"
+CLIENTS_NAMESPACE = "state-hub-clients"
+"""Where the agents' side of the cluster lives (as a tailnet gateway or the MCP gateway would on railiance01):
+one of the stack's accessNamespaces, so its pods may reach the front door and the API through the policies."""
+GATEWAY = "client-gateway"
+GATEWAY_PORTS = {8000: f"{FRONT_DOOR_NAME}.{APP_NAMESPACE}.svc", 8001: f"{APP_SERVICE}.{APP_NAMESPACE}.svc"}
+"""The gateway's port -> the Service it relays to (port 8000 there): the front door, and the API itself."""
+GATEWAY_PROGRAM = """
+import socket, socketserver, sys, threading
+def pump(a, b):
+    try:
+        while (data := a.recv(65536)):
+            b.sendall(data)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+def serve(port, host):
+    class Relay(socketserver.BaseRequestHandler):
+        def handle(self):
+            try:
+                upstream = socket.create_connection((host, 8000), timeout=10)
+            except OSError:
+                return
+            with upstream:
+                back = threading.Thread(target=pump, args=(upstream, self.request), daemon=True)
+                back.start()
+                pump(self.request, upstream)
+                back.join()
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    server = socketserver.ThreadingTCPServer(("0.0.0.0", port), Relay)
+    server.daemon_threads = True
+    server.serve_forever()
+routes = [(int(p), h) for p, h in (arg.split("=") for arg in sys.argv[1:])]
+for port, host in routes[1:]:
+    threading.Thread(target=serve, args=(port, host), daemon=True).start()
+serve(*routes[0])
+"""
+"""A TCP relay in the client namespace: what reaches the cluster's API from outside goes through the same
+policies a tailnet gateway's traffic would."""
 
 
 @dataclass(frozen=True)
@@ -73,30 +117,41 @@ def pods_gates(node: NodeCluster, work_dir: Path, bin_dir: Path, *, locale: str)
         },
         secret_config={"dbOwnerPassword": password},
     )
-    return PodsStack(EngineGates(engine), password, wsl2_port)
+    gates = EngineGates(engine)
+    gates.configure([f"accessNamespaces={json.dumps([CLIENTS_NAMESPACE])}"])  # an array: set as the CLI sets one
+    return PodsStack(gates, password, wsl2_port)
 
 
 @contextmanager
 def port_forward(node: NodeCluster, target: str, remote: int) -> Iterator[int]:
-    """`kubectl port-forward` of `target` on a local port, started again whenever it ends; yields the port."""
-    port = free_port()
+    """A local port that leads to `target`'s `remote` port for the length of a block; yields the port.
+
+    `kubectl port-forward` ends when its pod goes (or a stream breaks): it is started again at once, and a
+    relay in front of it holds the local port and lets each new connection wait (up to 20 s) for it, so a
+    client never meets the gap."""
+    inner = free_port()
     stop = threading.Event()
-    argv = [str(node.directory / "bin" / "kubectl"), "--kubeconfig", str(node.kubeconfig), "--namespace", DB_NAMESPACE,
-            "port-forward", "--address", "127.0.0.1", target, f"{port}:{remote}"]  # fmt: skip
+    kubectl = [str(node.directory / "bin" / "kubectl"), "--kubeconfig", str(node.kubeconfig)]
+    argv = [*kubectl, "--namespace", DB_NAMESPACE, "port-forward", "--address", "127.0.0.1", target]
+    argv.append(f"{inner}:{remote}")
+    log = node.directory / "logs" / f"port-forward-{inner}.log"
 
     def keep() -> None:
         while not stop.is_set():
-            with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as forward:
+            with log.open("ab") as output, subprocess.Popen(
+                argv, stdout=output, stderr=output, stdin=subprocess.DEVNULL
+            ) as forward:
                 while forward.poll() is None and not stop.is_set():
                     stop.wait(0.2)
                 if forward.poll() is None:
                     forward.terminate()
-            stop.wait(0.5)
+            stop.wait(0.2)
 
     thread = threading.Thread(target=keep, name=f"port-forward {target}", daemon=True)
     thread.start()
     try:
-        yield port
+        with relaying(("127.0.0.1", inner), patience=20) as relay:
+            yield relay.port
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -115,8 +170,12 @@ class PodsSide:
             dbname=DATABASE_NAME,
             user=DATABASE_OWNER,
             password=stack.owner_password,
-            sslmode="require",
+            # through kubectl port-forward, TLS rides the API server's and the kubelet's own; an SSL session
+            # ends with a reset that makes kubectl end the whole forward (docs/railiance01.md)
+            sslmode="disable",
         )
+        self.gateway = ""
+        """The client gateway's Service address, once `state_hubs` started it."""
 
     def _exec(self, *sql_args: str) -> None:
         """A client tool in the instance's own container, as its `postgres` superuser (peer authentication)."""
@@ -137,9 +196,61 @@ class PodsSide:
         finally:
             self._exec("dropdb", "--force", "bare_copy")
 
-    def _service_url(self, namespace: str, name: str) -> str:
-        service = self.node.api.get(f"/api/v1/namespaces/{namespace}/services/{name}")
-        return f"http://{service['spec']['clusterIP']}:{API_PORT}"
+    def _gateway(self) -> str:
+        """The client gateway's address (its Service), started and ready."""
+        labels = {"app.kubernetes.io/name": GATEWAY}
+        routes = [f"{port}={host}" for port, host in GATEWAY_PORTS.items()]
+        manifests = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CLIENTS_NAMESPACE}},
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": GATEWAY, "namespace": CLIENTS_NAMESPACE, "labels": labels},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "securityContext": {
+                                "runAsNonRoot": True,
+                                "runAsUser": 10001,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                            "containers": [
+                                {
+                                    "name": "relay",
+                                    "image": self.node.images["state-hub-standin"],
+                                    "command": ["python", "-c", GATEWAY_PROGRAM, *routes],
+                                    "ports": [{"containerPort": port} for port in GATEWAY_PORTS],
+                                    "readinessProbe": {"tcpSocket": {"port": 8000}, "periodSeconds": 1},
+                                    "securityContext": {
+                                        "allowPrivilegeEscalation": False,
+                                        "capabilities": {"drop": ["ALL"]},
+                                        "readOnlyRootFilesystem": True,
+                                    },
+                                }
+                            ],
+                        },
+                    },
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": GATEWAY, "namespace": CLIENTS_NAMESPACE},
+                "spec": {
+                    "selector": labels,
+                    "ports": [{"name": f"p{port}", "port": port, "targetPort": port} for port in GATEWAY_PORTS],
+                },
+            },
+        ]
+        self.node.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(manifests))
+        self.node.kubectl(
+            "--namespace", CLIENTS_NAMESPACE, "rollout", "status", f"deployment/{GATEWAY}", "--timeout=120s"
+        )
+        service = self.node.api.get(f"/api/v1/namespaces/{CLIENTS_NAMESPACE}/services/{GATEWAY}")
+        return str(service["spec"]["clusterIP"])
 
     def state_hubs(self, workstation_app: Dsn, workstation: Dsn, stack: ExitStack) -> StateHubs:
         """The workstation's stand-ins on this machine (WSL2's, served to the pods through the veth relay, the
@@ -147,18 +258,20 @@ class PodsSide:
         bases = stack.enter_context(serving_each([dsn.url() for dsn in (workstation_app, workstation, self.owner)]))
         wsl2, reader, restore_target = bases
         stack.enter_context(relaying(_address(wsl2), port=self.stack.wsl2_port, host=self.node.netns.host_ip))
+        gateway = self._gateway()
+        self.gateway = gateway
         return StateHubs(
             workstation=wsl2,
             frozen_reader=reader,
             restore_target=restore_target,
-            cluster=self._service_url(APP_NAMESPACE, APP_SERVICE),
-            front_door=self._service_url(APP_NAMESPACE, FRONT_DOOR_NAME),
+            cluster=f"http://{gateway}:8001",
+            front_door=f"http://{gateway}:8000",
         )
 
     def after_gate(self, run: GateRun) -> None:
         """`pulumi up` awaited the rollout; the front door's endpoints move with the endpoint: wait until its
-        EndpointSlices say what the gate decided, then until kube-proxy has had its turn."""
-        wanted_host = self.node.netns.host_ip if run.outputs.get("endpoint") == "wsl2" else None
+        EndpointSlices hold only what the gate decided, then until kube-proxy has had its turn."""
+        to_wsl2 = run.outputs.get("endpoint") == "wsl2"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             slices = self.node.api.get(
@@ -166,13 +279,15 @@ class PodsSide:
                 f"?labelSelector=kubernetes.io%2Fservice-name%3D{FRONT_DOOR_NAME}"
             )["items"]
             addresses = {a for s in slices for e in s.get("endpoints") or [] for a in e.get("addresses", [])}
-            if (wanted_host in addresses) if wanted_host else (addresses and self.node.netns.host_ip not in addresses):
+            host = self.node.netns.host_ip
+            arrived = addresses == {host} if to_wsl2 else bool(addresses) and host not in addresses
+            if arrived:
                 break
             time.sleep(0.5)
         time.sleep(1.5)
-        if int(run.outputs.get("appReplicas", 0)):
+        if int(run.outputs.get("appReplicas", 0)) and self.gateway:
             with contextlib.suppress(RuntimeError):  # a frozen cluster answers 503: the rollback's own business
-                wait_healthy(self._service_url(APP_NAMESPACE, APP_SERVICE), 30)
+                wait_healthy(f"http://{self.gateway}:8001", 30)
 
 
 @contextmanager

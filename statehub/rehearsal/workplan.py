@@ -72,10 +72,13 @@ class Rehearsal:
     front_door_summaries: dict[str, Any] = field(default_factory=dict)
 
 
-def gate(context: Rehearsal, stage: str, endpoint: str, superuser_access: bool = False) -> GateRun:
+def gate(
+    context: Rehearsal, stage: str, endpoint: str, superuser_access: bool = False, *, final_copy: bool = False
+) -> GateRun:
     """The real program (under mocks or the real engine), with this rehearsal's evidence in the stack config;
     the cluster side then follows what it decided."""
     overrides = [f"stage={stage}", f"endpoint={endpoint}", f"dbSuperuserAccess={str(superuser_access).lower()}"]
+    overrides.append(f"finalCopy={str(final_copy).lower()}")
     overrides += context.decisions
     overrides += [f"{key}={path}" for key, path in context.evidence.items()]
     if context.apis is None:
@@ -128,8 +131,10 @@ def restore_and_verify(context: Rehearsal, step: Step) -> None:
 
 
 def freeze_and_copy(context: Rehearsal, step: Step) -> None:
-    """T07's window opens: WSL2 frozen with proof, the final copy and its compare (data and APIs)."""
+    """T07's window opens: WSL2 frozen with proof, the final copy and its compare (data and APIs). The cluster's
+    app is held at 0 from the reset to the end of the copy (nothing runs against a database being refilled)."""
     out, evidence, cluster = context.out, context.evidence, context.cluster
+    step("gate verify, app held for the final copy", lambda: gate(context, "verify", "wsl2", final_copy=True))
     # the cluster is not live yet: emptying it for the final copy stays outside the write-freeze window
     drilled = read_manifest(out / DRILL_DIR / DUMP_DIR).details["fingerprint"]
     step("reset the cluster database for the final copy", lambda: reset_for_copy(cluster.owner, drilled, drop=True))
@@ -154,6 +159,7 @@ def freeze_and_copy(context: Rehearsal, step: Step) -> None:
         ),
         _copy_verdict,
     )
+    step("gate verify, app back on the final copy", lambda: gate(context, "verify", "wsl2"))
     evidence["finalCompareReport"] = _compare_step(
         context,
         step,
@@ -231,14 +237,13 @@ def _compare_step(
     report_name: str,
 ) -> Path:
     """The cluster compared with a dump's fingerprint (and both State Hubs); returns the written report."""
-    check = ApiCheck(*apis(context.apis)) if context.apis else None
-    report = step(
-        name,
-        lambda: compare_databases(
-            read_manifest(dump_dir).details["fingerprint"], context.cluster.owner, source_label=label, api=check
-        ),
-        report_verdict,
-    )
+
+    def compare() -> Report:
+        check = ApiCheck(*apis(context.apis)) if context.apis else None  # as they are when the step runs
+        source = read_manifest(dump_dir).details["fingerprint"]
+        return compare_databases(source, context.cluster.owner, source_label=label, api=check)
+
+    report = step(name, compare, report_verdict)
     return write_report(report, context.out / report_name)
 
 

@@ -130,7 +130,8 @@ def at(step_name: str, action):  # type: ignore[no-untyped-def]
 
 def sql_on(which: str, statement: str):  # type: ignore[no-untyped-def]
     def action(context: Rehearsal) -> None:
-        with connect(getattr(context, which), autocommit=True) as conn:
+        dsn = context.cluster.owner if which == "cluster" else getattr(context, which)
+        with connect(dsn, autocommit=True) as conn:
             conn.execute("SET default_transaction_read_only = off")
             conn.execute(statement.encode())
 
