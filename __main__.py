@@ -69,6 +69,7 @@ def main() -> None:
         namespaces,
         protect=plan.protect_database,
         plugins=[wal_archiver_plugin()] if settings.backup else [],
+        store_port=settings.backup.store_port if settings.backup else None,
         opts=in_cluster,
     )
     if settings.backup:

@@ -9,6 +9,10 @@ their ratio printed. Appends a Markdown table to --out. The shapes take minutes 
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path

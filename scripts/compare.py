@@ -14,13 +14,18 @@ Exit 0 equal, 1 different, 2 refused. Nothing is written to either database.
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 from pathlib import Path
 
 from statehub.cli.compare_table import show_compare
-from statehub.cli.entry import FAIL, PASS, ScriptParser, run_cli
+from statehub.cli.entry import FAIL, PASS, ScriptParser, amount, run_cli
 from statehub.cli.flags import add_apis, add_database, add_report, apis, database
 from statehub.data.archive import read_manifest
 from statehub.data.comparing import ApiCheck, compare_databases
+from statehub.data.http_client import DEADLINE
 from statehub.data.report_files import check_report_path, write_report
 from statehub.policy.api_contract import VOLATILE_FIELDS
 
@@ -39,10 +44,17 @@ def main() -> int:
         default=list(VOLATILE_FIELDS),
         help=f"answer field that may differ between the sides (repeatable; always: {', '.join(VOLATILE_FIELDS)})",
     )
+    parser.add_argument(
+        "--api-deadline",
+        type=amount("seconds", 600, "20"),
+        default=DEADLINE,
+        metavar="SECONDS",
+        help=f"seconds for each whole question to an API, however slowly it answers (default {DEADLINE:g})",
+    )
     args = parser.parse_args()
     check_report_path(args.report)  # before anything is touched
     both_apis = apis(args)
-    api = ApiCheck(*both_apis, tuple(dict.fromkeys(args.volatile_field))) if both_apis else None
+    api = ApiCheck(*both_apis, tuple(dict.fromkeys(args.volatile_field)), args.api_deadline) if both_apis else None
     target = database(args.target, "--target")
     if args.source:
         src = database(args.source, "--source")

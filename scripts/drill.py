@@ -15,6 +15,10 @@ Exit 0 pass, 1 fail, 2 refused.
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 from pathlib import Path
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli, step

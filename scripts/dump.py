@@ -22,6 +22,10 @@ Exit 0 done, 2 refused (nothing written to the source; --target must be empty).
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 from pathlib import Path
 
 from statehub.cli.entry import PASS, ScriptParser, console, run_cli, step

@@ -13,6 +13,10 @@ up --nodes 1) the pods group and the images. `--only engine` builds just the eng
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 import sys
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli

@@ -14,6 +14,10 @@ proves a write works again. Both are idempotent. Exit 0 proven, 1 not proven, 2 
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.cli.flags import add_database, add_report, database
 from statehub.data.freezing import freeze, unfreeze

@@ -25,6 +25,10 @@ error, Ctrl-C or SIGTERM during `up` leaves no process, mount, interface, rule o
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 import json
 import sys
 from pathlib import Path

@@ -12,6 +12,10 @@ new database again. Exit 0 equal, 1 not equal (copy dropped), 2 refused (nothing
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.cli.flags import add_database, add_report, database
 from statehub.data.refreshing import refresh_fallback

@@ -13,6 +13,10 @@ Exit 0 found, 1 not found or not reachable, 2 refused (bad reference).
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 import os
 from pathlib import Path
 

@@ -24,6 +24,10 @@ Exit 0 every step passed, 1 a step failed or a gate refused, 2 refused (bad inpu
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path

@@ -10,6 +10,10 @@ and its full dependsOn), and exits 1 with `error: <message>` when the settings o
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 import json
 import sys
 from pathlib import Path
@@ -21,6 +25,7 @@ from statehub.cli.entry import FAIL, PASS, ScriptParser, run_cli
 from statehub.offline.manifests import kubernetes_manifests, plain, resource_plan, resource_tree_lines, write_manifests
 from statehub.offline.offline_program import run_program
 from statehub.offline.stack_config import StackConfigError, load_stack_config
+from statehub.policy.refusal import Refusal
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,6 +43,8 @@ def main() -> int:
         help="override a config key (with or without the state-hub-infra: prefix); VALUE is YAML; KEY= unsets it",
     )
     args = parser.parse_args()
+    if args.out.exists() and not args.out.is_dir():
+        raise Refusal(f"--out {args.out} is a file: give a folder for the manifests (it is made when missing)")
     console = Console(highlight=False, soft_wrap=True)  # the render goes to stdout; errors to stderr
     try:
         config = load_stack_config(PROJECT_DIR, args.stack, args.overrides)

@@ -11,6 +11,10 @@ Exit 0 done (or listed), 1 something was left, 2 refused (nothing touched).
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 from pathlib import Path
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli

@@ -11,6 +11,10 @@ refuses a target that is not empty (tables, sequences, views, large objects), re
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 from pathlib import Path
 
 from statehub.cli.compare_table import show_compare

@@ -14,6 +14,10 @@ unreachable API server).
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 import os
 import tempfile
 from datetime import timedelta
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from statehub.cli.entry import FAIL, PASS, ScriptParser, console, http_url, run_cli
+from statehub.cli.entry import FAIL, PASS, ScriptParser, amount, console, http_url, run_cli
 from statehub.cli.flags import add_report
 from statehub.cluster.health import Scope, cluster_status
 from statehub.cluster.kube_api import KubeApiError, from_kubeconfig
@@ -46,7 +50,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--backup-max-age-hours",
-        type=float,
+        type=amount("hours", 8784, "26"),
         default=26.0,
         help="a completed backup older than this is stale (default 26: daily and 2 h grace)",
     )

@@ -13,6 +13,10 @@ Exit 0 equal afterwards, 1 not equal, 2 refused (nothing changed).
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli, step
 from statehub.cli.flags import add_database, add_report, database
 from statehub.data.report_files import check_report_path, write_report

@@ -15,25 +15,64 @@ command it would run and exits. Exit 2 refused (the port is taken, kubectl or ss
 
 from __future__ import annotations
 
+from statehub.cli.early import quiet_interrupts
+
+quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
+
+import argparse
+import re
 import shutil
 import threading
 
-from statehub.cli.entry import PASS, ScriptParser, console, run_cli
+from statehub.cli.entry import PASS, ScriptParser, amount, console, run_cli
 from statehub.cluster.tunnel import Patience, check_port_free, keep_open, kubectl_command, ssh_command
 from statehub.policy.refusal import Refusal
 
 _DEFAULT_PORT = 8000
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_SSH_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
+_REMOTE = re.compile(r"^[A-Za-z0-9_.-]+:\d{1,5}$")
+
+
+def port(text: str) -> int:
+    """A TCP port from 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number: give 1 to 65535") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is 1 to 65535")
+    return value
+
+
+def namespace(text: str) -> str:
+    if not _DNS_LABEL.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a namespace name (a DNS label: a-z, 0-9 and -)")
+    return text
+
+
+def ssh_host(text: str) -> str:
+    """A host (or user@host) as ssh knows it: never an option (`-oProxyCommand=...` would run a command)."""
+    if not _SSH_HOST.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name: give the host (or user@host) ssh knows")
+    return text
+
+
 def main() -> int:
     parser = ScriptParser(__doc__)
     parser.add_argument("--via", choices=("kubectl", "ssh"), required=True, help="what carries the tunnel")
     parser.add_argument("--context", help="kubeconfig context of the cluster (--via kubectl)")
-    parser.add_argument("--namespace", default="railiance-apps", help="the app namespace (default railiance-apps)")
-    parser.add_argument("--ssh-host", help="host to tunnel through (--via ssh), as ssh knows it")
+    parser.add_argument(
+        "--namespace", type=namespace, default="railiance-apps", help="the app namespace (default railiance-apps)"
+    )
+    parser.add_argument("--ssh-host", type=ssh_host, help="host to tunnel through (--via ssh), as ssh knows it")
     parser.add_argument("--remote", metavar="ADDRESS:PORT", help="the front door as the SSH host reaches it")
-    parser.add_argument("--local-port", type=int, default=_DEFAULT_PORT, help="local port (default 8000)")
-    parser.add_argument("--interval", type=float, default=5.0, help="seconds between health checks (default 5)")
+    parser.add_argument("--local-port", type=port, default=_DEFAULT_PORT, help="local port (default 8000)")
+    parser.add_argument(
+        "--interval", type=amount("seconds", 3600, "5"), default=5.0, help="seconds between health checks (default 5)"
+    )
     parser.add_argument("--print", action="store_true", help="print the tunnel command and exit")
     args = parser.parse_args()
     if args.via == "kubectl":
@@ -41,14 +80,12 @@ def main() -> int:
             raise Refusal("--via kubectl needs --context (the kubeconfig context of the cluster, e.g. railiance01)")
         command = kubectl_command(args.context, args.namespace, args.local_port)
     else:
-        if not args.ssh_host or not args.remote or ":" not in args.remote:
+        if not args.ssh_host or not args.remote or not _REMOTE.match(args.remote):
             raise Refusal("--via ssh needs --ssh-host HOST and --remote ADDRESS:PORT (e.g. 10.43.12.34:8000)")
         command = ssh_command(args.ssh_host, args.remote, args.local_port)
     if args.print:
         print(" ".join(command))
         return PASS
-    if args.interval <= 0:
-        raise Refusal(f"--interval {args.interval} must be more than 0 seconds")
     if shutil.which(command[0]) is None:
         raise Refusal(f"{command[0]} is not on PATH: install it, or use the other --via")
     check_port_free(args.local_port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -10,11 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import urlsplit
 
 import psycopg
 
+from statehub.cli.early import INTERRUPTED
 from statehub.data.dsn import ConnectError, DsnError, end_all_queries
 from statehub.data.errors import ToolError
+from statehub.data.http_client import end_all_requests
 from statehub.data.processes import end_all_tools, interrupts_to_the_main_thread
 from statehub.policy.refusal import Refusal
 
@@ -59,10 +63,38 @@ class ScriptParser(argparse.ArgumentParser):
 
 
 def http_url(text: str) -> str:
-    """argparse type of a State Hub API base URL."""
-    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1].strip("/")) == 0:
+    """argparse type of a State Hub API base URL: http(s), a host, no credentials, no query (a base URL needs
+    none, and what is in a URL ends up in reports)."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL: give e.g. http://127.0.0.1:8000")
+    if parts.username or parts.password:
+        shown = f"{parts.scheme}://********@{parts.hostname}"
+        raise argparse.ArgumentTypeError(f"{shown}... carries credentials in the URL: a State Hub base URL needs none")
+    if parts.query or parts.fragment:
+        shown = f"{parts.scheme}://{parts.netloc}{parts.path}?********"
+        raise argparse.ArgumentTypeError(f"{shown}: a base URL has no query (a token there would land in reports)")
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port is not a number from 1 to 65535") from None
     return text
+
+
+def amount(unit: str, most: float, example: str) -> Callable[[str], float]:
+    """argparse type of an amount of `unit`: a finite number above 0 and at most `most` (nan, inf, 1e400, 0
+    and negatives are no amount)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}: give e.g. {example}") from None
+        if not math.isfinite(value) or not 0 < value <= most:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number of {unit} above 0 and at most {most:g}")
+        return value
+
+    return parse
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -70,6 +102,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     unwinding up), then unwind every `with` block: servers stop, temporary data goes."""
     end_all_tools()
     end_all_queries()
+    end_all_requests()
     raise KeyboardInterrupt
 
 
@@ -91,7 +124,7 @@ def run_cli(main: Callable[[], int]) -> None:
         print(f"error: the database refused: {first}", file=sys.stderr)
         code = REFUSED
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        sys.stderr.write(INTERRUPTED)
         code = REFUSED
     sys.exit(code)
 

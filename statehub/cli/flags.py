@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from statehub.cli.entry import http_url
+from statehub.data.api_checks import require_distinct_servers
 from statehub.data.dsn import Dsn
 from statehub.policy.refusal import Refusal
 
@@ -50,7 +51,10 @@ def apis(args: argparse.Namespace) -> tuple[str, str] | None:
     """Both API URLs, or None; one without the other is refused."""
     if bool(args.source_api) != bool(args.target_api):
         raise Refusal("--source-api and --target-api go together: the API check compares the two sides")
-    return (args.source_api, args.target_api) if args.source_api else None
+    if not args.source_api:
+        return None
+    require_distinct_servers(args.source_api, args.target_api)  # before anything is touched
+    return args.source_api, args.target_api
 
 
 def add_report(parser: argparse.ArgumentParser, what: str, *, required: bool = True) -> None:

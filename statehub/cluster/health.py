@@ -42,6 +42,30 @@ class Scope:
     api_url: str | None
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """An object's part as the API server would give it (a broken or hostile answer gives an empty one)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _at(value: Any, *keys: str) -> Any:
+    """`value[k1][k2]...` through mappings only: None where an answer breaks the path (a list, a number)."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _name(item: dict[str, Any]) -> str:
+    name = _at(item, "metadata", "name")
+    return name if isinstance(name, str) else "(unnamed)"
+
+
+def _count(value: Any) -> int:
+    """A count as the API gives it; -1 for anything that is not one (a string, a negative, a boolean)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else -1
+
+
 def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> Report:
     now = now or datetime.now(UTC)
     checks: list[Check] = []
@@ -49,14 +73,16 @@ def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> R
     if cluster is None:
         checks.append(Check("cluster", False, f"no Cluster {CLUSTER_NAME} in {scope.db_namespace}"))
         return _report(checks, {})
-    status = cluster.get("status") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions") or []}
-    phase = status.get("phase", "unknown")
+    status = _mapping(cluster.get("status"))
+    spec = _mapping(cluster.get("spec"))
+    listed = status.get("conditions")
+    conditions = {c.get("type"): c for c in listed if isinstance(c, dict)} if isinstance(listed, list) else {}
+    phase = str(status.get("phase", "unknown"))
     checks.append(Check("phase", phase == HEALTHY_PHASE, phase))
-    wanted = int(cluster["spec"].get("instances", 1))
-    ready = int(status.get("readyInstances") or 0)
-    checks.append(Check("ready instances", ready == wanted, f"{ready} of {wanted}"))
-    archiving = bool(cluster["spec"].get("plugins"))
+    wanted = _count(spec.get("instances", 1))
+    ready = _count(status.get("readyInstances") or 0)
+    checks.append(Check("ready instances", wanted >= 1 and ready == wanted, f"{ready} of {wanted}"))
+    archiving = bool(spec.get("plugins"))
     for name in ("Ready", "ContinuousArchiving", "LastBackupSucceeded"):
         condition = conditions.get(name)
         if condition is None:
@@ -64,7 +90,9 @@ def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> R
                 checks.append(Check(name, False, "condition not reported"))
             continue
         good = condition.get("status") == "True"
-        checks.append(Check(name, good, condition.get("message") or condition.get("reason") or condition["status"]))
+        checks.append(
+            Check(name, good, str(condition.get("message") or condition.get("reason") or condition["status"]))
+        )
     facts: dict[str, Any] = {"phase": phase, "instances": wanted, "ready_instances": ready}
     if archiving:
         checks.append(_last_backup(api, scope, now, facts))
@@ -110,22 +138,30 @@ def _get(api: KubeApi, path: str) -> dict[str, Any] | None:
 
 
 def _items(api: KubeApi, path: str) -> list[dict[str, Any]]:
-    found = _get(api, path)
-    return list((found or {}).get("items") or [])
+    """The objects of a list (anything in `items` that is not an object is no object)."""
+    items = _at(_get(api, path), "items")
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+def _time(text: Any) -> datetime | None:
+    """An RFC 3339 time with its zone, else None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        found = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
 
 
 def _last_backup(api: KubeApi, scope: Scope, now: datetime, facts: dict[str, Any]) -> Check:
     backups = _items(api, f"/apis/postgresql.cnpg.io/v1/namespaces/{scope.db_namespace}/backups")
     completed = [
-        (stopped, b["metadata"]["name"])
+        (stopped, _name(b))
         for b in backups
-        if b.get("spec", {}).get("cluster", {}).get("name") == CLUSTER_NAME
-        and (b.get("status") or {}).get("phase") == "completed"
-        and (stopped := _time((b.get("status") or {}).get("stoppedAt"))) is not None
+        if _at(b, "spec", "cluster", "name") == CLUSTER_NAME
+        and _at(b, "status", "phase") == "completed"
+        and (stopped := _time(_at(b, "status", "stoppedAt"))) is not None
     ]
     if not completed:
         return Check("last backup", False, "no completed backup")
@@ -140,7 +176,7 @@ def _last_backup(api: KubeApi, scope: Scope, now: datetime, facts: dict[str, Any
 
 def _recovery_window(api: KubeApi, scope: Scope, facts: dict[str, Any]) -> Check:
     store = _get(api, f"/apis/barmancloud.cnpg.io/v1/namespaces/{scope.db_namespace}/objectstores/{OBJECT_STORE_NAME}")
-    window = ((store or {}).get("status") or {}).get("serverRecoveryWindow", {}).get(CLUSTER_NAME) or {}
+    window = _mapping(_at(store, "status", "serverRecoveryWindow", CLUSTER_NAME))
     first = window.get("firstRecoverabilityPoint")
     facts["recovery_window"] = window or None
     if store is None:
@@ -156,10 +192,11 @@ def _pods(api: KubeApi, namespace: str, selector: str, what: str) -> list[Check]
         return [Check(f"{what} pods", False, f"no {what} pod in {namespace}")]
     checks = []
     for pod in pods:
-        name = pod["metadata"]["name"]
-        statuses = (pod.get("status") or {}).get("containerStatuses") or []
-        restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
-        waiting = [((s.get("state") or {}).get("waiting") or {}).get("reason") for s in statuses]
+        name = _name(pod)
+        listed = _at(pod, "status", "containerStatuses")
+        statuses = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
+        restarts = sum(max(_count(s.get("restartCount") or 0), 0) for s in statuses)
+        waiting = [_at(s, "state", "waiting", "reason") for s in statuses]
         crashing = "CrashLoopBackOff" in waiting
         ready = bool(statuses) and all(s.get("ready") for s in statuses)
         good = ready and not crashing and restarts <= RESTARTS_LIMIT
@@ -173,11 +210,11 @@ def _migration(api: KubeApi, scope: Scope) -> Check:
     jobs = _items(api, f"/apis/batch/v1/namespaces/{scope.app_namespace}/jobs?labelSelector={migrations}")
     if not jobs:
         return Check("migration job", False, "no migration Job")
-    job = max(jobs, key=lambda j: j["metadata"].get("creationTimestamp", ""))
-    status = job.get("status") or {}
-    if status.get("succeeded"):
-        return Check("migration job", True, f"{job['metadata']['name']} succeeded")
-    return Check("migration job", False, f"{job['metadata']['name']}: {status.get('failed', 0)} failed, not succeeded")
+    job = max(jobs, key=lambda j: str(_at(j, "metadata", "creationTimestamp") or ""))
+    status = _mapping(job.get("status"))
+    if _count(status.get("succeeded")) > 0:
+        return Check("migration job", True, f"{_name(job)} succeeded")
+    return Check("migration job", False, f"{_name(job)}: {status.get('failed', 0)} failed, not succeeded")
 
 
 def _volumes(api: KubeApi, scope: Scope) -> dict[str, str | None]:
@@ -185,7 +222,7 @@ def _volumes(api: KubeApi, scope: Scope) -> dict[str, str | None]:
         api,
         f"/api/v1/namespaces/{scope.db_namespace}/persistentvolumeclaims?labelSelector={DATABASE_PODS}",
     )
-    return {c["metadata"]["name"]: ((c.get("status") or {}).get("capacity") or {}).get("storage") for c in claims}
+    return {_name(c): str(size) if (size := _at(c, "status", "capacity", "storage")) else None for c in claims}
 
 
 def _api(url: str, facts: dict[str, Any]) -> list[Check]:

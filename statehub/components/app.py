@@ -19,6 +19,7 @@ from statehub.policy.names import (
     API_PORT,
     APP_NAME,
     CLUSTER_LABEL,
+    DNS_PORT,
     FRONT_DOOR_NAME,
     POSTGRES_PORT,
     Owner,
@@ -28,7 +29,6 @@ from statehub.policy.names import (
 from statehub.policy.settings import CLUSTER_NAME, AppSettings, Exposure, ExposureSettings, Namespaces
 
 RUN_AS_USER = 10001
-DNS_PORT = 53
 
 _ENV_SECRET_SKIP = (
     "CKV_K8S_35=The State Hub reads DATABASE_URL from its environment (workplan); "  # noqa: S105 - a skip reason

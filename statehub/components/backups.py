@@ -1,9 +1,10 @@
 """`StateHubBackups`: backups of state-hub-db with the Barman Cloud plugin (stage stabilise).
 
 The plugin and cert-manager are installed by the platform in `cnpg-system`; this renders the
-`ObjectStore`, the `ScheduledBackup`, the egress the instances need to reach the store, and, on
-request, a throwaway recovery Cluster. cnpg's in-tree `barmanObjectStore` is deprecated and is not
-used. Volume snapshots are not available on k3s local-path.
+`ObjectStore`, the first `Backup` (the stage waits for it), the `ScheduledBackup` and, on request, a
+throwaway recovery Cluster. The instances' egress to the store is part of their egress policy
+(statehub/components/database.py). cnpg's in-tree `barmanObjectStore` is deprecated and is not used.
+Volume snapshots are not available on k3s local-path.
 """
 
 from __future__ import annotations
@@ -11,17 +12,24 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from statehub.components.network import peer, ports
 from statehub.policy.backup_settings import BackupSettings
-from statehub.policy.names import CLUSTER_LABEL, CNPG_STATUS_PORT, POSTGRES_PORT, Owner, labels
-from statehub.policy.settings import CLUSTER_NAME, OBJECT_STORE_NAME, DatabaseSettings, Namespaces
+from statehub.policy.names import Owner, labels
+from statehub.policy.settings import (
+    CLUSTER_NAME,
+    DATABASE_NAME,
+    DATABASE_OWNER,
+    OBJECT_STORE_NAME,
+    RECOVERY_DRILL_NAME,
+    DatabaseSettings,
+    Namespaces,
+)
 
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
-RECOVERY_DRILL_NAME = f"{CLUSTER_NAME}-recovery-drill"
-"""A name of its own: the drill never touches the live Cluster."""
-KUBE_API_PORTS = (443, 6443)
-"""The instance manager talks to the API server (its Service port and, after DNAT, the k3s server's)."""
-DNS_PORT = 53
+FIRST_BACKUP_NAME = f"{CLUSTER_NAME}-first"
+
+
+def _by_the_plugin() -> dict[str, object]:
+    return {"method": "plugin", "pluginConfiguration": {"name": BARMAN_PLUGIN}}
 
 
 def wal_archiver_plugin() -> dict[str, object]:
@@ -59,6 +67,25 @@ class StateHubBackups(pulumi.ComponentResource):
             spec=_object_store_spec(settings),
             opts=child,
         )
+        # the first backup is part of the stage: `pulumi up` at stabilise ends when it has completed (the Cluster
+        # before it waits for ContinuousArchiving), so a stage that succeeded has a base backup to recover from
+        first = k8s.apiextensions.CustomResource(
+            f"{name}-first",
+            api_version="postgresql.cnpg.io/v1",
+            kind="Backup",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=FIRST_BACKUP_NAME,
+                namespace=namespace,
+                labels=labels(Owner.PLATFORM, "backup"),
+                annotations={"pulumi.com/waitFor": "jsonpath={.status.phase}=completed"},
+            ),
+            spec={"cluster": {"name": CLUSTER_NAME}, **_by_the_plugin()},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.object_store, cluster],
+                custom_timeouts=pulumi.CustomTimeouts(create="30m"),
+            ),
+        )
         k8s.apiextensions.CustomResource(
             f"{name}-schedule",
             api_version="postgresql.cnpg.io/v1",
@@ -67,18 +94,11 @@ class StateHubBackups(pulumi.ComponentResource):
             spec={
                 "schedule": settings.schedule,
                 "cluster": {"name": CLUSTER_NAME},
-                "method": "plugin",
-                "pluginConfiguration": {"name": BARMAN_PLUGIN},
+                **_by_the_plugin(),
                 "backupOwnerReference": "self",
-                "immediate": True,
+                "immediate": False,
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.object_store, cluster]),
-        )
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-egress",
-            metadata=meta(f"{CLUSTER_NAME}-egress", "network"),
-            spec=_egress_policy(settings, namespaces),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[first]),
         )
         if settings.recovery_drill:
             k8s.apiextensions.CustomResource(
@@ -105,31 +125,23 @@ def _object_store_spec(settings: BackupSettings) -> dict[str, object]:
     }
     if settings.endpoint_url:
         configuration["endpointURL"] = settings.endpoint_url
-    return {"configuration": configuration, "retentionPolicy": settings.retention}
+    sidecar = {"cpu": settings.sidecar_cpu, "memory": settings.sidecar_memory}
+    return {
+        "configuration": configuration,
+        "retentionPolicy": settings.retention,
+        # requests = limits: the sidecar joins every instance pod, which would otherwise lose Guaranteed QoS
+        "instanceSidecarConfiguration": {"resources": {"requests": sidecar, "limits": dict(sidecar)}},
+    }
 
 
-def _egress_policy(settings: BackupSettings, namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """All the instances' egress once a policy selects them: DNS, the API server, each other, the store."""
-    instances = k8s.networking.v1.NetworkPolicyPeerArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={CLUSTER_LABEL: CLUSTER_NAME})
-    )
-    anywhere = k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0"))
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={CLUSTER_LABEL: CLUSTER_NAME}),
-        policy_types=["Egress"],
-        egress=[
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[peer(namespaces.dns)], ports=[*ports(DNS_PORT, protocol="UDP"), *ports(DNS_PORT)]
-            ),
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[anywhere], ports=ports(*KUBE_API_PORTS)),
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[instances], ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT)),
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[anywhere], ports=ports(settings.store_port)),
-        ],
-    )
+DRILL_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
+"""The drill asks little (Burstable): it shares the live node and must not crowd the live instance out."""
 
 
 def _recovery_spec(database: DatabaseSettings) -> dict[str, object]:
-    """A one-instance Cluster bootstrapped from the store's latest backup and WAL (its own volume)."""
+    """A one-instance Cluster bootstrapped from the store's latest backup and WAL (its own volume, as large as
+    the live one: it holds the same data), with the live database's name, owner and parameters; the live
+    Cluster's policies select it too (statehub/components/database.py)."""
     resources = database.resources
     return {
         "instances": 1,
@@ -137,10 +149,11 @@ def _recovery_spec(database: DatabaseSettings) -> dict[str, object]:
         "enablePDB": False,
         "storage": {"size": database.storage_size, "storageClass": database.storage_class},
         "resources": {
-            "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
+            "requests": DRILL_REQUESTS,
             "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
         },
-        "bootstrap": {"recovery": {"source": OBJECT_STORE_NAME}},
+        "postgresql": {"parameters": dict(database.parameters)},
+        "bootstrap": {"recovery": {"source": OBJECT_STORE_NAME, "database": DATABASE_NAME, "owner": DATABASE_OWNER}},
         "externalClusters": [
             {
                 "name": OBJECT_STORE_NAME,

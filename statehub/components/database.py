@@ -6,6 +6,7 @@ not part of this stack.
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 import pulumi
@@ -13,8 +14,24 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from statehub.components.network import peer, ports
-from statehub.policy.names import APP_NAME, CLUSTER_LABEL, CNPG_STATUS_PORT, POSTGRES_PORT, Owner, labels
-from statehub.policy.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER, DatabaseSettings, Namespaces
+from statehub.policy.names import (
+    APP_NAME,
+    CLUSTER_LABEL,
+    CNPG_STATUS_PORT,
+    DNS_PORT,
+    KUBE_API_PORTS,
+    POSTGRES_PORT,
+    Owner,
+    labels,
+)
+from statehub.policy.settings import (
+    CLUSTER_NAME,
+    DATABASE_NAME,
+    DATABASE_OWNER,
+    RECOVERY_DRILL_NAME,
+    DatabaseSettings,
+    Namespaces,
+)
 
 
 class StateHubDatabase(pulumi.ComponentResource):
@@ -34,9 +51,11 @@ class StateHubDatabase(pulumi.ComponentResource):
         *,
         protect: bool,
         plugins: list[dict[str, object]],
+        store_port: int | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`plugins`: cnpg `spec.plugins` (the Barman Cloud WAL archiver from stage stabilise on)."""
+        """`plugins`: cnpg `spec.plugins` (the Barman Cloud WAL archiver from stage stabilise on); `store_port`:
+        the backup store's port, which the instances' egress then opens."""
         super().__init__("state-hub-infra:database:StateHubDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         namespace = namespaces.database
@@ -70,7 +89,7 @@ class StateHubDatabase(pulumi.ComponentResource):
                 name=CLUSTER_NAME,
                 namespace=namespace,
                 labels=labels(Owner.PLATFORM, "database"),
-                annotations={"pulumi.com/waitFor": "condition=Ready"},
+                annotations={"pulumi.com/waitFor": _ready_when(archiving=bool(plugins))},
             ),
             spec={**_cluster_spec(settings, self.owner_secret_name), **({"plugins": plugins} if plugins else {})},
             # retain_on_delete: a stack change that drops the Cluster leaves it (and its volumes) in the cluster;
@@ -86,6 +105,24 @@ class StateHubDatabase(pulumi.ComponentResource):
             spec=_ingress_policy(namespaces),
             opts=child,
         )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-egress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{CLUSTER_NAME}-egress", namespace=namespace, labels=labels(Owner.PLATFORM, "network")
+            ),
+            spec=_egress_policy(namespaces, store_port),
+            # stage stabilise made it as a child of the backups (before it was here from stage empty on): the same
+            # object, adopted, not created anew and then deleted with the old name
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                aliases=[
+                    pulumi.Alias(
+                        name="state-hub-backups-egress",
+                        parent=pulumi.create_urn("state-hub-backups", "state-hub-infra:backups:StateHubBackups"),
+                    )
+                ],
+            ),
+        )
         self.register_outputs({"cluster": CLUSTER_NAME, "rwService": self.rw_service})
 
     def database_url(self) -> pulumi.Output[str]:
@@ -98,6 +135,14 @@ class StateHubDatabase(pulumi.ComponentResource):
                 )
             )
         )
+
+
+def _ready_when(*, archiving: bool) -> str:
+    """What `pulumi up` waits for on the Cluster. With WAL archiving (stage stabilise on) also that cnpg reports
+    it working: the instance restarts to take the plugin's sidecar while Ready still says True from before, and
+    the ScheduledBackup made meanwhile fires its immediate backup at a pod without the plugin, which fails and
+    is never tried again (seen on the pods tier: "requested plugin is not available")."""
+    return json.dumps(["condition=Ready", "condition=ContinuousArchiving"]) if archiving else "condition=Ready"
 
 
 def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, object]:
@@ -144,10 +189,38 @@ def _retain_storage_class(name: str, class_name: str, opts: pulumi.ResourceOptio
     )
 
 
+def _instances() -> k8s.meta.v1.LabelSelectorArgs:
+    """The instances of state-hub-db and of its recovery drill (a Cluster of its own name, the same policies)."""
+    return k8s.meta.v1.LabelSelectorArgs(
+        match_expressions=[
+            k8s.meta.v1.LabelSelectorRequirementArgs(
+                key=CLUSTER_LABEL, operator="In", values=[CLUSTER_NAME, RECOVERY_DRILL_NAME]
+            )
+        ]
+    )
+
+
+def _egress_policy(namespaces: Namespaces, store_port: int | None) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """The instances' egress, from stage empty on: DNS, the API server, each other, and (stage stabilise) the
+    backup store."""
+    instances = k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_instances())
+    anywhere = k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0"))
+    rules = [
+        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[peer(namespaces.dns)], ports=[*ports(DNS_PORT, protocol="UDP"), *ports(DNS_PORT)]
+        ),
+        k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[anywhere], ports=ports(*KUBE_API_PORTS)),
+        k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[instances], ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT)),
+    ]
+    if store_port is not None:
+        rules.append(k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[anywhere], ports=ports(store_port)))
+    return k8s.networking.v1.NetworkPolicySpecArgs(pod_selector=_instances(), policy_types=["Egress"], egress=rules)
+
+
 def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """Only the app and its migration Job, the cnpg operator and the cluster's own instances."""
     return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={CLUSTER_LABEL: CLUSTER_NAME}),
+        pod_selector=_instances(),
         policy_types=["Ingress"],
         ingress=[
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
@@ -161,11 +234,7 @@ def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySp
                 ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT),
             ),
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[
-                    k8s.networking.v1.NetworkPolicyPeerArgs(
-                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={CLUSTER_LABEL: CLUSTER_NAME})
-                    )
-                ],
+                from_=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_instances())],
                 ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT),
             ),
         ],

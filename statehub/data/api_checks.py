@@ -7,15 +7,16 @@ table a read is about (so the same database always gives the same reads). Nothin
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
+import socket
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from psycopg import errors, sql
 
 from statehub.data.dsn import Dsn, connect
+from statehub.data.http_client import DEADLINE, HttpError, fetch, strict_json
 from statehub.data.processes import interrupts_to_the_main_thread
 from statehub.policy.api_contract import (
     HEALTH_PATH,
@@ -26,11 +27,11 @@ from statehub.policy.api_contract import (
     is_healthy,
     without_volatile,
 )
+from statehub.policy.refusal import Refusal
 
 KEYED_READS = (("workstreams", "/state/workstreams/{key}"), ("repos", "/state/repos/{key}"))
 """(table, path): one workstream with its tasks, decisions and progress events; a repo."""
 FIXED_READS = ("/state/tokens",)
-_TIMEOUT = 10
 _AT_ONCE = 8
 """Questions in flight at once: both sides of a few reads."""
 _FIRST_AND_LAST = sql.SQL(
@@ -49,22 +50,47 @@ class Answer:
         return {"status": self.status, "body": self.body}
 
 
-def get_json(url: str) -> Answer:
+def get_json(url: str, deadline: float = DEADLINE) -> Answer:
+    """GET `url` through the guarded client: a redirect, a timeout, a huge or deep or non-standard answer is
+    no answer (status 0, the body says why); an error status keeps its JSON body when it has one."""
     try:
-        with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:  # noqa: S310 - operator-given http(s) URL
-            return Answer(response.status, json.loads(response.read() or b"null"))
-    except urllib.error.HTTPError as error:
+        response = fetch(url, deadline=deadline)
+    except HttpError as error:
+        return Answer(0, str(error))
+    if 300 <= response.status < 400:
+        target = urlsplit(response.location or "").netloc or "elsewhere"
+        return Answer(0, f"HTTP {response.status}: a redirect to {target} is not followed (each side answers itself)")
+    try:
+        return Answer(response.status, strict_json(response.body))
+    except ValueError as error:
+        return Answer(response.status if response.status >= 400 else 0, f"HTTP {response.status}: {error}")
+
+
+def require_distinct_servers(source_api: str, target_api: str) -> None:
+    """The API part compares two State Hubs: refuse two URLs that reach the same server (the same address and
+    port after name resolution), which would pass by comparing a server with itself."""
+
+    def endpoints(base: str) -> set[tuple[str, int]]:
+        parts = urlsplit(base)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            return Answer(error.code, json.loads(error.read() or b"null"))
-        except (json.JSONDecodeError, OSError):
-            return Answer(error.code, None)
-    except (urllib.error.URLError, OSError, json.JSONDecodeError) as error:
-        return Answer(0, str(getattr(error, "reason", error)))
+            found = socket.getaddrinfo(parts.hostname or "", port, proto=socket.IPPROTO_TCP)
+        except OSError as error:
+            raise Refusal(f"API {parts.scheme}://{parts.netloc}: its host cannot be resolved ({error})") from None
+        return {(str(info[4][0]), port) for info in found}
+
+    shared = endpoints(source_api) & endpoints(target_api)
+    if shared:
+        address, port = sorted(shared)[0]
+        raise Refusal(
+            f"--source-api {source_api} and --target-api {target_api} reach the same server ({address}:{port}): "
+            "the API part would compare a State Hub with itself. Give the State Hub serving each side"
+        )
 
 
-def probe_health(base: str) -> tuple[bool, Answer]:
+def probe_health(base: str, deadline: float = DEADLINE) -> tuple[bool, Answer]:
     """GET /state/health: healthy means HTTP 200 with status ok."""
-    answer = get_json(base.rstrip("/") + HEALTH_PATH)
+    answer = get_json(base.rstrip("/") + HEALTH_PATH, deadline)
     return is_healthy(answer.status, answer.body), answer
 
 
@@ -83,20 +109,23 @@ def representative_reads(dsn: Dsn) -> tuple[list[str], list[str]]:
     return paths + list(FIXED_READS), warnings
 
 
-def check_apis(source_api: str, target_api: str, data: Dsn, volatile: tuple[str, ...]) -> dict[str, Any]:
+def check_apis(
+    source_api: str, target_api: str, data: Dsn, volatile: tuple[str, ...], deadline: float = DEADLINE
+) -> dict[str, Any]:
     """The API part of a compare report: health of each side, both summaries, the representative reads
     chosen from `data` (the target database); `problems` names the side and the field of each failure.
 
     Every question goes out at once (both sides, every read): each side is its own server, and the
     answers are judged afterwards in a fixed order, so the part does not depend on who answered first.
     """
+    require_distinct_servers(source_api, target_api)
     bases = dict(zip(SIDES, (source_api.rstrip("/"), target_api.rstrip("/")), strict=True))
     with ThreadPoolExecutor(_AT_ONCE, initializer=interrupts_to_the_main_thread) as pool:
         chosen = pool.submit(representative_reads, data)
-        health = {side: pool.submit(probe_health, base) for side, base in bases.items()}
-        summaries = _asked(pool, SUMMARY_PATH, bases)
+        health = {side: pool.submit(probe_health, base, deadline) for side, base in bases.items()}
+        summaries = _asked(pool, SUMMARY_PATH, bases, deadline)
         paths, warnings = chosen.result()
-        reads = {path: _asked(pool, path, bases) for path in paths}
+        reads = {path: _asked(pool, path, bases, deadline) for path in paths}
         problems: list[dict[str, str]] = []
         part: dict[str, Any] = {"volatile_fields": list(volatile)}
         for side, base in bases.items():
@@ -118,9 +147,9 @@ def check_apis(source_api: str, target_api: str, data: Dsn, volatile: tuple[str,
     return part
 
 
-def _asked(pool: ThreadPoolExecutor, path: str, bases: dict[str, str]) -> dict[str, Future[Answer]]:
+def _asked(pool: ThreadPoolExecutor, path: str, bases: dict[str, str], deadline: float) -> dict[str, Future[Answer]]:
     """GET `path` of each side, sent now."""
-    return {side: pool.submit(get_json, base + path) for side, base in bases.items()}
+    return {side: pool.submit(get_json, base + path, deadline) for side, base in bases.items()}
 
 
 def _answers(asked: dict[str, Future[Answer]]) -> dict[str, Answer]:

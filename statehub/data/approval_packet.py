@@ -30,8 +30,10 @@ from statehub.policy.evidence import (
     load_evidence,
 )
 from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY
-from statehub.policy.refusal import GateRefusal
-from statehub.policy.report import utc_now
+from statehub.policy.gates import check_cutover_chain
+from statehub.policy.refusal import GateRefusal, Refusal
+from statehub.policy.report import ReportError, parse_report, read_report_file, utc_now
+from statehub.policy.safe_yaml import load_yaml
 
 REQUIRED = (DRILL, RESTORE_COMPARE, FREEZE, FINAL_COMPARE)
 """Each report the cutover gate reads, at its place in the evidence folder (`EvidenceKind.file`)."""
@@ -47,24 +49,31 @@ class EvidenceFile:
 
 
 def read_folder(folder: Path) -> list[EvidenceFile]:
-    """Every evidence report under `folder` (JSON with kind, created_at and result), oldest first."""
+    """Every evidence report under `folder` that reads as one (strict JSON, each key once, a report's shape),
+    oldest first. Anything else is passed over: folders named like reports, links to nowhere, FIFOs, files
+    too large or too deeply nested to be reports."""
     found = []
     for path in sorted(folder.rglob("*.json")):
-        raw = path.read_bytes()
         try:
-            report = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            raw = read_report_file(path)
+            parse_report(raw)
+        except (ReportError, OSError):
             continue
-        if isinstance(report, dict) and {"kind", "created_at", "result"} <= report.keys():
-            relative = path.relative_to(folder).as_posix()
-            found.append(EvidenceFile(path, relative, hashlib.sha256(raw).hexdigest(), report))
+        report = json.loads(raw)
+        relative = path.relative_to(folder).as_posix()
+        found.append(EvidenceFile(path, relative, hashlib.sha256(raw).hexdigest(), report))
     return sorted(found, key=lambda f: str(f.report["created_at"]))
 
 
 def recorded_api_check_exception(stack_file: Path) -> dict[str, Any] | None:
-    """The stack file's `apiCheckException`, as recorded (None when it has none)."""
-    config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    recorded = config.get(f"state-hub-infra:{API_CHECK_EXCEPTION_KEY}")
+    """The stack file's `apiCheckException`, as recorded (None when it has none); a stack file that is not
+    YAML of a stack is refused with one line."""
+    try:
+        document = load_yaml(stack_file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise Refusal(f"--stack {stack_file} is not a readable stack file ({str(error).splitlines()[0]})") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    recorded = config.get(f"state-hub-infra:{API_CHECK_EXCEPTION_KEY}") if isinstance(config, dict) else None
     return recorded if isinstance(recorded, dict) else None
 
 
@@ -84,6 +93,7 @@ def build_packet(
     by_path = {f.relative: f for f in files}
     required = {kind.key: by_path.get(kind.file) for kind in REQUIRED}
     verdicts = [_verdict(kind, folder / kind.file, now, api_check_exception) for kind in REQUIRED]
+    verdicts.append(_chain_verdict(folder, now))
     ready = all(problem is None for _, _, problem in verdicts)
     final, freeze = required[FINAL_COMPARE.key], required[FREEZE.key]
     sections = [
@@ -112,6 +122,16 @@ def _verdict(
         if problem:
             return kind, path, f"its API part does not pass: {problem}"
     return kind, path, None
+
+
+def _chain_verdict(folder: Path, now: datetime) -> tuple[EvidenceKind, Path, str | None]:
+    """The cutover gate's own check of the reports as one set (the same function the gate runs)."""
+    try:
+        loaded = [load_evidence(kind, folder / kind.file, "cutover", None) for kind in REQUIRED]
+        check_cutover_chain(*loaded)
+    except GateRefusal as refusal:
+        return FINAL_COMPARE, folder, f"as one set: {refusal}"
+    return FINAL_COMPARE, folder, None
 
 
 def _e(value: Any) -> str:

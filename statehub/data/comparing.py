@@ -10,6 +10,7 @@ from typing import Any
 from statehub.data.api_checks import check_apis
 from statehub.data.dsn import Dsn
 from statehub.data.fingerprint import Difference, diff_fingerprints, differing_keys, fingerprint
+from statehub.data.http_client import DEADLINE
 from statehub.data.processes import interrupts_to_the_main_thread
 from statehub.data.row_hash import TableRef
 from statehub.policy.api_contract import VOLATILE_FIELDS
@@ -28,6 +29,8 @@ class ApiCheck:
     source: str
     target: str
     volatile: tuple[str, ...] = VOLATILE_FIELDS
+    deadline: float = DEADLINE
+    """Seconds for each whole question to an API."""
 
 
 def compare_databases(
@@ -43,7 +46,9 @@ def compare_databases(
     started = time.monotonic()
     with ThreadPoolExecutor(3, initializer=interrupts_to_the_main_thread) as pool:
         src_future = pool.submit(fingerprint, source) if isinstance(source, Dsn) else None
-        api_future = pool.submit(check_apis, api.source, api.target, target, api.volatile) if api else None
+        api_future = (
+            pool.submit(check_apis, api.source, api.target, target, api.volatile, api.deadline) if api else None
+        )
         target_fp = pool.submit(fingerprint, target).result()
         source_fp = src_future.result() if src_future else source
         api_part = api_future.result() if api_future else None

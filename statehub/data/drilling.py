@@ -70,6 +70,7 @@ def drill(
         require_empty(scratch)  # before the dump: a refused drill reads nothing
     started = time.monotonic()
     # the server first: one that cannot start reads nothing; the folder is emptied again if the drill breaks
+    # before its last report is written (an interrupted drill leaves no half evidence)
     with (
         _isolated_target(scratch, pg_bin, source) as (target, target_label),
         output_folder(out, what="a drill never overwrites evidence"),
@@ -78,29 +79,29 @@ def drill(
         api = ApiCheck(*apis) if apis else None
         compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin, target_role="throwaway", api=api, progress=progress)
         write_report(compare, out / RESTORE_REPORT)
-    archive = manifest.details["archive"]
-    details: dict[str, Any] = {
-        "source": source.masked(),
-        "source_database": database_identity(manifest.details["fingerprint"]),
-        "source_locale": source_locale(manifest.details["fingerprint"]),
-        "restored_into": target_label,
-        "dump": {
-            "folder": str(out / DUMP_DIR),
-            "sha256": archive["sha256"],
-            "size_bytes": archive["size_bytes"],
-            "fingerprint_sha256": manifest.details["fingerprint_sha256"],
-        },
-        "compare": {
-            "report": str(out / RESTORE_REPORT),
-            "result": compare.result,
-            "target_database": compare.details["target_database"],
-            "tables": len(compare.details["tables"]),
-            "rows": sum(t["source_rows"] for t in compare.details["tables"].values()),
-        },
-        "differences": compare.details["differences"],
-        "api": compare.details.get("api"),
-        "seconds": round(time.monotonic() - started, 3),
-    }
-    report = Report(kind="drill", result=compare.result, details=details)
-    write_report(report, out / DRILL_REPORT)
+        archive = manifest.details["archive"]
+        details: dict[str, Any] = {
+            "source": source.masked(),
+            "source_database": database_identity(manifest.details["fingerprint"]),
+            "source_locale": source_locale(manifest.details["fingerprint"]),
+            "restored_into": target_label,
+            "dump": {
+                "folder": str(out / DUMP_DIR),
+                "sha256": archive["sha256"],
+                "size_bytes": archive["size_bytes"],
+                "fingerprint_sha256": manifest.details["fingerprint_sha256"],
+            },
+            "compare": {
+                "report": str(out / RESTORE_REPORT),
+                "result": compare.result,
+                "target_database": compare.details["target_database"],
+                "tables": len(compare.details["tables"]),
+                "rows": sum(t["source_rows"] for t in compare.details["tables"].values()),
+            },
+            "differences": compare.details["differences"],
+            "api": compare.details.get("api"),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        report = Report(kind="drill", result=compare.result, details=details)
+        write_report(report, out / DRILL_REPORT)
     return report

@@ -35,6 +35,10 @@ def _libpq_options() -> tuple[dict[str, str], frozenset[str]]:
     return env_of, frozenset(secret | {"password", "sslpassword"})
 
 
+def _printable(value: str) -> str:
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in value)
+
+
 def _looks_like_conninfo(text: str) -> bool:
     return "=" in text or text.startswith(("postgresql://", "postgres://"))
 
@@ -104,9 +108,10 @@ class Dsn:
         return f"postgresql://{login}/{dbname}?{urlencode(params)}"
 
     def masked(self) -> str:
-        """For people: host, port, user and database, the password replaced."""
+        """For people: host, port, user and database, the password replaced, and no control character (a
+        newline in an application_name would start a line of its own: one that reads `error: ...`)."""
         _, secret = _libpq_options()
-        shown = {k: (MASK if k in secret else v) for k, v in self.params}
+        shown = {k: (MASK if k in secret else _printable(v)) for k, v in self.params}
         return make_conninfo(**shown)
 
     def child_env(self) -> dict[str, str]:

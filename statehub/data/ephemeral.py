@@ -7,15 +7,18 @@ PostgreSQL refuses to run as root, so under root the server runs as an unprivile
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -229,20 +232,20 @@ def ephemeral_server(
     if user:
         _check_reachable(Path(tempfile.gettempdir()), user)
     base = Path(tempfile.mkdtemp(prefix="statehub-pg-"))
-    server = EphemeralServer(bin_dir, base, free_port() if tcp else 5432, secrets.token_urlsafe(18))
     data = base / "data"
-    server.socket_dir.mkdir()
-    if user:
-        _make_traversable(bin_dir)
-        base.chmod(0o755)
-        shutil.chown(server.socket_dir, user)
-        shutil.chown(base, user)
-    pwfile = base / "pwfile"
-    pwfile.write_text(server.password)
-    if user:
-        shutil.chown(pwfile, user)
-    pwfile.chmod(0o600)
-    try:
+    try:  # from here on, whatever ends the block (Ctrl-C too) removes the folder
+        server = EphemeralServer(bin_dir, base, free_port() if tcp else 5432, secrets.token_urlsafe(18))
+        server.socket_dir.mkdir()
+        if user:
+            _make_traversable(bin_dir)
+            base.chmod(0o755)
+            shutil.chown(server.socket_dir, user)
+            shutil.chown(base, user)
+        pwfile = base / "pwfile"
+        pwfile.write_text(server.password)
+        if user:
+            shutil.chown(pwfile, user)
+        pwfile.chmod(0o600)
         _run_server_tool(
             [
                 str(bin_dir / "initdb"),
@@ -279,11 +282,47 @@ def ephemeral_server(
         _run_server_tool([*pinned, *start], user, environment)
         yield server
     finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run(
-                [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                capture_output=True,
-                check=False,
-                **_run_as(user),  # type: ignore[call-overload]
-            )
+        _stop_and_remove(bin_dir, base, data, user)
+
+
+def _stop_and_remove(bin_dir: Path, base: Path, data: Path, user: str | None) -> None:
+    """Stop the server (immediately) and remove its folder, whatever state an interruption left it in: a
+    postmaster that got the terminal's Ctrl-C itself may still be writing files while it shuts down, so it
+    is waited for (and killed), and the folder removed until it is gone."""
+    pid_file = data / "postmaster.pid"
+    if pid_file.exists():
+        subprocess.run(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            check=False,
+            **_run_as(user),  # type: ignore[call-overload]
+        )
+    postmaster = _postmaster_pid(pid_file)
+    deadline = time.monotonic() + 10
+    while postmaster and _running(postmaster) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if postmaster and _running(postmaster):
+        with contextlib.suppress(OSError):
+            os.kill(postmaster, signal.SIGKILL)
+    for _ in range(50):
         shutil.rmtree(base, ignore_errors=True)
+        if not base.exists():
+            return
+        time.sleep(0.1)
+
+
+def _postmaster_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -150,13 +150,14 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
     with connect(dsn, autocommit=True) as conn:
         operator_session(conn)
         roles, superusers = _roles(conn, app_roles)
+        role_makers = _role_makers(conn, roles)
         with conn.transaction():  # interrupted before this commits, nothing of the freeze exists
-            state = _lock(conn, dbname, roles)
+            state = _lock(conn, dbname, [*roles, *role_makers])
         locked = list(state["roles"])
         ended = conn.execute(
             """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-            WHERE datname = %s AND usename = ANY(%s) AND pid <> pg_backend_pid()""",
-            (dbname, locked),
+            WHERE ((datname = %s AND usename = ANY(%s)) OR usename = ANY(%s)) AND pid <> pg_backend_pid()""",
+            (dbname, locked, role_makers),
         ).fetchone()
         problems = _settled_problems(conn, dbname)
         other_superusers = conn.execute(
@@ -164,7 +165,7 @@ def freeze(dsn: Dsn, *, app_roles: list[str], probe: Dsn | None) -> Report:
             ON r.rolname = a.usename WHERE a.datname = %s AND r.rolsuper AND a.pid <> pg_backend_pid()""",
             (dbname,),
         ).fetchall()
-        undoers = _who_can_undo(conn, dbname)
+        undoers = _who_can_undo(conn, dbname, locked)
     warnings = [f"application role {r!r} is a superuser: no database setting can freeze it" for r in superusers]
     warnings += [f"superuser {r[0]!r} has other sessions on {dbname}: they can still write" for r in other_superusers]
     warnings += undoers
@@ -209,14 +210,27 @@ def frozen_fingerprint(path: Path, *, flag: str = "--unchanged-since") -> Finger
     return frozen
 
 
-def _who_can_undo(conn: psycopg.Connection[Any], dbname: str) -> list[str]:
-    """Roles and sessions that could lift the freeze or write past it, the operator's own excepted:
-    other superusers, CREATEROLE (may reset a connection limit), BYPASSRLS, and their sessions in
-    the server's other databases (ALTER DATABASE/ROLE reach this one from anywhere)."""
+def _role_makers(conn: psycopg.Connection[Any], locked: list[str]) -> list[str]:
+    """Login roles with CREATEROLE (not superusers, not the operator): from any database of the server one of
+    them could `ALTER ROLE app CONNECTION LIMIT -1` and undo the freeze. They are locked out too, and their
+    sessions anywhere on the server ended; unfreeze gives their limits back."""
+    rows = conn.execute(
+        """SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolcreaterole AND NOT rolsuper
+        AND rolname <> current_user AND NOT (rolname = ANY(%s)) ORDER BY 1""",
+        (locked,),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _who_can_undo(conn: psycopg.Connection[Any], dbname: str, locked: list[str]) -> list[str]:
+    """Roles and sessions that could lift the freeze or write past it, the operator's own and the locked ones
+    excepted: other superusers, BYPASSRLS, and their sessions in the server's other databases (ALTER
+    DATABASE/ROLE reach this one from anywhere). CREATEROLE roles are locked out with the freeze."""
     roles = conn.execute(
         """SELECT rolname, rolsuper, rolcreaterole, rolbypassrls FROM pg_roles
         WHERE rolcanlogin AND rolname <> current_user AND (rolsuper OR rolcreaterole OR rolbypassrls)
-        ORDER BY rolname"""
+        AND NOT (rolname = ANY(%s)) ORDER BY rolname""",
+        (locked,),
     ).fetchall()
     found = []
     for name, superuser, createrole, bypassrls in roles:
@@ -227,8 +241,8 @@ def _who_can_undo(conn: psycopg.Connection[Any], dbname: str) -> list[str]:
     sessions = conn.execute(
         """SELECT DISTINCT a.usename, a.datname FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
         WHERE a.datname IS NOT NULL AND a.datname <> %s AND a.pid <> pg_backend_pid()
-          AND (r.rolsuper OR r.rolcreaterole) ORDER BY 1, 2""",
-        (dbname,),
+          AND (r.rolsuper OR r.rolcreaterole) AND NOT (r.rolname = ANY(%s)) ORDER BY 1, 2""",
+        (dbname, locked),
     ).fetchall()
     found += [
         f"{user!r} has a session on database {other!r} of this server: from there it can undo the freeze"

@@ -132,6 +132,7 @@ def pipe_tools(
         )
         assert source.stdout is not None
         assert sink.stdin is not None
+        unwritten: OSError | None = None
         try:
             with copy_to.open("wb") as archive:
                 while chunk := os.read(source.stdout.fileno(), _CHUNK):
@@ -141,11 +142,17 @@ def pipe_tools(
                     sink.stdin.write(chunk)
         except BrokenPipeError:
             source.kill()  # the consumer stopped: its own error says why
+        except OSError as error:  # a full disk, a file size limit: the evidence of the copy is lost
+            unwritten = error
+            sink.kill()  # before its input ends: it must not commit a copy that has no archive
+            source.kill()
         finally:
             source.stdout.close()
             with contextlib.suppress(BrokenPipeError):
                 sink.stdin.close()
             source_code, sink_code = source.wait(), sink.wait()
+        if unwritten is not None:
+            raise ToolError(f"writing {copy_to}: {unwritten.strerror or unwritten}")
         for argv, code, err in ((consumer, sink_code, consumer_err), (producer, source_code, producer_err)):
             if code != 0:
                 err.seek(0)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from statehub.policy.refusal import Refusal
-from statehub.policy.report import Report, ReportError, parse_report
+from statehub.policy.report import Report, ReportError, parse_report, read_report_file
 
 
 def check_report_path(path: Path, *, flag: str = "--report", keep_out_of: tuple[Path, ...] = ()) -> Path:
@@ -79,7 +79,7 @@ def read_passing_report(path: Path, kind: str, *, named: str, remedy: str) -> Re
     if not path.is_file():
         raise Refusal(f"{named}: no such file: {remedy}")
     try:
-        report = parse_report(path.read_bytes())
+        report = parse_report(read_report_file(path))
     except ReportError as error:
         raise Refusal(f"{named} is not a {kind} report ({error}): {remedy}") from None
     if report.kind != kind or report.result != "pass":

@@ -324,6 +324,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     endpoint = ["http://{registry}"]
 """
 
+
 def cni_config(ipam_dir: Path) -> dict[str, Any]:
     """Pods on the bridge, addresses from the node's /24 (the bridge's own is the gateway)."""
     bridge = {

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from statehub.policy.project_file import Declaration, ProjectFileError, read_project_file, read_yaml_mapping
+from statehub.policy.safe_yaml import load_yaml
 
 SECRET_PLACEHOLDER = "offline-placeholder-secret"  # noqa: S105 - a placeholder, not a secret
 """Stands in for a `secure:` value: its ciphertext can't be decrypted without the CLI."""
@@ -118,7 +119,7 @@ def apply_override(config: StackConfig, override: str) -> None:
     if text.lstrip().startswith("!"):
         raise StackConfigError(f"--set {override!r}: YAML tags are not config values; quote the value")
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
     except yaml.YAMLError as error:
         problem = str(error).splitlines()[0]
         raise StackConfigError(f"--set {override!r}: the value is not YAML ({problem}); quote it") from None

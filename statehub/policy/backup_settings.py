@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from statehub.policy.config_reader import ConfigReader
 from statehub.policy.refusal import SettingsError
@@ -30,7 +31,11 @@ class BackupSettings:
     schedule: str
     """cnpg's six-field schedule, seconds first."""
     store_port: int
-    """TCP port of the store, opened in the instances' egress policy."""
+    """TCP port of the store, opened in the instances' egress policy: the endpoint URL's (its explicit port, else
+    443 for https and 80 for http; AWS: 443). A separate setting could only contradict it."""
+    sidecar_cpu: str
+    sidecar_memory: str
+    """The plugin's sidecar in each instance pod, requests = limits: without them the pod loses Guaranteed QoS."""
     recovery_drill: bool
     """Render a throwaway Cluster recovered from the store, to compare with the live one."""
 
@@ -65,5 +70,31 @@ def load_backup_settings(read: ConfigReader) -> BackupSettings:
         )
     if len(fields) != 6:
         raise SettingsError("backupSchedule", schedule, "it must have six fields, seconds first", _SCHEDULE_EXAMPLE)
-    port = read.integer("backupStorePort", example="443", minimum=1, maximum=65535)
-    return BackupSettings(destination, endpoint, secret, retention, schedule, port, read.boolean("recoveryDrill"))
+    return BackupSettings(
+        destination,
+        endpoint,
+        secret,
+        retention,
+        schedule,
+        store_port(endpoint),
+        read.quantity("backupSidecarCpu", example="200m"),
+        read.quantity("backupSidecarMemory", example="256Mi"),
+        read.boolean("recoveryDrill"),
+    )
+
+
+def store_port(endpoint: str | None) -> int:
+    """The TCP port the instances reach the store on, from its endpoint URL."""
+    if endpoint is None:
+        return 443
+    parsed = urlsplit(endpoint)
+    try:
+        port = parsed.port
+    except ValueError:
+        raise SettingsError(
+            "backupEndpointUrl",
+            endpoint,
+            "its port is not a number from 1 to 65535",
+            "https://minio.railiance.internal:9000",
+        ) from None
+    return port or (443 if parsed.scheme == "https" else 80)

@@ -16,7 +16,7 @@ from typing import Any
 from statehub.policy.api_contract import api_part_problem
 from statehub.policy.fingerprints import fingerprint_digest, read_digest
 from statehub.policy.refusal import GateRefusal
-from statehub.policy.report import SCHEMA_VERSION, Report, ReportError, parse_report
+from statehub.policy.report import SCHEMA_VERSION, Report, ReportError, parse_report, read_report_file
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,11 @@ def load_evidence(kind: EvidenceKind, path: Path | None, stage: str, freshness: 
         raise GateRefusal(f"stage {stage} needs {kind.what}: state-hub-infra:{kind.key} is unset. {run}")
     named = f"state-hub-infra:{kind.key} {str(path)!r}"
     try:
-        raw = path.read_bytes()
+        raw = read_report_file(path)
     except OSError as error:
         raise GateRefusal(f"{named} cannot be read ({error.strerror or error}). {run}") from None
+    except ReportError as error:
+        raise GateRefusal(f"{named} cannot be read ({error.problem}). {run}") from None
     try:
         report = parse_report(raw)
     except ReportError as error:

@@ -187,17 +187,14 @@ def _check_evidence(settings: Settings, now: datetime) -> None:
         _check_locale(drill, settings.database.locale)
     if stage.reaches(Stage.VERIFY):
         restored = load_evidence(RESTORE_COMPARE, evidence.restore_compare_report, stage.value, freshness(Stage.VERIFY))
-        _check_restore_of_the_drilled_dump(drill, restored)
-        _check_cluster_is_not_the_drilled_ones(drill, restored)
+        check_restore_chain(drill, restored)
         if stage is Stage.VERIFY:
             _check_api_part(restored, RESTORE_COMPARE, RESTORE_API_COMPARE_COMMAND, evidence.api_check_exception)
     if stage.reaches(Stage.CUTOVER):
         cutover_freshness = freshness(Stage.CUTOVER) if settings.endpoint is Endpoint.CLUSTER else None
         freeze = load_evidence(FREEZE, evidence.freeze_report, stage.value, cutover_freshness)
         final = load_evidence(FINAL_COMPARE, evidence.final_compare_report, stage.value, cutover_freshness)
-        _check_freeze_proof(freeze)
-        _check_final_after_freeze(freeze, final)
-        _check_same_databases(drill, restored, freeze, final)
+        check_cutover_chain(drill, restored, freeze, final)
         if settings.endpoint is Endpoint.CLUSTER:
             _check_api_part(final, FINAL_COMPARE, FINAL_COMPARE.command, evidence.api_check_exception)
         _check_approval(evidence.approval, freeze, final, now)
@@ -217,6 +214,22 @@ def _check_locale(drill: Evidence, locale: str | None) -> None:
             "data is in state-hub-db, set dbLocale to the WSL2 database's (pulumi config set state-hub-infra:dbLocale "
             f"{fields.get('collate')}) and let the platform team recreate the empty Cluster (docs/runbook.md)"
         )
+
+
+def check_restore_chain(drill: Evidence, restored: Evidence) -> None:
+    """The restore compare is of the drilled dump, into state-hub-db (not the drill's own databases)."""
+    _check_restore_of_the_drilled_dump(drill, restored)
+    _check_cluster_is_not_the_drilled_ones(drill, restored)
+
+
+def check_cutover_chain(drill: Evidence, restored: Evidence, freeze: Evidence, final: Evidence) -> None:
+    """The reports the cutover gate reads, checked as one chain (each report alone can pass while the set does
+    not: a restore compare given as the final compare, a freeze of another database): the approval packet
+    runs this very check."""
+    check_restore_chain(drill, restored)
+    _check_freeze_proof(freeze)
+    _check_final_after_freeze(freeze, final)
+    _check_same_databases(drill, restored, freeze, final)
 
 
 def _check_api_part(compare: Evidence, kind: EvidenceKind, command: str, exception: ApiCheckException | None) -> None:

@@ -10,6 +10,9 @@ API_PORT = 8000
 POSTGRES_PORT = 5432
 CNPG_STATUS_PORT = 8000
 """cnpg's instance manager status port (the operator reaches it; a NetworkPolicy must let it in)."""
+DNS_PORT = 53
+KUBE_API_PORTS = (443, 6443)
+"""Where pods reach the API server: its Service port and, after DNAT, the k3s server's own."""
 FRONT_DOOR_NAME = "state-hub-api"
 """The stable Service clients (and the private Ingress) use; the endpoint toggle moves what is behind it."""
 

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from statehub.policy.refusal import Refusal
+from statehub.policy.safe_yaml import load_yaml
 
 
 class ProjectFileError(Refusal):
@@ -43,7 +44,7 @@ class ProjectFile:
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A Pulumi project or stack file: YAML holding a mapping."""
     try:
-        loaded = yaml.safe_load(path.read_text())
+        loaded = load_yaml(path.read_text())
     except OSError as error:
         raise ProjectFileError(f"{path} cannot be read ({error.strerror})") from None
     except yaml.YAMLError as error:

@@ -134,4 +134,3 @@ def wait_healthy(base: str, seconds: float = 60) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{base} not healthy within {seconds:.0f} s (HTTP {answer.status})")
         time.sleep(0.5)
-

@@ -87,7 +87,9 @@ class EngineGates:
             stack.preview(diff=True, on_event=lambda event: _collect(event, changes, warnings))
             up = stack.up(on_event=lambda event: _collect(event, [], []))
         except auto.CommandError as error:
-            raise GateRefusal(refusal_line(str(error))) from None
+            refusal = GateRefusal(refusal_line(str(error)))
+            refusal.add_note(_diagnostics(str(error)))  # shown with a traceback (a test's), never in the line
+            raise refusal from None
         run = GateRun(output_values(up.outputs), warnings, changes)
         self.history.append((list(overrides), run))
         return run
@@ -128,6 +130,12 @@ def _collect(event: auto.EngineEvent, changes: list[Change], warnings: list[str]
     changes.append(
         Change(pre.metadata.op.value, pre.metadata.type, urn.rsplit("::", 1)[-1], tuple(pre.metadata.diffs or ()))
     )
+
+
+def _diagnostics(cli_output: str) -> str:
+    """The CLI's own account of a failed run: from its Diagnostics heading on (secrets are masked there)."""
+    start = cli_output.find("Diagnostics:")
+    return cli_output[start:][:6000] if start >= 0 else cli_output[-6000:]
 
 
 def refusal_line(cli_output: str) -> str:

@@ -138,9 +138,10 @@ def port_forward(node: NodeCluster, target: str, remote: int) -> Iterator[int]:
 
     def keep() -> None:
         while not stop.is_set():
-            with log.open("ab") as output, subprocess.Popen(
-                argv, stdout=output, stderr=output, stdin=subprocess.DEVNULL
-            ) as forward:
+            with (
+                log.open("ab") as output,
+                subprocess.Popen(argv, stdout=output, stderr=output, stdin=subprocess.DEVNULL) as forward,
+            ):
                 while forward.poll() is None and not stop.is_set():
                     stop.wait(0.2)
                 if forward.poll() is None:
@@ -308,13 +309,18 @@ def pods_side(node: NodeCluster, stack: PodsStack) -> Iterator[PodsSide]:
         yield side
 
 
-def pods_cluster(node: NodeCluster, work_dir: Path, bin_dir: Path) -> ClusterChoice:
+def pods_cluster(
+    node: NodeCluster, work_dir: Path, bin_dir: Path, made: list[PodsStack] | None = None
+) -> ClusterChoice:
     """The stack on `node` as railiance01: created and applied at stage empty (real awaits: the Cluster
-    bootstraps, the migration Job runs, the app serves) once the workstation's locale is known."""
+    bootstraps, the migration Job runs, the app serves) once the workstation's locale is known. `made`
+    receives the stack (the node keeps it after the rehearsal: a test can take it further)."""
 
     @contextmanager
     def open_side(locale: str) -> Iterator[tuple[ClusterSide, Gates]]:
         stack = pods_gates(node, work_dir, bin_dir, locale=locale)
+        if made is not None:
+            made.append(stack)
         stack.gates(["stage=empty", "endpoint=wsl2", f"dbLocale={locale}"])
         with pods_side(node, stack) as side:
             yield side, stack.gates

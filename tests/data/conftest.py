@@ -25,12 +25,6 @@ NewDb = Callable[..., Dsn]
 
 
 @pytest.fixture(scope="session")
-def pg16() -> Iterator[EphemeralServer]:
-    with ephemeral_server(tcp=True) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
 def pg15() -> Iterator[EphemeralServer]:
     if not (PG15_BIN / "initdb").exists():
         pytest.skip(f"Debian's PostgreSQL 15 is not installed at {PG15_BIN} (apt-get install postgresql-15)")

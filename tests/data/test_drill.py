@@ -89,7 +89,7 @@ def test_bad_drill_requests_are_refused(new_db: NewDb, tmp_path: Path, case: str
     extra = {
         "scratch-is-source": ["--scratch", no_password(source)],
         "scratch-not-empty": ["--scratch", no_password(new_db(scale=1))],
-        "api-without-scratch": ["--source-api", "http://127.0.0.1:9", "--target-api", "http://127.0.0.1:9"],
+        "api-without-scratch": ["--source-api", "http://127.0.0.1:9", "--target-api", "http://127.0.0.1:10"],
         "api-one-side": ["--target-api", "http://127.0.0.1:9"],
     }[case]
     code, stderr, report = drill_cli(source, tmp_path / "drill", *extra)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pytest
 
-from statehub.components.backups import BARMAN_PLUGIN, RECOVERY_DRILL_NAME
-from statehub.policy.settings import OBJECT_STORE_NAME
+from statehub.components.backups import BARMAN_PLUGIN
+from statehub.policy.settings import OBJECT_STORE_NAME, RECOVERY_DRILL_NAME
 from tests.program.conftest import BACKUP_DECIDED, Render, by_kind, crd_validator, manifest, one
 from tests.program.evidence_set import EvidenceSet
 
@@ -58,20 +60,32 @@ def test_stabilise_renders_the_store_the_schedule_the_archiver_and_the_egress(
         "method": "plugin",
         "pluginConfiguration": {"name": BARMAN_PLUGIN},
         "backupOwnerReference": "self",
-        "immediate": True,
+        "immediate": False,  # the first backup is a Backup of its own, which the stage waits for
     }
+    first = one(run, "Backup")
+    assert first["spec"] == {
+        "cluster": {"name": "state-hub-db"},
+        "method": "plugin",
+        "pluginConfiguration": {"name": BARMAN_PLUGIN},
+    }
+    assert first["metadata"]["annotations"]["pulumi.com/waitFor"] == "jsonpath={.status.phase}=completed"
     cluster = manifest(run, "Cluster", "state-hub-db")
+    waits = json.loads(cluster["metadata"]["annotations"]["pulumi.com/waitFor"])  # archiving works before the backup
+    assert waits == ["condition=Ready", "condition=ContinuousArchiving"]
     assert cluster["spec"]["plugins"] == [
         {"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": OBJECT_STORE_NAME}}
     ]
     egress = manifest(run, "NetworkPolicy", "state-hub-db-egress")
     assert egress["spec"]["policyTypes"] == ["Egress"]
     opened = {p["port"] for rule in egress["spec"]["egress"] for p in rule["ports"]}
-    assert {53, 443, 6443, 5432, 8000} <= opened
+    assert {53, 443, 6443, 5432, 8000} <= opened  # the store is https://minio.railiance.internal: 443, from its URL
+    sidecar = store["spec"]["instanceSidecarConfiguration"]["resources"]
+    assert sidecar["requests"] == sidecar["limits"] == {"cpu": "200m", "memory": "256Mi"}  # Guaranteed QoS stays
     assert "backupOwnerReference" not in cluster["spec"]  # the in-tree barmanObjectStore is not used either
     assert "backup" not in cluster["spec"]
     crd_validator("barmancloud.cnpg.io_objectstores.yaml").validate(store)
     crd_validator("postgresql.cnpg.io_scheduledbackups.yaml").validate(one(run, "ScheduledBackup"))
+    crd_validator("postgresql.cnpg.io_backups.yaml").validate(first)
     crd_validator("postgresql.cnpg.io_clusters.yaml").validate(cluster)
 
 
@@ -79,9 +93,30 @@ def test_the_recovery_drill_is_a_cluster_of_its_own(render: Render, evidence: Ev
     run = render("railiance01", *stabilise(evidence), *BACKUP_DECIDED, "recoveryDrill=true")
     drill = manifest(run, "Cluster", RECOVERY_DRILL_NAME)
     assert drill["metadata"]["name"] != "state-hub-db"
-    assert drill["spec"]["bootstrap"] == {"recovery": {"source": OBJECT_STORE_NAME}}
+    assert drill["spec"]["bootstrap"] == {
+        "recovery": {"source": OBJECT_STORE_NAME, "database": "state_hub", "owner": "state_hub"}
+    }
+    live = manifest(run, "Cluster", "state-hub-db")
+    assert drill["spec"]["postgresql"] == live["spec"]["postgresql"]  # the live parameters
+    assert drill["spec"]["resources"]["requests"] == {
+        "cpu": "100m",
+        "memory": "256Mi",
+    }  # Burstable, beside the live one
     (external,) = drill["spec"]["externalClusters"]
     assert external["plugin"]["parameters"] == {"barmanObjectName": OBJECT_STORE_NAME, "serverName": "state-hub-db"}
     assert "plugins" not in drill["spec"]  # it archives nothing into the live store
     assert not run.named("state-hub-backups-recovery-drill").protect
     crd_validator("postgresql.cnpg.io_clusters.yaml").validate(drill)
+
+
+def test_the_store_port_comes_from_its_url(render: Render, evidence: EvidenceSet) -> None:
+    """The egress opens the store's own port (the MinIO API's 9000 here), not a separate key that could say 443."""
+    decided = [o for o in BACKUP_DECIDED if not o.startswith("backupEndpointUrl=")]
+    run = render(
+        "railiance01", *stabilise(evidence), *decided, "backupEndpointUrl=http://minio.railiance.internal:9000"
+    )
+    egress = manifest(run, "NetworkPolicy", "state-hub-db-egress")
+    opened = {p["port"] for rule in egress["spec"]["egress"] for p in rule["ports"]}
+    assert 9000 in opened and 80 not in opened
+    with pytest.raises(pulumi.RunError, match="backupStorePort"):
+        render("railiance01", *stabilise(evidence), *BACKUP_DECIDED, "backupStorePort=443")  # no longer a key

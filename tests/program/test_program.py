@@ -88,12 +88,22 @@ def test_database_password_is_generated_and_secret(render: Render) -> None:
     assert url.endswith("@state-hub-db-rw.databases.svc:5432/state_hub")
 
 
+INSTANCES = {
+    "matchExpressions": [
+        {"key": "cnpg.io/cluster", "operator": "In", "values": ["state-hub-db", "state-hub-db-recovery-drill"]}
+    ]
+}
+"""state-hub-db's instances and its recovery drill's: one set of policies for both."""
+
+
 def test_database_network_policy(render: Render) -> None:
     run = render("railiance01")
-    policy = [p for p in by_kind(run, "NetworkPolicy") if p["metadata"]["namespace"] == "databases"]
-    assert len(policy) == 1
-    spec = policy[0]["spec"]
-    assert spec["podSelector"] == {"matchLabels": {"cnpg.io/cluster": "state-hub-db"}}
+    policies = {
+        p["metadata"]["name"]: p for p in by_kind(run, "NetworkPolicy") if p["metadata"]["namespace"] == "databases"
+    }
+    assert set(policies) == {"state-hub-db-ingress", "state-hub-db-egress"}
+    spec = policies["state-hub-db-ingress"]["spec"]
+    assert spec["podSelector"] == INSTANCES
     rules = spec["ingress"]
     app_rule, operator_rule, peers_rule = rules
     assert app_rule["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "railiance-apps"}
@@ -104,7 +114,15 @@ def test_database_network_policy(render: Render) -> None:
     }
     assert operator_rule["from"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "cloudnative-pg"}
     assert [p["port"] for p in operator_rule["ports"]] == [5432, 8000]
-    assert peers_rule["from"][0]["podSelector"]["matchLabels"] == {"cnpg.io/cluster": "state-hub-db"}
+    assert peers_rule["from"][0]["podSelector"] == INSTANCES
+
+
+def test_the_instances_egress_is_restricted_from_stage_empty(render: Render) -> None:
+    """DNS, the API server and each other from the start (not unrestricted until stage stabilise adds the store)."""
+    egress = manifest(render("railiance01"), "NetworkPolicy", "state-hub-db-egress")["spec"]
+    assert egress["podSelector"] == INSTANCES and egress["policyTypes"] == ["Egress"]
+    opened = sorted(p["port"] for rule in egress["egress"] for p in rule["ports"])
+    assert opened == [53, 53, 443, 5432, 6443, 8000]
 
 
 def test_app_deployment_is_restricted_and_waits_for_migration(render: Render) -> None:

@@ -202,10 +202,43 @@ def test_roles_and_sessions_that_can_undo_the_freeze_are_named(app_db: tuple[Dsn
             elsewhere.execute("SELECT 1")
             report = freeze(admin, app_roles=[app.get("user") or ""], probe=app)
         warnings = report.details["warnings"]
-        assert f"login role {undoer!r} has CREATEROLE/BYPASSRLS: it can undo the freeze or write past it" in warnings
+        assert undoer in report.details["locked_roles"]  # CREATEROLE: locked out with the application role
+        assert not any(undoer in w for w in warnings), warnings
         assert any(w.startswith("'postgres' has a session on database 'postgres'") for w in warnings), warnings
-        assert report.result == "pass"  # named for the operator; the application role itself is locked out
+        assert report.result == "pass"
     finally:
         unfreeze(admin, probe=None)
         with connect(admin, autocommit=True) as conn:
+            limit = conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (undoer,)).fetchone()
+            assert limit == (-1,)  # given back
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(undoer)))
+
+
+def test_a_createrole_session_elsewhere_cannot_undo_the_freeze(app_db: tuple[Dsn, Dsn], pg16: EphemeralServer) -> None:
+    """A CREATEROLE login with a session in another database could `ALTER ROLE app CONNECTION LIMIT -1` and let
+    the app write again: its session is ended and it is locked out too, so the freeze holds."""
+    admin, app = app_db
+    maker = f"maker_{os.getpid()}"
+    with connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD 'maker-pw'").format(sql.Identifier(maker)))
+        conn.execute(
+            sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(
+                sql.Identifier(app.get("user") or ""), sql.Identifier(maker)
+            )
+        )
+    elsewhere = connect(pg16.dsn("postgres").replace(user=maker, password="maker-pw"), autocommit=True)
+    try:
+        report = freeze(admin, app_roles=[app.get("user") or ""], probe=app)
+        assert report.result == "pass" and maker in report.details["locked_roles"]
+        with pytest.raises(psycopg.Error):  # its session was ended by the freeze
+            elsewhere.execute(
+                sql.SQL("ALTER ROLE {} CONNECTION LIMIT -1").format(sql.Identifier(app.get("user") or ""))
+            )
+        with pytest.raises(ConnectError, match="too many connections"):
+            connect(pg16.dsn("postgres").replace(user=maker, password="maker-pw"))
+        assert is_frozen(admin)
+    finally:
+        elsewhere.close()
+        unfreeze(admin, probe=None)
+        with connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(maker)))

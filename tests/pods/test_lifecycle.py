@@ -1,0 +1,94 @@
+"""`local_cluster.py up --nodes 1` and `down` leave nothing behind: no process, mount, interface, network namespace,
+iptables rule or cgroup, also when `up` is interrupted by Ctrl-C or SIGTERM half-way. (These run before the
+session's shared node starts: one node at a time per machine.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from statehub.engine.node import CGROUP_ROOT, NETNS_NAME, STATE_FILE
+from tests.pods.conftest import PodsTools
+from tests.script_runner import SCRIPTS, run_script, script_env
+
+
+def machine_state(folder: Path) -> dict[str, object]:
+    """What a node could leave behind, as seen from this machine."""
+
+    def lines(*argv: str) -> list[str]:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return sorted(line for line in done.stdout.splitlines() if not line.startswith("#"))
+
+    processes = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(folder) in command:
+                processes.append(command[:120])
+    return {
+        "iptables": lines("iptables-save"),
+        "links": lines("ip", "-o", "link", "show"),
+        "netns": lines("ip", "netns", "list"),
+        "routes": lines("ip", "route", "show"),
+        "mounts": [m for m in Path("/proc/mounts").read_text().splitlines() if str(folder) in m],
+        "cgroups": [c for c in os.listdir("/sys/fs/cgroup/cpu") if c == CGROUP_ROOT],
+        "processes": processes,
+    }
+
+
+def test_up_and_down_leave_nothing_behind(pods_tools: PodsTools, tmp_path: Path) -> None:
+    folder = tmp_path / "node"
+    before = machine_state(folder)
+    up = run_script("local_cluster.py", "up", "--dir", str(folder), "--nodes", "1", timeout=600)
+    try:
+        assert up.returncode == 0, up.stderr[-2000:]
+        assert up.stdout.strip().splitlines()[-1] == str(folder / "pki" / "admin.kubeconfig")
+        assert "cnpg operator ready" in up.stderr and "Barman Cloud plugin ready" in up.stderr
+        during = machine_state(folder)
+        assert during["netns"] != before["netns"] and during["processes"]
+    finally:
+        down = run_script("local_cluster.py", "down", "--dir", str(folder), timeout=300)
+    assert down.returncode == 0, down.stderr
+    assert machine_state(folder) == before
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_up_leaves_nothing_behind(pods_tools: PodsTools, tmp_path: Path, signum: int) -> None:
+    folder = tmp_path / "node"
+    before = machine_state(folder)
+    command = [sys.executable, str(SCRIPTS / "local_cluster.py"), "up", "--dir", str(folder), "--nodes", "1"]
+    running = subprocess.Popen(
+        command, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and '"kubelet"' not in _state(folder):
+        time.sleep(0.2)  # half-way: the node's processes run, the platform is not installed yet
+    time.sleep(2)
+    if signum == signal.SIGINT:
+        os.killpg(running.pid, signal.SIGINT)  # as a terminal sends Ctrl-C, to the whole group
+    else:
+        running.send_signal(signal.SIGTERM)
+    _, stderr = running.communicate(timeout=300)
+    assert running.returncode == 2, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "error: interrupted"
+    assert machine_state(folder) == before
+    assert not any(folder.iterdir())
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    assert NETNS_NAME not in listed
+
+
+def _state(folder: Path) -> str:
+    try:
+        return (folder / STATE_FILE).read_text()
+    except OSError:
+        return ""
