@@ -12,13 +12,13 @@ from statehub.components.cluster_access import StateHubNamespaces, cluster_trans
 from statehub.components.database import StateHubDatabase
 from statehub.components.front_door import FrontDoor
 from statehub.components.image import StateHubImage
-from statehub.components.stack_history import DEPLOYED_OUTPUT, last_outputs
-from statehub.policy.gates import check_not_deployed, check_stage
+from statehub.components.stack_history import DEPLOYED_OUTPUT, MAJOR_OUTPUT, STORAGE_OUTPUT, last_outputs
+from statehub.policy.gates import check_major_upgrade, check_not_deployed, check_stage, check_storage_size
 from statehub.policy.names import Owner
 from statehub.policy.operator_hints import api_base, client_access, restore_target
 from statehub.policy.project_file import check_declared, read_project_file
 from statehub.policy.refusal import Refusal
-from statehub.policy.settings import Stage, load_settings
+from statehub.policy.settings import PROJECT, Settings, Stage, load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -29,11 +29,12 @@ def main() -> None:
     check_declared(read_project_file(PROJECT_DIR), every_value, pulumi.runtime.config.is_config_secret)
 
     def secret(key: str) -> pulumi.Output[str] | None:
-        raw = config.get(key)
-        return pulumi.Output.secret(raw) if raw else None
+        """A secret key through `get_secret` (Pulumi keeps it a secret); set but empty is unset."""
+        return config.get_secret(key) if every_value.get(f"{PROJECT}:{key}") else None
 
     settings = load_settings(config.get, secret)
-    plan = check_stage(settings, datetime.now(UTC))
+    now = datetime.now(UTC)
+    plan = check_stage(settings, now)
     for notice in plan.notices:
         pulumi.log.warn(notice)
 
@@ -63,11 +64,13 @@ def main() -> None:
     in_cluster = pulumi.ResourceOptions(
         providers=[provider], depends_on=owned, transformations=cluster_transformations(settings.kube)
     )
+    checked: pulumi.Output[bool] = pulumi.Output.from_input(_checked_against_last_update(settings, now))
     database = StateHubDatabase(
         "state-hub-db",
         settings.database,
         namespaces,
         protect=plan.protect_database,
+        checked=checked,
         plugins=[wal_archiver_plugin()] if settings.backup else [],
         store_port=settings.backup.store_port if settings.backup else None,
         opts=in_cluster,
@@ -79,6 +82,7 @@ def main() -> None:
             settings.database,
             namespaces,
             cluster=database.cluster,
+            kube=settings.kube,
             opts=in_cluster,
         )
     app = StateHubApp(
@@ -88,6 +92,7 @@ def main() -> None:
         namespaces,
         image=plan.deploy_image,
         replicas=plan.app_replicas,
+        migrate=plan.migrate,
         database_url=database.database_url(),
         database_host=database.rw_service,
         database=database.cluster,
@@ -99,13 +104,16 @@ def main() -> None:
     pulumi.export("dbNamespace", namespaces.database)
     pulumi.export(DEPLOYED_OUTPUT, database.rw_service)
     pulumi.export("dbOwnerSecret", database.owner_secret_name)
+    # through the checks: a refused update must not record the refused values as the last update's
+    pulumi.export(STORAGE_OUTPUT, checked.apply(lambda _: settings.database.storage_size))
+    pulumi.export(MAJOR_OUTPUT, checked.apply(lambda _: settings.database.postgres_major))
     if database.superuser_secret_name:
         pulumi.export("dbSuperuserSecret", database.superuser_secret_name)
     pulumi.export("appServiceHost", app.service_host)
     pulumi.export("appReplicas", plan.app_replicas)
     pulumi.export("endpoint", plan.endpoint.value)
     pulumi.export("apiBase", api_base(settings.exposure, front_door.host))
-    pulumi.export("clientAccess", client_access(settings.exposure, namespaces.app))
+    pulumi.export("clientAccess", client_access(settings.exposure, namespaces.app, plan.endpoint))
     if settings.stage is Stage.RESTORE:
         pulumi.export("restoreTarget", restore_target(namespaces.database, database.owner_secret_name))
 
@@ -115,6 +123,18 @@ async def _refuse_when_deployed() -> None:
         check_not_deployed(await last_outputs(), DEPLOYED_OUTPUT)
     except Refusal as refusal:
         raise pulumi.RunError(str(refusal)) from None
+
+
+async def _checked_against_last_update(settings: Settings, now: datetime) -> bool:
+    """What only the last update's outputs can tell (a volume size or a PostgreSQL major that changed). The
+    Cluster's spec waits for it, so a refusal leaves the Cluster as it is."""
+    outputs = await last_outputs()
+    try:
+        check_storage_size(outputs, STORAGE_OUTPUT, settings.database)
+        check_major_upgrade(outputs, MAJOR_OUTPUT, settings, now)
+    except Refusal as refusal:
+        raise pulumi.RunError(str(refusal)) from None
+    return True
 
 
 try:

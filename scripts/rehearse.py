@@ -17,8 +17,9 @@ default when `scripts/engine_tools.py build` has run) the real Pulumi CLI applie
 preview --diff`, then `pulumi up`) to a local API server (or the node); with --engine mocks the program
 runs in-process under Pulumi's mocks. Prints the timeline and the write-freeze window (freeze to toggle
 ready) against a bare `pg_dump -Fc -Z0 | pg_restore` of the same database; writes every evidence file
-and summary.json/summary.md (which says what ran) into --out. Every server it started is stopped when it
-ends, also on Ctrl-C or failure.
+and summary.json/summary.md (which says what ran) into --out. --pin-cores runs the workstation's and the
+local cluster's servers on separate CPUs, as two machines would. Every server it started is stopped
+when it ends, also on Ctrl-C or failure.
 Exit 0 every step passed, 1 a step failed or a gate refused, 2 refused (bad input).
 """
 
@@ -28,6 +29,8 @@ from statehub.cli.early import quiet_interrupts
 
 quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
 
+import os
+import shutil
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -74,7 +77,15 @@ def main() -> int:
         "or the stack applied to a local node that runs pods (cnpg's own state-hub-db; needs root and "
         "`scripts/engine_tools.py build`; gates are the real Pulumi CLI)",
     )
+    parser.add_argument(
+        "--pin-cores",
+        action="store_true",
+        help="run the workstation's server on CPU 0 and the local cluster's on CPU 1 (taskset), as the two "
+        "machines are in production, so the write-freeze window is not measured on shared cores",
+    )
     args = parser.parse_args()
+    if args.pin_cores and (args.cluster == "pods" or len(os.sched_getaffinity(0)) < 2 or not shutil.which("taskset")):
+        raise Refusal("--pin-cores needs --cluster local, two CPUs this process may use and taskset (util-linux)")
     if args.scale < 1:
         raise Refusal(f"--scale {args.scale}: give 1 or more")
     if args.source and args.scale != 1:
@@ -84,8 +95,12 @@ def main() -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="state-hub-rehearsal-"))
     source = database(args.source, "--source") if args.source else None
     with ExitStack() as resources:
-        cluster = _pods(resources) if args.cluster == "pods" else _local(args.engine, resources)
-        summary = rehearse(out, source=source, scale=args.scale, echo=_echo, cluster=cluster)
+        cpus = _PINNED if args.pin_cores else None
+        cluster = _pods(resources) if args.cluster == "pods" else _local(args.engine, resources, cpus and cpus[1])
+        workstation_cpus = cpus and cpus[0]
+        summary = rehearse(
+            out, source=source, scale=args.scale, echo=_echo, cluster=cluster, workstation_cpus=workstation_cpus
+        )
     colour = "green" if summary.result == "pass" else "red"
     stopped = f" at {summary.stopped_at}" if summary.stopped_at else ""
     console().print(
@@ -95,7 +110,11 @@ def main() -> int:
     return PASS if summary.result == "pass" else FAIL
 
 
-def _local(engine: str, resources: ExitStack) -> ClusterChoice:
+_PINNED = ("0", "1")
+"""--pin-cores: the workstation's CPU, the cluster's CPU (taskset lists)."""
+
+
+def _local(engine: str, resources: ExitStack, cpus: str | None) -> ClusterChoice:
     try:
         tools = bin_dir()
         unavailable = [f"not built: {', '.join(missing(tools))}"] if missing(tools) else []
@@ -103,12 +122,12 @@ def _local(engine: str, resources: ExitStack) -> ClusterChoice:
         tools, unavailable = Path(), [str(error)]
     if engine == "mocks" or (engine == "auto" and unavailable):
         console().print("gates: mocks" + (f" (engine auto: {'; '.join(unavailable)})" if engine == "auto" else ""))
-        return local_cluster(MockGates())
+        return local_cluster(MockGates(), cpus)
     if unavailable:
         raise Refusal(f"--engine pulumi: {'; '.join(unavailable)}. Run: uv run scripts/engine_tools.py build")
     console().print("gates: the real Pulumi CLI on a local API server")
     work = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="state-hub-engine-")))
-    return engine_cluster(work, tools, console().print)
+    return engine_cluster(work, tools, console().print, cpus)
 
 
 def _pods(resources: ExitStack) -> ClusterChoice:

@@ -56,7 +56,7 @@ WAIT_FOR_DATABASE = (
 class StateHubApp(pulumi.ComponentResource):
     deployment: k8s.apps.v1.Deployment
     service: k8s.core.v1.Service
-    migration_job: k8s.batch.v1.Job
+    migration_job: k8s.batch.v1.Job | None
     service_host: str
     """In-cluster address of the API Service (`state-hub.<namespace>.svc`)."""
 
@@ -69,6 +69,7 @@ class StateHubApp(pulumi.ComponentResource):
         *,
         image: ImageRef,
         replicas: int,
+        migrate: bool,
         database_url: pulumi.Input[str],
         database_host: str,
         database: pulumi.Resource,
@@ -80,7 +81,9 @@ class StateHubApp(pulumi.ComponentResource):
         self.service_host = f"{APP_NAME}.{self._app_namespace}.svc"
         environment = self._environment(database_url, child)
         migration_name = f"{APP_NAME}-migrate-{_image_suffix(image)}"
-        self.migration_job = self._migration_job(migration_name, image, environment, database_host, database)
+        self.migration_job = (
+            self._migration_job(migration_name, image, environment, database_host, database) if migrate else None
+        )
         self.deployment = self._deployment(image, environment, replicas)
         self.service = k8s.core.v1.Service(
             f"{name}-service",
@@ -95,7 +98,7 @@ class StateHubApp(pulumi.ComponentResource):
         _network_policies(name, namespaces, exposure, child)
         if exposure.model is Exposure.PRIVATE_INGRESS:
             _private_ingress(name, self._app_namespace, exposure, child)
-        self.register_outputs({"serviceHost": self.service_host, "migrationJob": migration_name})
+        self.register_outputs({"serviceHost": self.service_host, "migrationJob": migration_name if migrate else None})
 
     def _meta(
         self, resource_name: str, component: str, annotations: dict[str, str] | None = None
@@ -234,7 +237,7 @@ class StateHubApp(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migration_job]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migration_job] if self.migration_job else []),
         )
 
 

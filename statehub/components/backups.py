@@ -9,9 +9,12 @@ Volume snapshots are not available on k3s local-path.
 
 from __future__ import annotations
 
+import asyncio
+
 import pulumi
 import pulumi_kubernetes as k8s
 
+from statehub.cluster.instance_rollout import RolloutError, wait_with_kubeconfig
 from statehub.policy.backup_settings import BackupSettings
 from statehub.policy.names import Owner, labels
 from statehub.policy.settings import (
@@ -21,10 +24,14 @@ from statehub.policy.settings import (
     OBJECT_STORE_NAME,
     RECOVERY_DRILL_NAME,
     DatabaseSettings,
+    KubeSettings,
     Namespaces,
 )
 
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
+BARMAN_SIDECAR = "plugin-barman-cloud"
+"""The container the plugin adds to every instance pod; a backup needs it running there."""
+ROLLOUT_SECONDS = 15 * 60
 FIRST_BACKUP_NAME = f"{CLUSTER_NAME}-first"
 
 
@@ -47,7 +54,8 @@ class StateHubBackups(pulumi.ComponentResource):
         database: DatabaseSettings,
         namespaces: Namespaces,
         *,
-        cluster: pulumi.Resource,
+        cluster: pulumi.CustomResource,
+        kube: KubeSettings,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("state-hub-infra:backups:StateHubBackups", name, None, opts)
@@ -67,8 +75,9 @@ class StateHubBackups(pulumi.ComponentResource):
             spec=_object_store_spec(settings),
             opts=child,
         )
-        # the first backup is part of the stage: `pulumi up` at stabilise ends when it has completed (the Cluster
-        # before it waits for ContinuousArchiving), so a stage that succeeded has a base backup to recover from
+        # the first backup is part of the stage: `pulumi up` at stabilise ends when it has completed, so a stage
+        # that succeeded has a base backup to recover from; it is asked for once every instance runs the sidecar
+        rolled_out: pulumi.Output[bool] = cluster.id.apply(lambda _: _sidecars_running(kube, namespace))
         first = k8s.apiextensions.CustomResource(
             f"{name}-first",
             api_version="postgresql.cnpg.io/v1",
@@ -82,7 +91,7 @@ class StateHubBackups(pulumi.ComponentResource):
             spec={"cluster": {"name": CLUSTER_NAME}, **_by_the_plugin()},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[self.object_store, cluster],
+                depends_on=rolled_out.apply(lambda _: [self.object_store, cluster]),
                 custom_timeouts=pulumi.CustomTimeouts(create="30m"),
             ),
         )
@@ -110,6 +119,27 @@ class StateHubBackups(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.object_store]),
             )
         self.register_outputs({"objectStore": OBJECT_STORE_NAME})
+
+
+async def _sidecars_running(kube: KubeSettings, namespace: str) -> bool:
+    """After the Cluster's update, wait (in a thread: the program's other resources go on) until its instances
+    run the plugin's sidecar (statehub/cluster/instance_rollout.py says why its status cannot tell). Not in a
+    preview, where nothing changed, nor on an API server without nodes."""
+    if pulumi.runtime.is_dry_run() or kube.api_only_cluster:
+        return False
+    try:
+        await asyncio.to_thread(
+            wait_with_kubeconfig,
+            kube.kubeconfig,
+            kube.context,
+            namespace=namespace,
+            cluster=CLUSTER_NAME,
+            sidecar=BARMAN_SIDECAR,
+            seconds=ROLLOUT_SECONDS,
+        )
+    except RolloutError as error:
+        raise pulumi.RunError(str(error)) from None
+    return True
 
 
 def _object_store_spec(settings: BackupSettings) -> dict[str, object]:

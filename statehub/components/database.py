@@ -6,7 +6,6 @@ not part of this stack.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 import pulumi
@@ -50,14 +49,19 @@ class StateHubDatabase(pulumi.ComponentResource):
         namespaces: Namespaces,
         *,
         protect: bool,
+        checked: pulumi.Output[bool],
         plugins: list[dict[str, object]],
         store_port: int | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`plugins`: cnpg `spec.plugins` (the Barman Cloud WAL archiver from stage stabilise on); `store_port`:
-        the backup store's port, which the instances' egress then opens."""
+        """`checked`: resolves once the settings pass the checks against the last update; `plugins`: cnpg
+        `spec.plugins` (the Barman Cloud WAL archiver from stage stabilise on); `store_port`: the backup
+        store's port, which the instances' egress then opens."""
         super().__init__("state-hub-infra:database:StateHubDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # what the retained Cluster needs stays with it: its owner's Secret, and the policies that close it (a
+        # destroy that left the Cluster but took its policies would leave it open to every pod)
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         namespace = namespaces.database
         self.owner_secret_name = f"{CLUSTER_NAME}-owner"
         self.superuser_secret_name = f"{CLUSTER_NAME}-superuser" if settings.superuser_access else None
@@ -75,7 +79,7 @@ class StateHubDatabase(pulumi.ComponentResource):
             ),
             type="kubernetes.io/basic-auth",
             string_data={"username": DATABASE_OWNER, "password": self.password},
-            opts=child,
+            opts=kept,
         )
 
         storage: list[pulumi.Resource] = [owner_secret]
@@ -89,9 +93,15 @@ class StateHubDatabase(pulumi.ComponentResource):
                 name=CLUSTER_NAME,
                 namespace=namespace,
                 labels=labels(Owner.PLATFORM, "database"),
-                annotations={"pulumi.com/waitFor": _ready_when(archiving=bool(plugins))},
+                annotations={"pulumi.com/waitFor": "condition=Ready"},
             ),
-            spec={**_cluster_spec(settings, self.owner_secret_name), **({"plugins": plugins} if plugins else {})},
+            # the spec waits for the checks: a refused size or major leaves the Cluster as it is
+            spec=checked.apply(
+                lambda _: {
+                    **_cluster_spec(settings, self.owner_secret_name),
+                    **({"plugins": plugins} if plugins else {}),
+                }
+            ),
             # retain_on_delete: a stack change that drops the Cluster leaves it (and its volumes) in the cluster;
             # protect (from cutover on) refuses such a change outright.
             opts=pulumi.ResourceOptions(parent=self, depends_on=storage, protect=protect, retain_on_delete=True),
@@ -103,7 +113,7 @@ class StateHubDatabase(pulumi.ComponentResource):
                 name=f"{CLUSTER_NAME}-ingress", namespace=namespace, labels=labels(Owner.PLATFORM, "network")
             ),
             spec=_ingress_policy(namespaces),
-            opts=child,
+            opts=kept,
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-egress",
@@ -115,6 +125,7 @@ class StateHubDatabase(pulumi.ComponentResource):
             # object, adopted, not created anew and then deleted with the old name
             opts=pulumi.ResourceOptions(
                 parent=self,
+                retain_on_delete=True,
                 aliases=[
                     pulumi.Alias(
                         name="state-hub-backups-egress",
@@ -135,14 +146,6 @@ class StateHubDatabase(pulumi.ComponentResource):
                 )
             )
         )
-
-
-def _ready_when(*, archiving: bool) -> str:
-    """What `pulumi up` waits for on the Cluster. With WAL archiving (stage stabilise on) also that cnpg reports
-    it working: the instance restarts to take the plugin's sidecar while Ready still says True from before, and
-    the ScheduledBackup made meanwhile fires its immediate backup at a pod without the plugin, which fails and
-    is never tried again (seen on the pods tier: "requested plugin is not available")."""
-    return json.dumps(["condition=Ready", "condition=ContinuousArchiving"]) if archiving else "condition=Ready"
 
 
 def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, object]:

@@ -40,8 +40,10 @@ class EngineStack:
 
 def engine_env(bin_dir: Path, state_dir: Path, passphrase: str) -> dict[str, str]:
     """The CLI's environment: local file backend, no downloads, no update checks, the built provider
-    installed as a plugin."""
+    installed as a plugin, and a temporary folder of the stack's own: the Kubernetes provider writes the
+    kubeconfig it uses (its bearer token included) to a temporary file per run and never removes it."""
     return {
+        "TMPDIR": str(state_dir / "tmp"),
         "PULUMI_HOME": str(pulumi_home(bin_dir)),
         "PULUMI_BACKEND_URL": f"file://{state_dir / 'backend'}",
         PASSPHRASE_ENV: passphrase,
@@ -66,7 +68,8 @@ def create_engine_stack(
     for name in ("Pulumi.yaml", f"Pulumi.{stack_name}.yaml"):
         shutil.copyfile(project_dir / name, work_dir / name)
     state_dir = work_dir / ".pulumi-state"
-    (state_dir / "backend").mkdir(parents=True, exist_ok=True)
+    for folder in ("backend", "tmp"):
+        (state_dir / folder).mkdir(parents=True, exist_ok=True)
     env = engine_env(bin_dir, state_dir, secrets.token_urlsafe(24))
     workspace = auto.LocalWorkspace(
         work_dir=str(work_dir),

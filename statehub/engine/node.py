@@ -19,8 +19,10 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,6 +48,9 @@ SERVICE_IP = "10.43.0.1"
 CGROUP_ROOT = "state-hub-pods"
 CGROUP_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer", "systemd")
 STATE_FILE = "node.json"
+OWNER_FILE = Path("/run/state-hub-infra/pods-node")
+"""Names the folder of the node that holds the namespace, so that what a node whose processes all died
+left behind (a killed run, a restarted machine) can be told from a live node and removed."""
 TOOLS = ("containerd", "runc", "ctr", "nsenter", "iptables", "ipset", "ip", "openssl", "skopeo", "docker-registry")
 CNI_PLUGINS = Path("/usr/lib/cni")
 PLATFORM_IMAGES = ("pause", "coredns", "cloudnative-pg", "plugin-barman-cloud", "plugin-barman-cloud-sidecar")
@@ -200,12 +205,11 @@ def start(directory: Path, bin_dir: Path, images: Path, progress: Progress, *, t
         raise NodeError(why)
     netns = Netns(NETNS_NAME)
     if netns.exists():
-        raise NodeError(
-            f"a pods cluster (network namespace {NETNS_NAME}) already runs on this machine, or a stale one is left: "
-            "stop it with uv run scripts/local_cluster.py down --dir <its folder> (or --stale)"
-        )
+        _remove_dead_node(netns, progress)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)
+    OWNER_FILE.parent.mkdir(parents=True, exist_ok=True)
+    OWNER_FILE.write_text(str(directory.resolve()))
     (directory / "logs").mkdir()
     starter = _Starter(directory, bin_dir, netns, progress, tie_to_parent)
     _write_state(directory, {"pids": {}, "netns": netns.name})
@@ -214,6 +218,36 @@ def start(directory: Path, bin_dir: Path, images: Path, progress: Progress, *, t
     except BaseException:
         stop(directory)
         raise
+
+
+def _remove_dead_node(netns: Netns, progress: Progress) -> None:
+    """Refuse while a node runs; remove what a dead one left (its namespace, mounts and cgroups; its files
+    stay in its folder)."""
+    folder = OWNER_FILE.read_text().strip() if OWNER_FILE.is_file() else "<its folder>"
+    if _in_namespace(netns) or _in_cgroup():
+        raise NodeError(
+            f"a pods cluster (network namespace {netns.name}) runs on this machine: "
+            f"stop it first with uv run scripts/local_cluster.py down --dir {folder}"
+        )
+    if folder != "<its folder>":
+        _unmount_under(Path(folder))
+    netns.delete()
+    _cgroups_remove()
+    progress(f"removed what a pods cluster that no longer runs left behind (namespace {netns.name}, in {folder})")
+
+
+def _in_namespace(netns: Netns) -> list[int]:
+    listed = subprocess.run(["ip", "netns", "pids", netns.name], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in listed.stdout.split() if pid.isdigit()]
+
+
+def _in_cgroup() -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and f"/{CGROUP_ROOT}/" in (proc / "cgroup").read_text():
+                found.append(int(proc.name))
+    return found
 
 
 def _start(starter: _Starter, built: dict[str, BuiltImage], images: Path) -> NodeCluster:
@@ -720,10 +754,7 @@ def _pods_processes(directory: Path) -> list[int]:
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             if "containerd-shim" in command and str(directory) in command:
                 found.add(int(proc.name))
-                continue
-            if f"/{CGROUP_ROOT}/" in (proc / "cgroup").read_text():
-                found.add(int(proc.name))
-    return sorted(found - {os.getpid()})
+    return sorted((found | set(_in_cgroup())) - {os.getpid()})
 
 
 def _unmount_under(directory: Path) -> None:
@@ -737,7 +768,13 @@ def stop(directory: Path) -> int:
     """Stop what `start` started in `directory` and remove its contents; returns how many processes ran.
 
     Pods first (the kubelet, then every shim and container process), then the rest; then mounts, the
-    network namespace, the cgroups and the folder's contents. Safe to run on a half-started node."""
+    network namespace, the cgroups and the folder's contents. Safe to run on a half-started node. Ctrl-C
+    and SIGTERM wait until it is done."""
+    with _signals_held():
+        return _stop(directory)
+
+
+def _stop(directory: Path) -> int:
     state_file = directory / STATE_FILE
     if not state_file.is_file():
         raise NodeError(f"{directory} holds no pods cluster ({STATE_FILE} is missing)")
@@ -759,6 +796,9 @@ def stop(directory: Path) -> int:
         Netns(state.get("netns", NETNS_NAME)).delete()
     _cgroups_remove()
     _remove_contents(directory)
+    with contextlib.suppress(OSError):
+        if OWNER_FILE.read_text().strip() == str(directory.resolve()):
+            OWNER_FILE.unlink()
     return len(running) + len(pods)
 
 
@@ -778,3 +818,24 @@ def running(directory: Path, bin_dir: Path, images: Path, progress: Progress) ->
         yield cluster
     finally:
         stop(directory)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends: a second Ctrl-C during the clean-up would otherwise end
+    it half-way and leave the namespace and mounts behind (seen: a terminal sends Ctrl-C to every process of
+    the group, and a wrapper passed it on once more). The first one that came is raised again afterwards.
+    Handlers, not a signal mask: another thread may take a masked process signal and wake the main one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda number, _frame: came.append(number)) for signum in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if came:
+            signal.raise_signal(came[0])

@@ -24,7 +24,7 @@ Manifest = dict[str, Any]
 DNS_SERVICE_IP = "10.43.0.10"
 PLATFORM_NAMESPACES = ("databases", "railiance-apps")
 """railiance01's platform namespaces (Pod Security restricted); cnpg-system comes with the operator."""
-STORAGE_CLASSES = ("local-path", "state-hub-retain")
+STORAGE_CLASSES = ("local-path", "local-path-retain")
 """Classes the committed stacks and the tests name (k3s's default, and the Retain class a stack may make)."""
 VOLUMES_PER_CLASS = 8
 VOLUME_SIZE = "50Gi"

@@ -67,7 +67,7 @@ def write_manifests(manifests: list[dict[str, Any]], out_dir: Path) -> list[Path
     written = []
     for manifest in manifests:
         path = out_dir / manifest_file_name(manifest)
-        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        path.write_text(yaml.safe_dump(manifest, sort_keys=True))
         written.append(path)
     return written
 

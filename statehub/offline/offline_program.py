@@ -150,6 +150,8 @@ def run_program(
         loop.close()
         asyncio.set_event_loop(None)
         settings.ROOT.set(None)
+        with settings.SETTINGS.lock:  # a refused run's outputs would be awaited by the next run, on a closed loop
+            settings.SETTINGS.outputs.clear()
     return ProgramRun(resources=monitor.recorded, outputs=monitor.outputs, warnings=warnings.messages)
 
 

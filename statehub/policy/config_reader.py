@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TypeVar
 
 from statehub.policy.refusal import SettingsError
@@ -21,7 +22,20 @@ ConfigGetter = Callable[[str], str | None]
 E = TypeVar("E", bound=str)
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+_QUANTITY_FACTORS: dict[str, Decimal | int] = {
+    "": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+}  # fmt: skip
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def quantity_value(quantity: str) -> Decimal | None:
+    """A Kubernetes quantity's value (`20Gi` and `21474836480` alike), None when it is not one."""
+    found = _QUANTITY.match(quantity)
+    if not found:
+        return None
+    suffix = found.group(2) or ""
+    return Decimal(quantity.removesuffix(suffix)) * _QUANTITY_FACTORS[suffix]
 
 
 @dataclass(frozen=True)

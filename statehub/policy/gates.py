@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from statehub.policy.api_contract import api_part_problem
+from statehub.policy.config_reader import quantity_value
 from statehub.policy.evidence import (
     DRILL,
     FINAL_COMPARE,
@@ -29,23 +30,25 @@ from statehub.policy.evidence import (
 from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY, ApiCheckException, Approval
 from statehub.policy.image_ref import BuildSpec, ImageRef
 from statehub.policy.refusal import GateRefusal, SettingsError
-from statehub.policy.settings import Endpoint, Settings, Stage
+from statehub.policy.settings import DatabaseSettings, Endpoint, Settings, Stage
 from statehub.policy.stage_plan import StagePlan, plan_stage
 
 _PINNED_EXAMPLE = "registry.example:5000/state-hub@sha256:<64 hex digits>"
 
-ROLLBACK_REMINDER = (
-    "endpoint wsl2 after cutover: clients go back to the workstation. WSL2 is still frozen and "
-    "state-hub-db holds every write made since cutover. Freezing state-hub-db needs a superuser, which cnpg "
-    "creates only with superuser access on: pulumi config set state-hub-infra:dbSuperuserAccess true, pulumi up "
-    "(Secret state-hub-db-superuser). Then, through the port-forward of the restoreTarget export with user "
-    "postgres as $CLUSTER_DSN, freeze state-hub-db "
-    '(uv run scripts/freeze.py --target "$CLUSTER_DSN" --app-role state_hub --report evidence/cluster-freeze.json), '
-    'bring its new rows back (uv run scripts/sync_back.py --cluster "$CLUSTER_DSN" --wsl2 "$WSL2_DSN" '
-    "--report evidence/sync-back.json), unfreeze WSL2 "
-    '(uv run scripts/freeze.py --unfreeze --target "$WSL2_DSN" --report evidence/unfreeze.json), and set '
-    "dbSuperuserAccess back to false."
-)
+
+def rollback_reminder(namespace: str) -> str:
+    """What a move back to WSL2 after cutover must be followed by (the cluster holds writes WSL2 lacks)."""
+    return (
+        "endpoint wsl2 after cutover: clients go back to the workstation. WSL2 is still frozen and "
+        "state-hub-db holds every write made since cutover. Freezing state-hub-db needs a superuser, which cnpg "
+        "creates only with superuser access on: pulumi config set state-hub-infra:dbSuperuserAccess true, pulumi "
+        f"up (Secret state-hub-db-superuser). Then, through kubectl -n {namespace} port-forward "
+        "svc/state-hub-db-rw 15432:5432, with user postgres and that Secret's password as $CLUSTER_DSN, freeze "
+        'state-hub-db (uv run scripts/freeze.py --target "$CLUSTER_DSN" --app-role state_hub --report '
+        'evidence/cluster-freeze.json), bring its new rows back (uv run scripts/sync_back.py --cluster "$CLUSTER_DSN" '
+        '--wsl2 "$WSL2_DSN" --report evidence/sync-back.json), unfreeze WSL2 (uv run scripts/freeze.py --unfreeze '
+        '--target "$WSL2_DSN" --report evidence/unfreeze.json), and set dbSuperuserAccess back to false.'
+    )
 
 
 def check_stage(settings: Settings, now: datetime) -> StagePlan:
@@ -68,7 +71,7 @@ def check_stage(settings: Settings, now: datetime) -> StagePlan:
     notices: tuple[str, ...] = ()
     cutover_recorded = stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None
     if settings.endpoint is Endpoint.WSL2 and cutover_recorded:
-        notices = (ROLLBACK_REMINDER,)
+        notices = (rollback_reminder(settings.namespaces.database),)
     waived = settings.evidence.api_check_exception
     if waived is not None and stage.reaches(Stage.VERIFY):
         notices += (
@@ -99,6 +102,48 @@ def check_not_deployed(last_outputs: Mapping[str, Any], deployed_output: str) ->
             "image, stay at your stage and set state-hub-infra:imageContext and imageRevision (any stage "
             "builds then; the app keeps running state-hub-infra:image until you copy the imageRef export there)"
         )
+
+
+def check_storage_size(last_outputs: Mapping[str, Any], storage_output: str, database: DatabaseSettings) -> None:
+    """A bigger `dbStorageSize` on a class that cannot expand a volume wedges cnpg: it waits on a resize
+    that never happens, reconciles nothing else, and refuses to shrink back."""
+    before = last_outputs.get(storage_output)
+    if not isinstance(before, str) or database.storage_expandable:
+        return
+    if quantity_value(before) == quantity_value(database.storage_size):
+        return
+    raise GateRefusal(
+        f"state-hub-infra:dbStorageSize {before} -> {database.storage_size} is refused: the class "
+        f"{database.storage_class} cannot expand a bound volume (k3s local-path cannot), so cnpg would wait on "
+        "the resize for ever and refuse to shrink back. Put it back: pulumi config set state-hub-infra:dbStorageSize "
+        f"{before}. For more room see docs/runbook.md, 'A full disk'; on a class that expands, set "
+        "state-hub-infra:dbStorageExpandable true"
+    )
+
+
+def check_major_upgrade(last_outputs: Mapping[str, Any], major_output: str, settings: Settings, now: datetime) -> None:
+    """A new PostgreSQL major is one-way: cnpg stops the instance and runs `pg_upgrade --link` on its only
+    volume, and nothing goes back. It needs its own recorded decision and a fresh status report that shows a
+    completed backup (the only way back is a restore from the store)."""
+    recorded, after = last_outputs.get(major_output), settings.database.postgres_major
+    if not isinstance(recorded, int | float) or int(recorded) == after:  # numbers come back as floats
+        return
+    before = int(recorded)
+    if after < before:
+        raise GateRefusal(
+            f"state-hub-infra:dbImageName goes from PostgreSQL {before} to {after}: no major goes back (the data "
+            f"directory is {before}'s). Put back an image of major {before}"
+        )
+    wanted = f"{before}->{after}"
+    if settings.database.major_upgrade != wanted:
+        raise GateRefusal(
+            f"state-hub-infra:dbImageName moves PostgreSQL {before} to {after}: cnpg upgrades the only instance in "
+            "place (offline, pg_upgrade --link) and nothing goes back but a restore from the store. Record the "
+            f"decision (pulumi config set state-hub-infra:dbMajorUpgrade {wanted}) and a fresh status report with "
+            f"a completed backup (docs/runbook.md, 'PostgreSQL major upgrade')"
+        )
+    stage = f"{settings.stage.value} (a major upgrade)"
+    load_evidence(STATUS, settings.evidence.status_report, stage, Freshness(now, settings.evidence.max_age))
 
 
 def _check_client_path(settings: Settings) -> None:

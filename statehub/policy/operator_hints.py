@@ -7,6 +7,7 @@ from statehub.policy.settings import (
     CLUSTER_NAME,
     DATABASE_NAME,
     DATABASE_OWNER,
+    Endpoint,
     Exposure,
     ExposureSettings,
 )
@@ -22,12 +23,16 @@ def api_base(exposure: ExposureSettings, front_door_host: str) -> str:
     return f"http://{front_door_host}:{API_PORT}"
 
 
-def client_access(exposure: ExposureSettings, namespace: str) -> dict[str, object]:
-    """Every way a client outside the app namespace reaches the API, as commands or addresses."""
+def client_access(exposure: ExposureSettings, namespace: str, endpoint: Endpoint) -> dict[str, object]:
+    """Every way a client outside the app namespace reaches the API, as commands or addresses. While the
+    endpoint is wsl2 the front door has no pod behind it (it routes to the workstation), so a port-forward
+    to it cannot work: the workstation's own State Hub is the way then."""
     ways: dict[str, object] = {}
+    if endpoint is Endpoint.WSL2:
+        ways["workstation"] = f"http://127.0.0.1:{API_PORT} (the workstation's State Hub: endpoint is wsl2)"
     if exposure.model is Exposure.PRIVATE_INGRESS and exposure.hostname:
         ways["privateIngress"] = f"http://{exposure.hostname} (from {', '.join(exposure.allow_cidrs)})"
-    if exposure.port_forward:
+    if exposure.port_forward and endpoint is Endpoint.CLUSTER:
         ways["portForward"] = f"kubectl -n {namespace} port-forward svc/{FRONT_DOOR_NAME} {API_PORT}:{API_PORT}"
     if exposure.access_namespaces:
         ways["namespaces"] = list(exposure.access_namespaces)

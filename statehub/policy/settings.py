@@ -108,9 +108,13 @@ class DatabaseSettings:
     image_name: str
     """Pinned PostgreSQL image; its tag starts with the major."""
     postgres_major: int
+    major_upgrade: str | None
+    """The recorded decision to move to a new major (`17->18`), which a major change needs."""
     storage_size: str
     storage_class: str
     resources: Resources
+    storage_expandable: bool
+    """The class can grow a bound volume (`allowVolumeExpansion`); k3s's local-path cannot."""
     retain_storage_class: bool
     """The volumes go on a StorageClass with reclaimPolicy Retain that this stack creates (named
     `storage_class`): deleting a PVC then leaves the data on the node instead of wiping it."""
@@ -317,12 +321,14 @@ def _database(read: ConfigReader, owner_password: pulumi.Output[str] | None, sta
         instances=read.integer("dbInstances", example="1", minimum=1, maximum=5),
         image_name=image_name,
         postgres_major=major,
+        major_upgrade=read.optional_string("dbMajorUpgrade"),
         storage_size=read.quantity("dbStorageSize", example="10Gi"),
         storage_class=_checked_name(
             "dbStorageClass",
             read.string("dbStorageClass", example="local-path", needed_for="every stage"),
             "local-path",
         ),
+        storage_expandable=read.boolean("dbStorageExpandable"),
         retain_storage_class=read.boolean("dbRetainStorageClass"),
         resources=_resources(read, "db"),
         parameters=tuple(sorted(parameters.items())),
@@ -372,16 +378,23 @@ def _exposure(read: ConfigReader, stage: Stage) -> ExposureSettings:
         raise SettingsError(
             "ingressAllowCidrs", None, f"an allow-list is needed for {needed}", "100.64.0.0/10", array=True
         )
-    cluster_ranges = {
-        key: _cidr(key, read.string(key, example=example, needed_for=needed), example)
-        for key, example in (("clusterPodCidr", "10.42.0.0/16"), ("clusterServiceCidr", "10.43.0.0/16"))
-    }
+    cluster_ranges = _cluster_ranges(read)
     for cidr in cidrs:
         _check_private_cidr(cidr, cluster_ranges)
     return ExposureSettings(model, access, hostname, ingress_class, cidrs, port_forward)
 
 
+def _cluster_ranges(read: ConfigReader) -> dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The cluster's own pod and Service ranges (k3s's defaults unless the stack says otherwise)."""
+    return {
+        key: _cidr(key, read.string(key, example=example, needed_for="every stage"), example)
+        for key, example in (("clusterPodCidr", "10.42.0.0/16"), ("clusterServiceCidr", "10.43.0.0/16"))
+    }
+
+
 _ALLOW_EXAMPLE = "100.64.0.0/10"
+DOCUMENTATION_RANGES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+"""RFC 5737 / RFC 3849: addresses for examples only; one in a stack file is a placeholder nobody replaced."""
 IPV4_CARRYING_RANGES = {
     "::ffff:0:0/96": "IPv4-mapped IPv6",
     "64:ff9b::/96": "NAT64",
@@ -445,6 +458,27 @@ def _platform(read: ConfigReader) -> str:
     return raw
 
 
+def _not_a_workstation(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    cluster_ranges: dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> str | None:
+    """Why the front door could never reach a workstation at `address` (None when it could)."""
+    if address.is_loopback or address.is_unspecified:
+        return "a loopback or unspecified address is not the workstation"
+    if any(
+        address in ipaddress.ip_network(r)
+        for r in DOCUMENTATION_RANGES
+        if ipaddress.ip_network(r).version == address.version
+    ):
+        return "it is a documentation (TEST-NET) address, a placeholder: set the workstation's real address"
+    if address.is_link_local or address.is_multicast or address.is_reserved:
+        return "a link-local, multicast or reserved address is no host the cluster can route to"
+    for key, network in cluster_ranges.items():
+        if address.version == network.version and address in network:
+            return f"it is inside the cluster's own {key} {network}: a pod or Service, not the workstation"
+    return None
+
+
 def _front_door(read: ConfigReader, stage: Stage) -> FrontDoorSettings:
     retire = read.boolean("retireFallback")
     port = read.integer("wsl2Port", example="8000", minimum=1, maximum=65535)
@@ -462,6 +496,7 @@ def _front_door(read: ConfigReader, stage: Stage) -> FrontDoorSettings:
         raise SettingsError(
             "wsl2Address", raw, "it is not an IP address (an EndpointSlice needs one)", example
         ) from None
-    if address.is_loopback or address.is_unspecified:
-        raise SettingsError("wsl2Address", raw, "a loopback or unspecified address is not the workstation", example)
+    problem = _not_a_workstation(address, _cluster_ranges(read))
+    if problem:
+        raise SettingsError("wsl2Address", raw, problem, example)
     return FrontDoorSettings(str(address), port, retire)

@@ -16,6 +16,10 @@ class StagePlan:
     """The digest-pinned image the app runs; None before stage empty (nothing is deployed)."""
     app_replicas: int
     """API replicas: 0 during restore and the final copy, so nothing runs against the database being filled."""
+    migrate: bool
+    """The migration Job is there: not during restore and the final copy (a new image would otherwise run its
+    migrations into the database being filled). It comes back with the app, so the image's migrations run on
+    the copied data (which carries WSL2's schema version) before the app starts on it."""
     protect_database: bool
     """From cutover on (or once its approval is recorded) the cluster may hold the only live copy:
     no stack change may delete or replace it, also when moving back to an earlier stage."""
@@ -30,13 +34,15 @@ def plan_stage(
 ) -> StagePlan:
     """`image`: what the app runs (pinned from stage empty on); `build`: a new image to build, if any."""
     stage = settings.stage
+    held = stage is Stage.RESTORE or settings.app.held_for_final_copy
     source = build or image
     if source is None:
         raise ValueError("a stage plan needs an image or a build (the gates refuse neither)")
     return StagePlan(
         image_source=source,
         deploy_image=image if stage.reaches(Stage.EMPTY) else None,
-        app_replicas=0 if stage is Stage.RESTORE or settings.app.held_for_final_copy else settings.app.replicas,
+        app_replicas=0 if held else settings.app.replicas,
+        migrate=not held,
         protect_database=stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None,
         endpoint=settings.endpoint,
         notices=notices,

@@ -119,9 +119,10 @@ class ClusterChoice:
 
 
 @contextmanager
-def local_side(locale: str) -> Iterator[LocalSide]:
-    """A local state-hub-db: its own server, initdb as cnpg runs it with the stack's locale."""
-    with ephemeral_server(flavour=cnpg_initdb(locale)) as server:
+def local_side(locale: str, cpus: str | None = None) -> Iterator[LocalSide]:
+    """A local state-hub-db: its own server, initdb as cnpg runs it with the stack's locale (on `cpus` only,
+    a taskset list, when given)."""
+    with ephemeral_server(flavour=cnpg_initdb(locale), cpus=cpus) as server:
         yield LocalSide(server, create_cluster_owner(server))
 
 

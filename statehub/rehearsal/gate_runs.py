@@ -9,6 +9,7 @@ Both take the same `KEY=VALUE` overrides and report a refusal the same way.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,12 @@ from statehub.policy.settings import PROJECT
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACK = "railiance01"
+STAND_IN_DECISIONS = {
+    "image": "registry.railiance.internal:5000/state-hub@sha256:" + hashlib.sha256(b"state-hub stand-in").hexdigest(),
+    "wsl2Address": "100.100.7.20",
+}
+"""railiance01's open decisions as gates without a node take them (stage empty refuses the stack without
+them): an image nobody pulls and a tailnet-like address nothing routes to. The pods side sets real ones."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,8 @@ class MockGates:
 
     def __call__(self, overrides: Sequence[str]) -> GateRun:
         try:
-            run = run_program(PROJECT_DIR, load_stack_config(PROJECT_DIR, STACK, list(overrides)))
+            decided = [f"{key}={value}" for key, value in STAND_IN_DECISIONS.items()]
+            run = run_program(PROJECT_DIR, load_stack_config(PROJECT_DIR, STACK, [*decided, *overrides]))
         except pulumi.RunError as refusal:
             raise GateRefusal(str(refusal)) from None
         return GateRun(run.outputs, run.warnings)
@@ -157,7 +165,12 @@ def engine_gates(work_dir: Path, bin_dir: Path, progress: Any, *, locale: str = 
             STACK,
             work_dir / "project",
             bin_dir,
-            config={"kubeconfig": str(cluster.kubeconfig), "kubeContext": CONTEXT, "apiOnlyCluster": "true"},
+            config={
+                "kubeconfig": str(cluster.kubeconfig),
+                "kubeContext": CONTEXT,
+                "apiOnlyCluster": "true",
+                **STAND_IN_DECISIONS,
+            },
             secret_config={"dbOwnerPassword": secrets.token_urlsafe(24)},
         )
         gates = EngineGates(engine)

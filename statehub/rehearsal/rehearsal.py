@@ -38,23 +38,27 @@ Injection = Callable[[str, Rehearsal], None]
 """Called with each step's name before the step runs (tests inject failures with it)."""
 
 
-def local_cluster(gates: Gates | None = None) -> ClusterChoice:
-    """A second local PostgreSQL as state-hub-db, gated by `gates` (the program under mocks by default)."""
+def local_cluster(gates: Gates | None = None, cpus: str | None = None) -> ClusterChoice:
+    """A second local PostgreSQL as state-hub-db (on `cpus` only, when given), gated by `gates` (the program
+    under mocks by default)."""
 
     @contextmanager
     def open_side(locale: str) -> Iterator[tuple[ClusterSide, Gates]]:
-        with local_side(locale) as side:
+        with local_side(locale, cpus) as side:
             yield side, gates or MockGates()
 
     return ClusterChoice("local", open_side)
 
 
-def engine_cluster(work_dir: Path, bin_dir: Path, progress: Callable[[str], None]) -> ClusterChoice:
-    """A local state-hub-db gated by the real Pulumi CLI applying the stack to an API server without nodes."""
+def engine_cluster(
+    work_dir: Path, bin_dir: Path, progress: Callable[[str], None], cpus: str | None = None
+) -> ClusterChoice:
+    """A local state-hub-db (on `cpus` only, when given) gated by the real Pulumi CLI applying the stack to an
+    API server without nodes."""
 
     @contextmanager
     def open_side(locale: str) -> Iterator[tuple[ClusterSide, Gates]]:
-        with engine_gates(work_dir, bin_dir, progress, locale=locale) as gates, local_side(locale) as side:
+        with engine_gates(work_dir, bin_dir, progress, locale=locale) as gates, local_side(locale, cpus) as side:
             yield side, gates
 
     return ClusterChoice("local", open_side)
@@ -68,8 +72,11 @@ def rehearse(
     inject: Injection | None = None,
     echo: Callable[[StepResult], None] = lambda _: None,
     cluster: ClusterChoice | None = None,
+    workstation_cpus: str | None = None,
 ) -> Summary:
-    """Run the rehearsal into `out` (evidence, summary.json, summary.md); servers always stopped."""
+    """Run the rehearsal into `out` (evidence, summary.json, summary.md); servers always stopped.
+    `workstation_cpus`: the workstation's server runs on these CPUs only (a taskset list), as on a machine of
+    its own; give the cluster side the others (`local_cluster(cpus=...)`)."""
     out.mkdir(parents=True, exist_ok=True)
     cluster = cluster or local_cluster()
     timeline = Timeline(echo=echo)
@@ -93,7 +100,7 @@ def rehearse(
         with ExitStack() as resources:
             workstation_server = timeline.run(
                 "start the workstation (as the official postgres image makes it)",
-                lambda: resources.enter_context(_workstation_server(source)),
+                lambda: resources.enter_context(_workstation_server(source, workstation_cpus)),
             )
             locale = _locale_of(workstation_server)
             side, gates = timeline.run(
@@ -140,13 +147,13 @@ def rehearse(
 
 
 @contextmanager
-def _workstation_server(source: Dsn | None) -> Iterator[EphemeralServer]:
+def _workstation_server(source: Dsn | None, cpus: str | None) -> Iterator[EphemeralServer]:
     """The workstation: the official image's initdb (en_US.utf8), or a given source's own locale."""
     flavour = OFFICIAL_IMAGE
     if source is not None:
         with connect(source, autocommit=True) as conn:
             flavour = flavour_of(database_locale(conn))
-    with ephemeral_server(flavour=flavour) as server:
+    with ephemeral_server(flavour=flavour, cpus=cpus) as server:
         yield server
 
 

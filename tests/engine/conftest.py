@@ -16,6 +16,7 @@ from statehub.engine.control_plane import LocalCluster, running
 from statehub.engine.engine_build import EngineBuildError, bin_dir, missing
 from statehub.engine.engine_program import EngineStack, create_engine_stack
 from statehub.engine.pki import CONTEXT
+from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACK = "railiance01"
@@ -66,6 +67,8 @@ def new_stack(engine_bin: Path, cluster: LocalCluster, tmp_path: Path) -> NewSta
                 "kubeconfig": str(cluster.kubeconfig),
                 "kubeContext": CONTEXT,
                 "apiOnlyCluster": "true",
+                "dbLocale": "en_US.utf8",
+                **STAND_IN_DECISIONS,
                 **config,
             },
             secret_config={"dbOwnerPassword": secrets.token_urlsafe(24)} if secret_config is None else secret_config,

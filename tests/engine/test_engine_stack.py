@@ -18,7 +18,7 @@ from statehub.engine.control_plane import LocalCluster
 from statehub.engine.engine_program import create_engine_stack
 from statehub.engine.pki import CONTEXT
 from statehub.offline.stack_config import StackConfigError, load_stack_config
-from statehub.rehearsal.gate_runs import refusal_line
+from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS, refusal_line
 from tests.engine.conftest import PROJECT_DIR, NewStack
 
 PREBUILT = "registry.railiance.internal:5000/state-hub@sha256:" + "5" * 64
@@ -76,21 +76,17 @@ def test_up_at_stage_empty_creates_what_the_cluster_reads_back(new_stack: NewSta
     assert owner["type"] == "kubernetes.io/basic-auth"
     deployments = api.get("/apis/apps/v1/namespaces/railiance-apps/deployments")["items"]
     assert [d["metadata"]["name"] for d in deployments] == ["state-hub"]
-    assert deployments[0]["spec"]["template"]["spec"]["containers"][0]["image"] == load_image()
+    assert deployments[0]["spec"]["template"]["spec"]["containers"][0]["image"] == STAND_IN_DECISIONS["image"]
     jobs = api.get("/apis/batch/v1/namespaces/railiance-apps/jobs")["items"]
     assert len(jobs) == 1 and jobs[0]["spec"]["template"]["spec"]["containers"][0]["command"]
     services = {s["metadata"]["name"] for s in api.get("/api/v1/namespaces/railiance-apps/services")["items"]}
     assert {"state-hub", "state-hub-api"} <= services
     policies = api.get("/apis/networking.k8s.io/v1/namespaces/databases/networkpolicies")["items"]
-    assert [p["metadata"]["name"] for p in policies] == ["state-hub-db-ingress"]
+    assert [p["metadata"]["name"] for p in policies] == ["state-hub-db-egress", "state-hub-db-ingress"]
     state = "".join(p.read_text() for p in engine.state_dir.rglob("*.json"))
     assert "state-hub-db-cluster" in state  # it is the state file
     assert password not in state
     assert "postgresql+psycopg://state_hub:" not in state
-
-
-def load_image() -> str:
-    return str(load_stack_config(PROJECT_DIR, "railiance01").values["state-hub-infra:image"])
 
 
 def test_a_refusing_gate_is_one_error_line_and_a_non_zero_exit(new_stack: NewStack) -> None:
@@ -105,9 +101,12 @@ def test_a_refusing_gate_is_one_error_line_and_a_non_zero_exit(new_stack: NewSta
     assert "Traceback" not in output
 
 
-def test_going_back_to_stage_image_is_refused_and_removes_nothing(new_stack: NewStack, cluster: LocalCluster) -> None:
-    """The program reads its own stack's last outputs through the real engine (issue 10, item 2)."""
-    engine = new_stack(dbRetainStorageClass="true", dbStorageClass="local-path-retain")
+def test_what_the_last_update_forbids_is_refused_and_changes_nothing(
+    new_stack: NewStack, cluster: LocalCluster
+) -> None:
+    """The program reads its own stack's last outputs through the real engine: a bigger volume on a class that
+    cannot grow one (issue 24, item 4), and going back to stage image (issue 10, item 2)."""
+    engine = new_stack()
     engine.stack.set_config("state-hub-infra:imagePullSecrets[0]", auto.ConfigValue("state-hub-registry"), path=True)
     assert engine.stack.up().summary.result == "succeeded"
     api = cluster.api
@@ -116,10 +115,32 @@ def test_going_back_to_stage_image_is_refused_and_removes_nothing(new_stack: New
     pod_spec = api.get("/apis/apps/v1/namespaces/railiance-apps/deployments/state-hub")["spec"]["template"]["spec"]
     assert pod_spec["imagePullSecrets"] == [{"name": "state-hub-registry"}]
 
-    engine.stack.set_config("state-hub-infra:stage", auto.ConfigValue("image"))
+    engine.stack.set_config("state-hub-infra:dbStorageSize", auto.ConfigValue("40Gi"))
+    engine.stack.set_config("state-hub-infra:dbCpuLimit", auto.ConfigValue("2"))  # changed in the same update
     with pytest.raises(auto.CommandError) as refused:
         engine.stack.up()
-    assert refusal_line(str(refused.value)).startswith("stage image after stage empty or later is refused")
+    assert refusal_line(str(refused.value)).startswith("state-hub-infra:dbStorageSize 20Gi -> 40Gi is refused")
+    assert "Traceback" not in str(refused.value)
+    spec = api.get("/apis/postgresql.cnpg.io/v1/namespaces/databases/clusters/state-hub-db")["spec"]
+    assert spec["storage"]["size"] == "20Gi" and spec["resources"]["limits"]["cpu"] == "1"  # the Cluster untouched
+    engine.stack.set_config("state-hub-infra:dbStorageSize", auto.ConfigValue("20Gi"))
+    engine.stack.set_config("state-hub-infra:dbCpuLimit", auto.ConfigValue("1"))
+    pg18 = "ghcr.io/cloudnative-pg/postgresql:18.1-standard-trixie@sha256:" + "8" * 64
+    pg17 = engine.stack.get_config("state-hub-infra:dbImageName").value
+    engine.stack.set_config("state-hub-infra:dbImageName", auto.ConfigValue(pg18))
+    with pytest.raises(auto.CommandError) as major:
+        engine.stack.up()
+    assert refusal_line(str(major.value)).startswith("state-hub-infra:dbImageName moves PostgreSQL 17 to 18")
+    live_image = api.get("/apis/postgresql.cnpg.io/v1/namespaces/databases/clusters/state-hub-db")["spec"]["imageName"]
+    assert live_image.startswith("ghcr.io/cloudnative-pg/postgresql:17.")
+    engine.stack.set_config("state-hub-infra:dbImageName", auto.ConfigValue(pg17))
+    assert engine.stack.up().summary.result == "succeeded"  # put back, it applies: the refusals recorded nothing
+
+    engine.stack.set_config("state-hub-infra:stage", auto.ConfigValue("image"))
+    for _ in range(2):  # the refused update recorded nothing that would let the second one through
+        with pytest.raises(auto.CommandError) as refused:
+            engine.stack.up()
+        assert refusal_line(str(refused.value)).startswith("stage image after stage empty or later is refused")
     assert api.get("/apis/apps/v1/namespaces/railiance-apps/deployments/state-hub")["metadata"]["name"]
     assert api.get("/apis/postgresql.cnpg.io/v1/namespaces/databases/clusters/state-hub-db")["metadata"]["name"]
 

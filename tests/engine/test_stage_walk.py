@@ -1,8 +1,8 @@
 """The whole migration with the real engine: the rehearsal's evidence, made by the real scripts on real
 PostgreSQL, drives `pulumi preview --diff` and `pulumi up` of every stage against a real API server.
 
-Each gate's preview must show only the changes that stage is for: restore scales the app to 0,
-verify brings it back, the endpoint toggle changes only the front door, and the Cluster is never
+Each gate's preview must show only the changes that stage is for: restore scales the app to 0 and
+removes the migration Job, verify brings both back, the endpoint toggle changes only the front door, and the Cluster is never
 replaced or deleted. After cutover `pulumi destroy` is refused (the Cluster is protected).
 """
 
@@ -45,10 +45,11 @@ def test_every_stage_with_the_real_engine(engine_bin: Path, tmp_path: Path) -> N
             never_replaces_the_cluster(run.changes)
 
         restore = changed(by_stage["stage=restore endpoint=wsl2"])
-        assert restore == {"state-hub-api": "update"}, restore  # replicas 0, nothing else
+        # replicas 0 and no migration Job, nothing else
+        assert restore == {"state-hub-api": "update", "state-hub-migrate": "delete"}, restore
         assert by_stage["stage=restore endpoint=wsl2"].outputs["appReplicas"] == 0
-        verify = changed(by_stage["stage=verify endpoint=wsl2"])
-        assert verify == {"state-hub-api": "update"}, verify
+        verify = changed(by_stage["stage=verify endpoint=wsl2"])  # the app back, after the migration on the copy
+        assert verify == {"state-hub-api": "update", "state-hub-migrate": "create"}, verify
         cutover = changed(by_stage["stage=cutover endpoint=cluster"])
         assert set(cutover) - {CLUSTER} <= FRONT_DOOR, cutover  # the toggle (and protect on the Cluster)
         assert by_stage["stage=cutover endpoint=cluster"].outputs["endpoint"] == "cluster"
@@ -67,16 +68,21 @@ def test_every_stage_with_the_real_engine(engine_bin: Path, tmp_path: Path) -> N
         never_replaces_the_cluster(stabilise.changes)
         backups = {
             "state-hub-backups",
-            *(f"state-hub-backups-{part}" for part in ("object-store", "schedule", "egress")),
+            *(f"state-hub-backups-{part}" for part in ("object-store", "first", "schedule", "egress")),
+            "state-hub-db-egress",  # the database's egress (there from stage empty) now lets WAL reach the store
         }
         assert set(changed(stabilise)) - {CLUSTER} <= FRONT_DOOR | backups, changed(stabilise)
         assert changed(stabilise).get(CLUSTER) == "update"  # the WAL archiver plugin
         applied = {
             r["type"].rsplit(":", 1)[-1]: r["outputs"]["metadata"]
             for r in (gates.engine.stack.export_stack().deployment or {})["resources"]
-            if r["type"].endswith((":ObjectStore", ":ScheduledBackup"))
+            if r["type"].endswith((":ObjectStore", ":Backup", ":ScheduledBackup"))
         }
-        assert set(applied) == {"ObjectStore", "ScheduledBackup"}  # accepted by the API server against the CRDs
+        assert set(applied) == {
+            "ObjectStore",
+            "Backup",
+            "ScheduledBackup",
+        }  # accepted by the API server against the CRDs
         assert all(meta.get("uid") for meta in applied.values())
 
         with pytest.raises(auto.CommandError) as refused:

@@ -1,9 +1,11 @@
 """`local_cluster.py up --nodes 1` and `down` leave nothing behind: no process, mount, interface, network namespace,
-iptables rule or cgroup, also when `up` is interrupted by Ctrl-C or SIGTERM half-way. (These run before the
+iptables rule or cgroup, also when `up` is interrupted by Ctrl-C or SIGTERM half-way. What a dead node left
+(a killed run, a restarted machine) does not stop the next one; a live one does. (These run before the
 session's shared node starts: one node at a time per machine.)"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from statehub.engine.node import CGROUP_ROOT, NETNS_NAME, STATE_FILE
+from statehub.engine.node import CGROUP_ROOT, NETNS_NAME, OWNER_FILE, STATE_FILE
 from tests.pods.conftest import PodsTools
 from tests.script_runner import SCRIPTS, run_script, script_env
 
@@ -48,18 +50,30 @@ def machine_state(folder: Path) -> dict[str, object]:
 def test_up_and_down_leave_nothing_behind(pods_tools: PodsTools, tmp_path: Path) -> None:
     folder = tmp_path / "node"
     before = machine_state(folder)
+    subprocess.run(["ip", "netns", "add", NETNS_NAME], check=True)  # as a machine restart leaves it: nobody in it
+    OWNER_FILE.parent.mkdir(parents=True, exist_ok=True)
+    OWNER_FILE.write_text(str(tmp_path / "dead-node"))
     up = run_script("local_cluster.py", "up", "--dir", str(folder), "--nodes", "1", timeout=600)
     try:
         assert up.returncode == 0, up.stderr[-2000:]
+        assert f"no longer runs left behind (namespace {NETNS_NAME}, in {tmp_path / 'dead-node'})" in up.stderr
         assert up.stdout.strip().splitlines()[-1] == str(folder / "pki" / "admin.kubeconfig")
         assert "cnpg operator ready" in up.stderr and "Barman Cloud plugin ready" in up.stderr
         during = machine_state(folder)
         assert during["netns"] != before["netns"] and during["processes"]
+        second = run_script("local_cluster.py", "up", "--dir", str(tmp_path / "second"), "--nodes", "1")
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"error: a pods cluster (network namespace {NETNS_NAME}) runs on this machine: "
+            f"stop it first with uv run scripts/local_cluster.py down --dir {folder}"
+        )
+        assert machine_state(folder)["netns"] == during["netns"]
     finally:
         down = run_script("local_cluster.py", "down", "--dir", str(folder), timeout=300)
     assert down.returncode == 0, down.stderr
     assert machine_state(folder) == before
     assert list(folder.iterdir()) == []
+    assert not OWNER_FILE.exists()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -74,10 +88,13 @@ def test_an_interrupted_up_leaves_nothing_behind(pods_tools: PodsTools, tmp_path
     while time.monotonic() < deadline and '"kubelet"' not in _state(folder):
         time.sleep(0.2)  # half-way: the node's processes run, the platform is not installed yet
     time.sleep(2)
-    if signum == signal.SIGINT:
-        os.killpg(running.pid, signal.SIGINT)  # as a terminal sends Ctrl-C, to the whole group
-    else:
-        running.send_signal(signal.SIGTERM)
+    for _ in range(2):  # the second comes during the clean-up the first started, and must not cut it short
+        with contextlib.suppress(ProcessLookupError):
+            if signum == signal.SIGINT:
+                os.killpg(running.pid, signal.SIGINT)  # as a terminal sends Ctrl-C, to the whole group
+            else:
+                running.send_signal(signal.SIGTERM)
+        time.sleep(1)
     _, stderr = running.communicate(timeout=300)
     assert running.returncode == 2, stderr[-2000:]
     assert stderr.strip().splitlines()[-1] == "error: interrupted"

@@ -80,8 +80,11 @@ def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, 
         f"backupCredentialsSecret={CREDENTIALS}",
     ]
     base = ["stage=stabilise", "endpoint=cluster", "dbLocale=en_US.utf8", *evidence(out), *decided]
-    # the rehearsal's rollback left the cluster frozen: undo it as the operator would, with superuser access on
-    stack.gates([*base, "dbSuperuserAccess=true"])
+    # the rehearsal's rollback left the cluster frozen and clients on WSL2: undo the freeze as the operator would,
+    # with superuser access on, before clients come back (the front door waits for a Ready app, which a frozen
+    # database keeps unready)
+    rolled_back = ["stage=cutover", "endpoint=wsl2", "dbLocale=en_US.utf8", *evidence(out)]
+    stack.gates([*rolled_back, "dbSuperuserAccess=true"])
     with pods_side(node, stack) as side:
         thawed = unfreeze(side.superuser(), probe=side.owner)
         assert thawed.result == "pass", thawed.details

@@ -16,6 +16,7 @@ from statehub.engine.go_modules import GoModuleError, crd_files
 from statehub.offline.manifests import kubernetes_manifests
 from statehub.offline.offline_program import ProgramRun, run_program
 from statehub.offline.stack_config import StackConfig, load_stack_config
+from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS
 from tests.program.evidence_set import EvidenceSet
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ PRIVATE_INGRESS = (
 """Overrides that choose the private-ingress exposure with all its decisions."""
 
 
-RAILIANCE01_DECIDED = ("dbLocale=en_US.utf8",)
+RAILIANCE01_DECIDED = ("dbLocale=en_US.utf8", *(f"{key}={value}" for key, value in STAND_IN_DECISIONS.items()))
 """railiance01's open decisions, taken as an operator would before stage empty (tests that check a refusal
 unset one: `dbLocale=`)."""
 

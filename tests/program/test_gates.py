@@ -14,7 +14,8 @@ import pytest
 
 from statehub.offline.manifests import kubernetes_manifests
 from statehub.offline.offline_program import ProgramRun
-from tests.program.conftest import BACKUP_DECIDED, PRIVATE_INGRESS, Render, manifest
+from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS
+from tests.program.conftest import BACKUP_DECIDED, PRIVATE_INGRESS, Render, by_kind, manifest
 from tests.program.evidence_set import (
     DRILLED_FINGERPRINT,
     FROZEN_FINGERPRINT,
@@ -73,6 +74,22 @@ def test_restore_scales_the_app_to_zero_and_says_how_to_reach_the_database(
     verify = render("railiance01", "stage=verify", *evidence.overrides(files, approve=False)[:2])
     assert manifest(verify, "Deployment", "state-hub")["spec"]["replicas"] == 1
     assert "restoreTarget" not in verify.outputs
+
+
+def test_no_migration_runs_into_a_database_being_filled(render: Render, evidence: EvidenceSet) -> None:
+    """Restore and the final copy have no migration Job (a new image would run its migrations into the copy
+    being made); it comes back with the app, so the image's migrations run on the copied data first."""
+    files = evidence.standard()
+    restore = render("railiance01", "stage=restore", f"drillReport={files['drillReport']}")
+    verify_overrides = evidence.overrides(files, approve=False)[:2]
+    held = render("railiance01", "stage=verify", "finalCopy=true", *verify_overrides)
+    for run in (restore, held):
+        assert by_kind(run, "Job") == []
+        assert manifest(run, "Deployment", "state-hub")["spec"]["replicas"] == 0
+    verify = render("railiance01", "stage=verify", *verify_overrides)
+    (job,) = by_kind(verify, "Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["alembic", "upgrade", "head"]
+    assert verify.named("state-hub-migrate").urn in verify.named("state-hub-api").dependencies
 
 
 def test_protect_starts_at_cutover(render: Render, evidence: EvidenceSet) -> None:
@@ -298,10 +315,15 @@ def test_the_toggle_routes_to_wsl2_or_to_the_pods(render: Render, evidence: Evid
     door = manifest(wsl2, "Service", "state-hub-api")
     # a selector no pod matches: the EndpointSlice controller empties its own slice (it would leave the old pods
     # in it, for kube-proxy to keep balancing over, if the selector were removed)
-    assert door["spec"]["selector"] == {"app.kubernetes.io/name": "state-hub", "app.kubernetes.io/component": "wsl2-fallback"}
+    assert door["spec"]["selector"] == {
+        "app.kubernetes.io/name": "state-hub",
+        "app.kubernetes.io/component": "wsl2-fallback",
+    }
     assert door["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": 8000, "protocol": "TCP"}]
     slice_ = manifest(wsl2, "EndpointSlice", "state-hub-api-wsl2")
-    assert slice_["endpoints"] == [{"addresses": ["192.0.2.10"], "conditions": {"ready": True, "serving": True}}]
+    assert slice_["endpoints"] == [
+        {"addresses": [STAND_IN_DECISIONS["wsl2Address"]], "conditions": {"ready": True, "serving": True}}
+    ]
     assert door["metadata"]["annotations"]["traefik.ingress.kubernetes.io/service.nativelb"] == "true"
     assert slice_["ports"] == [{"name": "http", "port": 8000, "protocol": "TCP"}]
     assert slice_["metadata"]["labels"]["kubernetes.io/service-name"] == "state-hub-api"
@@ -410,6 +432,8 @@ def test_stage_empty_needs_the_database_locale_decided(render: Render) -> None:
 
 
 def test_restore_refuses_a_locale_other_than_the_drilled_databases(render: Render, evidence: EvidenceSet) -> None:
-    drill = evidence.drill("drill-c", age=timedelta(hours=1), source_locale="encoding=UTF8 collate=C ctype=C provider=c")
+    drill = evidence.drill(
+        "drill-c", age=timedelta(hours=1), source_locale="encoding=UTF8 collate=C ctype=C provider=c"
+    )
     with pytest.raises(pulumi.RunError, match=r"dbLocale is 'en_US.utf8', but the drilled WSL2 database was made with"):
         render("railiance01", "stage=restore", f"drillReport={drill}")

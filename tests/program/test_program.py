@@ -12,6 +12,7 @@ import pytest
 
 from statehub.components.app import WAIT_FOR_DATABASE
 from statehub.offline.manifests import is_secret, kubernetes_manifests
+from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS
 from tests.program.conftest import PRIVATE_INGRESS, Render, by_kind, checkout_repo, manifest, one
 
 DIGEST = "sha256:" + "ab" * 32
@@ -40,7 +41,7 @@ def test_database_cluster(render: Render) -> None:
     assert spec["instances"] == 1
     assert spec["imageName"].startswith("ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie@sha256:")
     assert spec["enableSuperuserAccess"] is False
-    assert spec["storage"] == {"size": "20Gi", "storageClass": "local-path"}
+    assert spec["storage"] == {"size": "20Gi", "storageClass": "local-path-retain"}
     assert spec["postgresql"]["parameters"] == {"max_connections": "100", "shared_buffers": "256MB"}
     initdb = spec["bootstrap"]["initdb"]
     assert initdb == {
@@ -133,10 +134,7 @@ def test_app_deployment_is_restricted_and_waits_for_migration(render: Render) ->
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
-    assert (
-        container["image"] == "registry.railiance.internal:5000/state-hub@sha256:"
-        "5b7c1a0e9d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b"
-    )
+    assert container["image"] == STAND_IN_DECISIONS["image"]
     assert container["ports"] == [{"name": "http", "containerPort": 8000}]
     assert container["readinessProbe"]["httpGet"] == {"path": "/state/health", "port": 8000}  # checks the db
     assert container["livenessProbe"]["tcpSocket"] == {"port": 8000}  # a db restart must not restart the API
@@ -156,7 +154,7 @@ def test_app_deployment_is_restricted_and_waits_for_migration(render: Render) ->
 def test_migration_job_name_follows_the_image_digest(render: Render) -> None:
     first = one(render("railiance01"), "Job")
     second = one(render("railiance01", f"image=registry.railiance.internal:5000/state-hub@{DIGEST}"), "Job")
-    assert first["metadata"]["name"] == "state-hub-migrate-5b7c1a0e9d8f"
+    assert first["metadata"]["name"] == "state-hub-migrate-" + STAND_IN_DECISIONS["image"].split(":")[-1][:12]
     assert second["metadata"]["name"] == "state-hub-migrate-abababababab"
     (container,) = second["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["alembic", "upgrade", "head"]
@@ -258,7 +256,7 @@ def test_stage_image_with_a_prebuilt_image_builds_nothing(render: Render) -> Non
     run = render("railiance01", "stage=image")
     assert run.of_type("docker:") == []
     assert run.of_type("kubernetes:") == []
-    assert run.outputs["imageRef"].endswith("@sha256:5b7c1a0e9d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b")
+    assert run.outputs["imageRef"] == STAND_IN_DECISIONS["image"]
 
 
 @pytest.mark.parametrize(

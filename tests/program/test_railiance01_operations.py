@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pulumi
 import pytest
 
 from statehub.policy.settings import IPV4_CARRYING_RANGES
-from tests.program.conftest import PRIVATE_INGRESS, Render, checkout_repo, manifest, one
+from tests.program.conftest import PRIVATE_INGRESS, RAILIANCE01_DECIDED, Render, checkout_repo, manifest, one
 from tests.program.evidence_set import EvidenceSet
 from tests.script_runner import run_script, script_env
 
@@ -54,7 +55,11 @@ def test_endpoint_cluster_needs_a_way_in_for_the_workstation(render: Render, evi
     assert through_namespace.outputs["clientAccess"] == {"namespaces": ["tailscale"]}
     ingress = render("railiance01", *cutover, "clientPortForward=false", *PRIVATE_INGRESS)
     assert ingress.outputs["clientAccess"]["privateIngress"].startswith("http://state-hub.railiance.internal")
-    assert render("railiance01", "clientPortForward=false").outputs["clientAccess"] == {}  # wsl2: no need yet
+    # endpoint wsl2: the front door has no pod behind it (a port-forward to it would fail): the workstation serves
+    wsl2 = {"workstation": "http://127.0.0.1:8000 (the workstation's State Hub: endpoint is wsl2)"}
+    assert render("railiance01").outputs["clientAccess"] == wsl2
+    rolled_back = render("railiance01", "stage=cutover", "endpoint=wsl2", *evidence.overrides(files))
+    assert rolled_back.outputs["clientAccess"] == wsl2
 
 
 def test_railiance01_database_is_pinned_by_digest_with_guaranteed_qos(render: Render) -> None:
@@ -82,8 +87,8 @@ def test_the_rollback_window_can_turn_on_superuser_access(render: Render) -> Non
     assert "dbSuperuserSecret" not in render("railiance01").outputs
 
 
-def test_a_retain_storage_class_is_offered_and_created_before_the_cluster(render: Render) -> None:
-    run = render("railiance01", "dbRetainStorageClass=true", "dbStorageClass=local-path-retain")
+def test_railiance01_keeps_its_volumes_on_a_retain_class_created_before_the_cluster(render: Render) -> None:
+    run = render("railiance01")
     storage_class = manifest(run, "StorageClass", "local-path-retain")
     assert storage_class["reclaimPolicy"] == "Retain"
     assert storage_class["provisioner"] == "rancher.io/local-path"
@@ -92,7 +97,38 @@ def test_a_retain_storage_class_is_offered_and_created_before_the_cluster(render
     created = run.named("state-hub-db-storage-class")
     assert created.retain_on_delete
     assert created.urn in run.named("state-hub-db-cluster").dependencies
-    assert render("railiance01").of_type("kubernetes:storage.k8s.io") == []
+    platform_class = render("railiance01", "dbRetainStorageClass=false", "dbStorageClass=local-path")
+    assert platform_class.of_type("kubernetes:storage.k8s.io") == []
+
+
+DEPLOYED_20GI = {"dbRwService": "state-hub-db-rw.databases.svc", "dbStorageSize": "20Gi"}
+
+
+def test_a_bigger_volume_on_a_class_that_cannot_expand_is_refused(render: Render) -> None:
+    """cnpg would wait on a resize local-path never makes, reconcile nothing else, and refuse to shrink back."""
+    with pytest.raises(pulumi.RunError) as refused:
+        render("railiance01", "dbStorageSize=30Gi", previous_outputs=DEPLOYED_20GI)
+    assert str(refused.value).startswith(
+        "state-hub-infra:dbStorageSize 20Gi -> 30Gi is refused: the class local-path-retain cannot expand"
+    )
+    assert "pulumi config set state-hub-infra:dbStorageSize 20Gi" in str(refused.value)
+    with pytest.raises(pulumi.RunError, match="10Gi is refused"):
+        render("railiance01", "dbStorageSize=10Gi", previous_outputs=DEPLOYED_20GI)  # nor smaller
+
+
+@pytest.mark.parametrize(
+    ("override", "previous"),
+    [
+        ("dbStorageSize=20480Mi", DEPLOYED_20GI),  # the same size, written otherwise
+        ("dbStorageSize=30Gi", {}),  # the first update: nothing is bound yet
+        ("dbStorageExpandable=true", DEPLOYED_20GI | {"dbStorageSize": "10Gi"}),  # the class grows volumes
+    ],
+)
+def test_an_unchanged_or_growable_volume_size_is_accepted(
+    render: Render, override: str, previous: dict[str, object]
+) -> None:
+    run = render("railiance01", override, previous_outputs=previous)
+    assert one(run, "Cluster")["spec"]["storage"]["size"] in ("20Gi", "20480Mi", "30Gi")
 
 
 def test_pods_pull_with_the_configured_secrets(render: Render) -> None:
@@ -157,8 +193,7 @@ def test_render_writes_a_readable_plan_and_never_cuts_a_line(tmp_path: Path) -> 
         "render.py",
         "--stack",
         "railiance01",
-        "--set",
-        "dbLocale=en_US.utf8",
+        *(f"--set={setting}" for setting in RAILIANCE01_DECIDED),
         "--out",
         str(out),
         env={**script_env(), "COLUMNS": "40"},
@@ -178,3 +213,45 @@ def test_render_writes_a_readable_plan_and_never_cuts_a_line(tmp_path: Path) -> 
     assert len(tree) == len(plan)
     job_line = next(line for line in tree if " state-hub-migrate " in line)
     assert job_line.endswith("depends-on: state-hub-config, state-hub-database-url, state-hub-db-cluster)")
+
+
+PG18 = "ghcr.io/cloudnative-pg/postgresql:18.1-standard-trixie@sha256:" + "8" * 64
+DEPLOYED_17 = {**DEPLOYED_20GI, "dbMajor": 17}
+
+
+def test_a_new_postgresql_major_needs_its_decision_and_a_fresh_backup(render: Render, evidence: EvidenceSet) -> None:
+    """cnpg upgrades the only instance in place (pg_upgrade --link): one-way, so it is never one config change."""
+    with pytest.raises(pulumi.RunError) as undecided:
+        render("railiance01", f"dbImageName={PG18}", previous_outputs=DEPLOYED_17)
+    assert str(undecided.value).startswith("state-hub-infra:dbImageName moves PostgreSQL 17 to 18")
+    assert "pulumi config set state-hub-infra:dbMajorUpgrade 17->18" in str(undecided.value)
+    with pytest.raises(pulumi.RunError, match="dbMajorUpgrade 17->18"):  # a decision for another move is none
+        render("railiance01", f"dbImageName={PG18}", "dbMajorUpgrade=16->17", previous_outputs=DEPLOYED_17)
+    with pytest.raises(pulumi.RunError, match=r"\(a major upgrade\) needs a passing status report"):
+        render("railiance01", f"dbImageName={PG18}", "dbMajorUpgrade=17->18", previous_outputs=DEPLOYED_17)
+    stale = evidence.status("status-old.json", age=timedelta(hours=30))
+    with pytest.raises(pulumi.RunError, match="old"):
+        render(
+            "railiance01",
+            f"dbImageName={PG18}",
+            "dbMajorUpgrade=17->18",
+            f"statusReport={stale}",
+            previous_outputs=DEPLOYED_17,
+        )
+    fresh = evidence.status("status.json", age=timedelta(minutes=5))
+    run = render(
+        "railiance01",
+        f"dbImageName={PG18}",
+        "dbMajorUpgrade=17->18",
+        f"statusReport={fresh}",
+        previous_outputs=DEPLOYED_17,
+    )
+    assert one(run, "Cluster")["spec"]["imageName"] == PG18
+    assert run.outputs["dbMajor"] == 18
+
+
+def test_no_major_goes_back_and_a_first_update_takes_any(render: Render) -> None:
+    pg16 = "ghcr.io/cloudnative-pg/postgresql:16.9-standard-trixie@sha256:" + "6" * 64
+    with pytest.raises(pulumi.RunError, match="from PostgreSQL 17 to 16: no major goes back"):
+        render("railiance01", f"dbImageName={pg16}", "dbMajorUpgrade=17->16", previous_outputs=DEPLOYED_17)
+    assert one(render("railiance01", f"dbImageName={PG18}"), "Cluster")["spec"]["imageName"] == PG18

@@ -60,6 +60,13 @@ def test_committed_stacks_load() -> None:
         ("exposure=tunnel", "exposure", "'tunnel'", "one of cluster-internal, private-ingress"),
         ("wsl2Address=workstation", "wsl2Address", "'workstation'", "not an IP address"),
         ("wsl2Address=127.0.0.1", "wsl2Address", "'127.0.0.1'", "loopback"),
+        ("wsl2Address=192.0.2.10", "wsl2Address", "'192.0.2.10'", "documentation (TEST-NET) address"),
+        ("wsl2Address=203.0.113.7", "wsl2Address", "'203.0.113.7'", "a placeholder"),
+        ("wsl2Address=2001:db8::5", "wsl2Address", "'2001:db8::5'", "documentation (TEST-NET) address"),
+        ("wsl2Address=169.254.1.1", "wsl2Address", "'169.254.1.1'", "link-local"),
+        ("wsl2Address=224.0.0.5", "wsl2Address", "'224.0.0.5'", "multicast"),
+        ("wsl2Address=10.42.3.9", "wsl2Address", "'10.42.3.9'", "clusterPodCidr 10.42.0.0/16"),
+        ("wsl2Address=10.43.0.10", "wsl2Address", "'10.43.0.10'", "clusterServiceCidr 10.43.0.0/16"),
         ("wsl2Address=", "wsl2Address", "unset", "routes to the WSL2 fallback"),
         ("evidenceMaxAgeHours=0", "evidenceMaxAgeHours", "'0'", "between 1 and 336"),
         (
@@ -128,4 +135,3 @@ def test_public_allow_list_is_refused(cidr: str) -> None:
 def test_exposure_is_not_needed_before_deploying() -> None:
     settings = settings_of("railiance01", "stage=image", "exposure=")
     assert settings.exposure.model is Exposure.CLUSTER_INTERNAL
-
