@@ -79,12 +79,12 @@ class StateHubApp(pulumi.ComponentResource):
         self._prefix, self._app_namespace, self._app_settings = name, namespaces.app, settings
         child = pulumi.ResourceOptions(parent=self)
         self.service_host = f"{APP_NAME}.{self._app_namespace}.svc"
-        environment = self._environment(database_url, child)
+        environment, settings_version = self._environment(database_url, child)
         migration_name = f"{APP_NAME}-migrate-{_image_suffix(image)}"
         self.migration_job = (
             self._migration_job(migration_name, image, environment, database_host, database) if migrate else None
         )
-        self.deployment = self._deployment(image, environment, replicas)
+        self.deployment = self._deployment(image, environment, replicas, settings_version)
         self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=self._meta(APP_NAME, "api"),
@@ -128,8 +128,9 @@ class StateHubApp(pulumi.ComponentResource):
 
     def _environment(
         self, database_url: pulumi.Input[str], child: pulumi.ResourceOptions
-    ) -> list[k8s.core.v1.EnvFromSourceArgs]:
-        """The ConfigMap and the Secret (DATABASE_URL) the app and its migration read their settings from."""
+    ) -> tuple[list[k8s.core.v1.EnvFromSourceArgs], pulumi.Output[str]]:
+        """The ConfigMap and the Secret (DATABASE_URL) the app and its migration read their settings from, and
+        their versions (`SETTINGS_VERSION`)."""
         config_map = k8s.core.v1.ConfigMap(
             f"{self._prefix}-config",
             metadata=self._meta(f"{APP_NAME}-config", "api"),
@@ -143,12 +144,14 @@ class StateHubApp(pulumi.ComponentResource):
             string_data={"DATABASE_URL": database_url},
             opts=child,
         )
-        return [
+        environment = [
             k8s.core.v1.EnvFromSourceArgs(
                 config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config_map.metadata.name)
             ),
             k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name)),
         ]
+        versions = pulumi.Output.all(config_map.metadata.resource_version, secret.metadata.resource_version)
+        return environment, versions.apply(lambda found: "/".join(str(v or "") for v in found))
 
     def _migration_job(
         self,
@@ -197,7 +200,11 @@ class StateHubApp(pulumi.ComponentResource):
         )
 
     def _deployment(
-        self, image: ImageRef, environment: list[k8s.core.v1.EnvFromSourceArgs], replicas: int
+        self,
+        image: ImageRef,
+        environment: list[k8s.core.v1.EnvFromSourceArgs],
+        replicas: int,
+        settings_version: pulumi.Output[str],
     ) -> k8s.apps.v1.Deployment:
         """The API, after its migration. Readiness asks /state/health (it checks the database: no traffic
         without one); liveness only asks whether the process answers on its port, so a database restart
@@ -221,7 +228,9 @@ class StateHubApp(pulumi.ComponentResource):
                 replicas=replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector("api")),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(Owner.APPS, "api")),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels(Owner.APPS, "api"), annotations={SETTINGS_VERSION: settings_version}
+                    ),
                     spec=_pod_spec(
                         self._container(
                             "api",
@@ -239,6 +248,13 @@ class StateHubApp(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migration_job] if self.migration_job else []),
         )
+
+
+SETTINGS_VERSION = "state-hub.railiance.io/settings-version"
+"""On the pod template: the resourceVersions of the ConfigMap and the Secret the pods read their environment
+from, so a rotated password or another setting rolls the pods in the same `pulumi up` (a pod reads its
+environment only when it starts). Versions, not a digest of the values: a digest of the URL would be a
+secret, and a secret annotation hides the whole Deployment spec from `pulumi preview --diff`."""
 
 
 def _image_suffix(image: ImageRef) -> str:

@@ -22,6 +22,7 @@ from statehub.policy.settings import (
     DATABASE_NAME,
     DATABASE_OWNER,
     OBJECT_STORE_NAME,
+    OWNER_SECRET_NAME,
     RECOVERY_DRILL_NAME,
     DatabaseSettings,
     KubeSettings,
@@ -183,7 +184,16 @@ def _recovery_spec(database: DatabaseSettings) -> dict[str, object]:
             "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
         },
         "postgresql": {"parameters": dict(database.parameters)},
-        "bootstrap": {"recovery": {"source": OBJECT_STORE_NAME, "database": DATABASE_NAME, "owner": DATABASE_OWNER}},
+        # the live owner's Secret: cnpg would otherwise make one with a new password and set it on the role, and
+        # the runbook's compare of the drill with the live database (same user, same password) would be refused
+        "bootstrap": {
+            "recovery": {
+                "source": OBJECT_STORE_NAME,
+                "database": DATABASE_NAME,
+                "owner": DATABASE_OWNER,
+                "secret": {"name": OWNER_SECRET_NAME},
+            }
+        },
         "externalClusters": [
             {
                 "name": OBJECT_STORE_NAME,

@@ -44,11 +44,18 @@ def _api_only_annotations(annotations: Mapping[str, object]) -> dict[str, object
 
 
 def kubernetes_provider(kube: KubeSettings) -> k8s.Provider:
-    """The one provider every Kubernetes resource uses: never the ambient default."""
+    """The one provider every Kubernetes resource uses: never the ambient default.
+
+    Secrets and ConfigMaps are updated in place, not replaced (the provider's default): a replacement of a
+    Secret with a fixed name is a delete and a create, which a retained Secret (the database owner's) turns
+    into a conflict, and which leaves the app's DATABASE_URL missing for a moment. A changed one rolls the
+    app's pods through their template's settings-version annotation instead."""
     return k8s.Provider(
         f"k8s-{kube.context}",
         context=kube.context,
         kubeconfig=kube.kubeconfig,
+        enable_secret_mutable=True,
+        enable_config_map_mutable=True,
     )
 
 

@@ -27,6 +27,7 @@ from statehub.policy.settings import (
     CLUSTER_NAME,
     DATABASE_NAME,
     DATABASE_OWNER,
+    OWNER_SECRET_NAME,
     RECOVERY_DRILL_NAME,
     DatabaseSettings,
     Namespaces,
@@ -63,7 +64,7 @@ class StateHubDatabase(pulumi.ComponentResource):
         # destroy that left the Cluster but took its policies would leave it open to every pod)
         kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         namespace = namespaces.database
-        self.owner_secret_name = f"{CLUSTER_NAME}-owner"
+        self.owner_secret_name = OWNER_SECRET_NAME
         self.superuser_secret_name = f"{CLUSTER_NAME}-superuser" if settings.superuser_access else None
         self.rw_service = f"{CLUSTER_NAME}-rw.{namespace}.svc"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+from statehub.components.app import SETTINGS_VERSION
 from statehub.engine.control_plane import LocalCluster
 from statehub.engine.engine_program import create_engine_stack
 from statehub.engine.pki import CONTEXT
@@ -87,6 +88,20 @@ def test_up_at_stage_empty_creates_what_the_cluster_reads_back(new_stack: NewSta
     assert "state-hub-db-cluster" in state  # it is the state file
     assert password not in state
     assert "postgresql+psycopg://state_hub:" not in state
+
+    # a rotated password rolls the app's pods in the same update: they read DATABASE_URL only when they start
+    def settings_version() -> str:
+        template = api.get("/apis/apps/v1/namespaces/railiance-apps/deployments/state-hub")["spec"]["template"]
+        return str(template["metadata"]["annotations"][SETTINGS_VERSION])
+
+    before = settings_version()
+    assert before.count("/") == 1 and all(before.split("/"))  # the ConfigMap's and the Secret's versions
+    rotated = "r0tated-" + "y" * 20
+    engine.stack.set_config("state-hub-infra:dbOwnerPassword", auto.ConfigValue(rotated, secret=True))
+    assert engine.stack.up().summary.result == "succeeded"
+    assert settings_version() != before
+    state = "".join(p.read_text() for p in engine.state_dir.rglob("*.json"))
+    assert rotated not in state
 
 
 def test_a_refusing_gate_is_one_error_line_and_a_non_zero_exit(new_stack: NewStack) -> None:

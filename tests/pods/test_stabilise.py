@@ -15,8 +15,8 @@ from typing import Any
 from statehub.data.comparing import compare_databases
 from statehub.data.freezing import unfreeze
 from statehub.engine.node import S3_BUCKET, S3_ENDPOINT, S3_KEYS, NodeCluster
-from statehub.policy.settings import RECOVERY_DRILL_NAME
-from statehub.rehearsal.pods_side import pods_side, port_forward
+from statehub.policy.settings import OBJECT_STORE_NAME, RECOVERY_DRILL_NAME
+from statehub.rehearsal.pods_side import PodsSide, pods_side, port_forward
 from tests.pods.conftest import Rehearsed
 from tests.script_runner import run_script
 
@@ -85,8 +85,9 @@ def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, 
     # database keeps unready)
     rolled_back = ["stage=cutover", "endpoint=wsl2", "dbLocale=en_US.utf8", *evidence(out)]
     stack.gates([*rolled_back, "dbSuperuserAccess=true"])
-    with pods_side(node, stack) as side:
-        thawed = unfreeze(side.superuser(), probe=side.owner)
+    with port_forward(node, "service/state-hub-db-rw", 5432) as port:  # the frozen owner cannot log in yet
+        frozen = PodsSide(node, stack, port)
+        thawed = unfreeze(frozen.superuser(), probe=frozen.owner)
         assert thawed.result == "pass", thawed.details
     stack.gates([*base, "dbSuperuserAccess=false"])
 
@@ -108,6 +109,18 @@ def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, 
     pods = node.api.get("/api/v1/namespaces/databases/pods?labelSelector=cnpg.io%2Fcluster%3Dstate-hub-db")["items"]
     assert {p["status"]["qosClass"] for p in pods if p["metadata"]["name"] == "state-hub-db-1"} == {"Guaranteed"}
 
+    # the plugin writes the recovery window into the ObjectStore's status when a backup completes
+    store_path = f"/apis/barmancloud.cnpg.io/v1/namespaces/databases/objectstores/{OBJECT_STORE_NAME}"
+    try:
+        until(
+            "the store's recovery window",
+            lambda: node.api.get(store_path).get("status", {}).get("serverRecoveryWindow", {}).get("state-hub-db"),
+            180,
+        )
+    except AssertionError as late:
+        sidecar = node.kubectl("-n", "databases", "logs", "state-hub-db-1", "-c", "plugin-barman-cloud", check=False)
+        said = [line for line in sidecar.stdout.splitlines() if "ecovery window" in line or "rror" in line]
+        raise AssertionError(f"{late}; the sidecar said: {said[-5:]}") from None
     report = tmp_path / "status.json"
     status = run_script(
         "status.py", "--kubeconfig", str(node.kubeconfig), "--context", "local", "--report", str(report), timeout=120

@@ -92,7 +92,13 @@ def test_the_recovery_drill_is_a_cluster_of_its_own(render: Render, evidence: Ev
     drill = manifest(run, "Cluster", RECOVERY_DRILL_NAME)
     assert drill["metadata"]["name"] != "state-hub-db"
     assert drill["spec"]["bootstrap"] == {
-        "recovery": {"source": OBJECT_STORE_NAME, "database": "state_hub", "owner": "state_hub"}
+        # the live owner's Secret: the drill compares with the live database as the same user (pods tier)
+        "recovery": {
+            "source": OBJECT_STORE_NAME,
+            "database": "state_hub",
+            "owner": "state_hub",
+            "secret": {"name": "state-hub-db-owner"},
+        }
     }
     live = manifest(run, "Cluster", "state-hub-db")
     assert drill["spec"]["postgresql"] == live["spec"]["postgresql"]  # the live parameters

@@ -23,6 +23,9 @@ def test_every_kubernetes_resource_uses_the_explicit_provider(render: Render) ->
     providers = run.of_type("pulumi:providers:kubernetes")
     assert [p.name for p in providers] == ["k8s-k3d-state-hub"]
     assert providers[0].inputs["context"] == "k3d-state-hub"
+    # Secrets and ConfigMaps updated in place: a replaced retained Secret conflicts (engine tier: rotation)
+    assert providers[0].inputs["enableSecretMutable"] in (True, "true")
+    assert providers[0].inputs["enableConfigMapMutable"] in (True, "true")
     kube = list(run.of_type("kubernetes:"))
     assert len(kube) >= 10
     for resource in kube:
