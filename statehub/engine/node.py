@@ -16,6 +16,7 @@ contents. `start` stops a half-started node the same way when it fails or is int
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -195,9 +196,20 @@ def _wait(what: str, check: Callable[[], bool], seconds: float, starter: _Starte
     raise NodeError(f"{what} not within {seconds:.0f} s ({logs or 'no process to blame'})")
 
 
+MAX_DIRECTORY_BYTES = 64
+"""The kubelet makes unix sockets under its root (`<folder>/kubelet/root/pod-resources/<number>`), and a
+socket path may not pass 104 bytes: a longer folder fails half-way with "bind: invalid argument"."""
+
+
 def start(directory: Path, bin_dir: Path, images: Path, progress: Progress, *, tie_to_parent: bool) -> NodeCluster:
     """Start the node in `directory` (new or empty). On any failure or interruption, what was started is
     stopped and removed again."""
+    length = len(str(directory.resolve()).encode())
+    if length > MAX_DIRECTORY_BYTES:
+        raise NodeError(
+            f"{directory} is {length} bytes long: the kubelet's sockets under it would pass the 104-byte limit of "
+            f"a socket path. Give a folder of at most {MAX_DIRECTORY_BYTES} bytes, e.g. /tmp/node"
+        )
     if directory.exists() and any(directory.iterdir()):
         raise NodeError(f"{directory} is not empty: give a new folder, or stop what runs there first")
     why = unavailable(bin_dir, images)
@@ -392,7 +404,10 @@ log:
 
 
 def _containerd_socket(directory: Path) -> Path:
-    return directory / "containerd" / "containerd.sock"
+    """Beside the owner file, in a folder named for the node's: a socket path may not pass 104 bytes, and a
+    node folder under pytest's temporary tree (with a worker's name in it) made containerd's path too long."""
+    key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
+    return OWNER_FILE.parent / f"containerd-{key}" / "containerd.sock"
 
 
 def _start_containerd_and_registry(starter: _Starter) -> None:
@@ -403,6 +418,7 @@ def _start_containerd_and_registry(starter: _Starter) -> None:
     (cni / "net.d" / "10-state-hub-pods.conflist").write_text(json.dumps(cni_config(cni / "ipam")))
     config = containerd / "config.toml"
     containerd.mkdir()
+    _containerd_socket(directory).parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
         CONTAINERD_CONFIG.format(
             root=containerd / "root",
@@ -752,7 +768,7 @@ def _pods_processes(directory: Path) -> list[int]:
             continue
         with contextlib.suppress(OSError):
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if "containerd-shim" in command and str(directory) in command:
+            if "containerd-shim" in command and str(_containerd_socket(directory).parent) in command:
                 found.add(int(proc.name))
     return sorted((found | set(_in_cgroup())) - {os.getpid()})
 
@@ -796,6 +812,7 @@ def _stop(directory: Path) -> int:
         Netns(state.get("netns", NETNS_NAME)).delete()
     _cgroups_remove()
     _remove_contents(directory)
+    shutil.rmtree(_containerd_socket(directory).parent, ignore_errors=True)
     with contextlib.suppress(OSError):
         if OWNER_FILE.read_text().strip() == str(directory.resolve()):
             OWNER_FILE.unlink()

@@ -22,12 +22,10 @@ from statehub.rehearsal.pods_side import PodsStack, pods_cluster
 from statehub.rehearsal.rehearsal import rehearse
 from statehub.rehearsal.timeline import Summary
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
-            item.add_marker(pytest.mark.pods)
-            item.add_marker(pytest.mark.xdist_group("pods"))
+PODS_TIER = [pytest.mark.pods, pytest.mark.xdist_group("pods")]
+"""Every module here sets `pytestmark = PODS_TIER`: one worker runs them all (`--dist loadgroup`), so one node
+serves the session. (With pytest 9 the grouping silently did nothing and each worker started a node; the lock
+keeps pytest below 9, see pyproject.toml.)"""
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from statehub.engine.node import CGROUP_ROOT, NETNS_NAME, OWNER_FILE, STATE_FILE
-from tests.pods.conftest import PodsTools
+from tests.pods.conftest import PODS_TIER, PodsTools
 from tests.script_runner import SCRIPTS, run_script, script_env
+
+pytestmark = PODS_TIER
 
 
 def machine_state(folder: Path) -> dict[str, object]:
@@ -47,21 +49,36 @@ def machine_state(folder: Path) -> dict[str, object]:
     }
 
 
-def test_up_and_down_leave_nothing_behind(pods_tools: PodsTools, tmp_path: Path) -> None:
-    folder = tmp_path / "node"
+@pytest.fixture
+def short_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder short enough for the kubelet's sockets (a test's own tmp_path, named after it, is not)."""
+    return tmp_path_factory.mktemp("life")
+
+
+def test_a_folder_too_long_for_the_kubelets_sockets_is_refused_first(pods_tools: PodsTools, tmp_path: Path) -> None:
+    folder = tmp_path / ("n" * 60)
+    up = run_script("local_cluster.py", "up", "--dir", str(folder), "--nodes", "1", timeout=60)
+    assert up.returncode == 2
+    assert up.stderr.strip().splitlines()[-1].startswith(f"error: {folder} is ")
+    assert "Give a folder of at most 64 bytes" in up.stderr
+    assert not folder.exists()
+
+
+def test_up_and_down_leave_nothing_behind(pods_tools: PodsTools, short_path: Path) -> None:
+    folder = short_path / "node"
     before = machine_state(folder)
     subprocess.run(["ip", "netns", "add", NETNS_NAME], check=True)  # as a machine restart leaves it: nobody in it
     OWNER_FILE.parent.mkdir(parents=True, exist_ok=True)
-    OWNER_FILE.write_text(str(tmp_path / "dead-node"))
+    OWNER_FILE.write_text(str(short_path / "dead-node"))
     up = run_script("local_cluster.py", "up", "--dir", str(folder), "--nodes", "1", timeout=600)
     try:
         assert up.returncode == 0, up.stderr[-2000:]
-        assert f"no longer runs left behind (namespace {NETNS_NAME}, in {tmp_path / 'dead-node'})" in up.stderr
+        assert f"no longer runs left behind (namespace {NETNS_NAME}, in {short_path / 'dead-node'})" in up.stderr
         assert up.stdout.strip().splitlines()[-1] == str(folder / "pki" / "admin.kubeconfig")
         assert "cnpg operator ready" in up.stderr and "Barman Cloud plugin ready" in up.stderr
         during = machine_state(folder)
         assert during["netns"] != before["netns"] and during["processes"]
-        second = run_script("local_cluster.py", "up", "--dir", str(tmp_path / "second"), "--nodes", "1")
+        second = run_script("local_cluster.py", "up", "--dir", str(short_path / "second"), "--nodes", "1")
         assert second.returncode == 2
         assert second.stderr.strip().splitlines()[-1] == (
             f"error: a pods cluster (network namespace {NETNS_NAME}) runs on this machine: "
@@ -77,8 +94,8 @@ def test_up_and_down_leave_nothing_behind(pods_tools: PodsTools, tmp_path: Path)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_an_interrupted_up_leaves_nothing_behind(pods_tools: PodsTools, tmp_path: Path, signum: int) -> None:
-    folder = tmp_path / "node"
+def test_an_interrupted_up_leaves_nothing_behind(pods_tools: PodsTools, short_path: Path, signum: int) -> None:
+    folder = short_path / "node"
     before = machine_state(folder)
     command = [sys.executable, str(SCRIPTS / "local_cluster.py"), "up", "--dir", str(folder), "--nodes", "1"]
     running = subprocess.Popen(

@@ -9,7 +9,9 @@ import time
 import pytest
 
 from statehub.engine.node import NodeCluster
-from tests.pods.conftest import Rehearsed
+from tests.pods.conftest import PODS_TIER, Rehearsed
+
+pytestmark = PODS_TIER
 
 REACHED, BLOCKED = "REACHED", "BLOCKED"
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 from statehub.policy.names import FRONT_DOOR_NAME
-from tests.pods.conftest import Rehearsed
+from tests.pods.conftest import PODS_TIER, Rehearsed
+
+pytestmark = PODS_TIER
 
 
 def test_the_rehearsal_walks_every_stage_on_real_pods(rehearsed_on_pods: Rehearsed) -> None:

@@ -17,8 +17,10 @@ from statehub.data.freezing import unfreeze
 from statehub.engine.node import S3_BUCKET, S3_ENDPOINT, S3_KEYS, NodeCluster
 from statehub.policy.settings import OBJECT_STORE_NAME, RECOVERY_DRILL_NAME
 from statehub.rehearsal.pods_side import PodsSide, pods_side, port_forward
-from tests.pods.conftest import Rehearsed
+from tests.pods.conftest import PODS_TIER, Rehearsed
 from tests.script_runner import run_script
+
+pytestmark = PODS_TIER
 
 CLUSTERS = "/apis/postgresql.cnpg.io/v1/namespaces/databases/clusters"
 CREDENTIALS = "state-hub-backup-credentials"
