@@ -112,17 +112,35 @@ def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, 
     assert {p["status"]["qosClass"] for p in pods if p["metadata"]["name"] == "state-hub-db-1"} == {"Guaranteed"}
 
     # the plugin writes the recovery window into the ObjectStore's status when a backup completes
+    # (plugin 0.14 skips that write when the ObjectStore changed meanwhile, "the object has been modified",
+    # seen 1 run in 3: then the next backup writes it, which is what the runbook tells the operator to take)
     store_path = f"/apis/barmancloud.cnpg.io/v1/namespaces/databases/objectstores/{OBJECT_STORE_NAME}"
-    try:
-        until(
-            "the store's recovery window",
-            lambda: node.api.get(store_path).get("status", {}).get("serverRecoveryWindow", {}).get("state-hub-db"),
-            180,
-        )
-    except AssertionError as late:
-        sidecar = node.kubectl("-n", "databases", "logs", "state-hub-db-1", "-c", "plugin-barman-cloud", check=False)
-        said = [line for line in sidecar.stdout.splitlines() if "ecovery window" in line or "rror" in line]
-        raise AssertionError(f"{late}; the sidecar said: {said[-5:]}") from None
+
+    def window() -> Any:
+        return node.api.get(store_path).get("status", {}).get("serverRecoveryWindow", {}).get("state-hub-db")
+
+    for attempt in range(2):
+        try:
+            until("the store's recovery window", window, 180)
+            break
+        except AssertionError as late:
+            sidecar = node.kubectl(
+                "-n", "databases", "logs", "state-hub-db-1", "-c", "plugin-barman-cloud", check=False
+            )
+            said = [line for line in sidecar.stdout.splitlines() if "ecovery window" in line or "rror" in line]
+            if attempt or not any("has been modified" in line for line in said):
+                raise AssertionError(f"{late}; the sidecar said: {said[-5:]}") from None
+            another = {
+                "apiVersion": "postgresql.cnpg.io/v1",
+                "kind": "Backup",
+                "metadata": {"name": "state-hub-db-again", "namespace": "databases"},
+                "spec": {
+                    "cluster": {"name": "state-hub-db"},
+                    "method": "plugin",
+                    "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"},
+                },
+            }
+            node.kubectl("apply", "-f", "-", stdin=json.dumps(another))
     report = tmp_path / "status.json"
     status = run_script(
         "status.py", "--kubeconfig", str(node.kubeconfig), "--context", "local", "--report", str(report), timeout=120
