@@ -762,13 +762,14 @@ def _alive(pid: int) -> bool:
 def _pods_processes(directory: Path) -> list[int]:
     """Every process that runs a pod of this node: containerd's shims (their command names its socket's
     folder) and what runs under this node's cgroup."""
+    sockets = str(_containerd_socket(directory).parent)
     found: set[int] = set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         with contextlib.suppress(OSError):
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if "containerd-shim" in command and str(_containerd_socket(directory).parent) in command:
+            if "containerd-shim" in command and sockets in command:
                 found.add(int(proc.name))
     return sorted((found | set(_in_cgroup())) - {os.getpid()})
 

@@ -8,9 +8,6 @@ replaced or deleted. After cutover `pulumi destroy` is refused (the Cluster is p
 
 from __future__ import annotations
 
-import hashlib
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from pulumi import automation as auto
 from statehub.rehearsal.gate_runs import Change, GateRun, engine_gates
 from statehub.rehearsal.rehearsal import local_cluster, rehearse
 from tests.program.conftest import BACKUP_DECIDED
+from tests.rehearsal_evidence import rehearsal_evidence
 
 CLUSTER = "state-hub-db-cluster"
 FRONT_DOOR = {"state-hub-front-door", "state-hub-front-door-wsl2", "state-hub-front-door-service"}
@@ -63,7 +61,9 @@ def test_every_stage_with_the_real_engine(engine_bin: Path, tmp_path: Path) -> N
         assert any(w.startswith("endpoint wsl2 after cutover") for w in rollback.warnings), rollback.warnings
         assert not any("from $PATH" in w for run in by_stage.values() for w in run.warnings)  # installed plugin
 
-        evidence = _evidence(tmp_path / "rehearsal")
+        evidence = rehearsal_evidence(
+            tmp_path / "rehearsal", by="engine test", reference="tests/engine/test_stage_walk.py"
+        )
         stabilise = gates(["stage=stabilise", "endpoint=cluster", *evidence, *BACKUP_DECIDED])
         never_replaces_the_cluster(stabilise.changes)
         backups = {
@@ -91,20 +91,3 @@ def test_every_stage_with_the_real_engine(engine_bin: Path, tmp_path: Path) -> N
         state = gates.engine.stack.export_stack().deployment or {}
         protected = [r["urn"].rsplit("::", 1)[-1] for r in state["resources"] if r.get("protect")]
         assert protected == [CLUSTER]
-
-
-def _evidence(out: Path) -> list[str]:
-    files = {
-        "drillReport": out / "drill" / "drill-report.json",
-        "restoreCompareReport": out / "restore-compare.json",
-        "freezeReport": out / "freeze.json",
-        "finalCompareReport": out / "final-compare.json",
-    }
-    approval = {
-        "by": "engine test",
-        "at": datetime.now(UTC).isoformat(),
-        "reference": "tests/engine/test_stage_walk.py",
-        "freezeReportSha256": hashlib.sha256(files["freezeReport"].read_bytes()).hexdigest(),
-        "finalCompareReportSha256": hashlib.sha256(files["finalCompareReport"].read_bytes()).hexdigest(),
-    }
-    return [*(f"{key}={path}" for key, path in files.items()), f"approval={json.dumps(approval)}"]

@@ -4,11 +4,9 @@ and compares equal with the live database."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from statehub.engine.node import S3_BUCKET, S3_ENDPOINT, S3_KEYS, NodeCluster
 from statehub.policy.settings import OBJECT_STORE_NAME, RECOVERY_DRILL_NAME
 from statehub.rehearsal.pods_side import PodsSide, pods_side, port_forward
 from tests.pods.conftest import PODS_TIER, Rehearsed
+from tests.rehearsal_evidence import rehearsal_evidence
 from tests.script_runner import run_script
 
 pytestmark = PODS_TIER
@@ -35,23 +34,6 @@ def until(what: str, check: Callable[[], Any], seconds: float) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not within {seconds:.0f} s")
         time.sleep(2)
-
-
-def evidence(out: Path) -> list[str]:
-    files = {
-        "drillReport": out / "drill" / "drill-report.json",
-        "restoreCompareReport": out / "restore-compare.json",
-        "freezeReport": out / "freeze.json",
-        "finalCompareReport": out / "final-compare.json",
-    }
-    approval = {
-        "by": "pods tier",
-        "at": datetime.now(UTC).isoformat(),
-        "reference": "tests/pods/test_stabilise.py",
-        "freezeReportSha256": hashlib.sha256(files["freezeReport"].read_bytes()).hexdigest(),
-        "finalCompareReportSha256": hashlib.sha256(files["finalCompareReport"].read_bytes()).hexdigest(),
-    }
-    return [*(f"{key}={path}" for key, path in files.items()), f"approval={json.dumps(approval)}"]
 
 
 def condition(cluster: dict[str, Any], kind: str) -> str:
@@ -81,11 +63,12 @@ def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, 
         f"backupEndpointUrl={S3_ENDPOINT}",
         f"backupCredentialsSecret={CREDENTIALS}",
     ]
-    base = ["stage=stabilise", "endpoint=cluster", "dbLocale=en_US.utf8", *evidence(out), *decided]
+    evidence = rehearsal_evidence(out, by="pods tier", reference="tests/pods/test_stabilise.py")
+    base = ["stage=stabilise", "endpoint=cluster", "dbLocale=en_US.utf8", *evidence, *decided]
     # the rehearsal's rollback left the cluster frozen and clients on WSL2: undo the freeze as the operator would,
     # with superuser access on, before clients come back (the front door waits for a Ready app, which a frozen
     # database keeps unready)
-    rolled_back = ["stage=cutover", "endpoint=wsl2", "dbLocale=en_US.utf8", *evidence(out)]
+    rolled_back = ["stage=cutover", "endpoint=wsl2", "dbLocale=en_US.utf8", *evidence]
     stack.gates([*rolled_back, "dbSuperuserAccess=true"])
     with port_forward(node, "service/state-hub-db-rw", 5432) as port:  # the frozen owner cannot log in yet
         frozen = PodsSide(node, stack, port)
