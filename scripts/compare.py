@@ -23,6 +23,7 @@ from pathlib import Path
 from statehub.cli.compare_table import show_compare
 from statehub.cli.entry import FAIL, PASS, ScriptParser, amount, run_cli
 from statehub.cli.flags import add_apis, add_database, add_report, apis, database
+from statehub.cli.record_flags import add_progress_flags, record_if_asked
 from statehub.data.archive import read_manifest
 from statehub.data.comparing import ApiCheck, compare_databases
 from statehub.data.http_client import DEADLINE
@@ -51,6 +52,7 @@ def main() -> int:
         metavar="SECONDS",
         help=f"seconds for each whole question to an API, however slowly it answers (default {DEADLINE:g})",
     )
+    add_progress_flags(parser)
     args = parser.parse_args()
     check_report_path(args.report)  # before anything is touched
     both_apis = apis(args)
@@ -65,6 +67,7 @@ def main() -> int:
             manifest.details["fingerprint"], target, source_label=f"manifest {args.manifest}", api=api
         )
     write_report(report, args.report)
+    record_if_asked(args, "compare", report, args.report)
     show_compare(report)
     return PASS if report.result == "pass" else FAIL
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli, step
 from statehub.cli.flags import add_apis, add_database, apis, database
+from statehub.cli.record_flags import add_progress_flags, record_if_asked
 from statehub.data.drilling import DRILL_REPORT, drill
 
 
@@ -36,6 +37,7 @@ def main() -> int:
     add_apis(parser, "the live database", "the --scratch copy")
     parser.add_argument("--docker-container", metavar="NAME", help="run pg_dump inside the source's container")
     parser.add_argument("--pg-bin", type=Path, help="folder of the PostgreSQL tools (and initdb for the throwaway)")
+    add_progress_flags(parser)
     args = parser.parse_args()
     both_apis = apis(args)
     report = drill(
@@ -47,6 +49,7 @@ def main() -> int:
         docker_container=args.docker_container,
         progress=step,
     )
+    record_if_asked(args, "drill", report, args.out / DRILL_REPORT)
     details = report.details
     for difference in details["differences"]:
         console().print(f"[red]DIFF[/] {difference['kind']} {difference['where']}: {difference['detail']}")

@@ -20,6 +20,7 @@ quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.cli.flags import add_database, add_report, database
+from statehub.cli.record_flags import add_progress_flags, record_if_asked
 from statehub.data.freezing import freeze, unfreeze
 from statehub.data.report_files import check_report_path, write_report
 
@@ -31,12 +32,19 @@ def main() -> int:
     parser.add_argument("--unfreeze", action="store_true", help="revert the freeze")
     parser.add_argument("--app-role", action="append", default=[], help="application role to lock out (repeatable)")
     add_database(parser, "--probe", "the application's own login, to prove the freeze", required=False)
+    add_progress_flags(parser)
     args = parser.parse_args()
+    if args.record_progress and not args.unfreeze:
+        parser.error(
+            "--record-progress with a freeze: the freeze makes the live State Hub read-only, and nothing is written "
+            "to a frozen side; record it after cutover with scripts/record_progress.py --evidence REPORT"
+        )
     check_report_path(args.report)  # before anything is touched
     probe = database(args.probe, "--probe") if args.probe else None
     dsn = database(args.target, "--target")
     report = unfreeze(dsn, probe=probe) if args.unfreeze else freeze(dsn, app_roles=args.app_role, probe=probe)
     write_report(report, args.report)
+    record_if_asked(args, "unfreeze" if args.unfreeze else "freeze", report, args.report)
     for warning in report.details.get("warnings", []):
         console().print(f"[bold red]WARNING[/] {warning}")
     proof = report.details["proof"]

@@ -18,6 +18,7 @@ quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.cli.flags import add_database, add_report, database
+from statehub.cli.record_flags import add_progress_flags, record_if_asked
 from statehub.data.refreshing import refresh_fallback
 from statehub.data.report_files import check_report_path, write_report
 
@@ -28,11 +29,13 @@ def main() -> int:
     add_database(parser, "--wsl2", "the frozen WSL2 database, as a superuser (not touched)")
     parser.add_argument("--into", required=True, help="name of the new database for the copy")
     add_report(parser, "refresh report to write")
+    add_progress_flags(parser)
     args = parser.parse_args()
     check_report_path(args.report)  # before anything is touched
     wsl2 = database(args.wsl2, "--wsl2")
     report = refresh_fallback(database(args.cluster, "--cluster"), wsl2, args.into)
     write_report(report, args.report)
+    record_if_asked(args, "refresh-fallback", report, args.report)
     rows = sum(t["source_rows"] for t in report.details["tables"].values())
     if report.result == "pass":
         console().print(f"[green]refresh PASS[/]: {rows} rows in {args.into}; {wsl2.dbname} untouched")

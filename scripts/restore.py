@@ -20,6 +20,7 @@ from pathlib import Path
 from statehub.cli.compare_table import show_compare
 from statehub.cli.entry import FAIL, PASS, ScriptParser, run_cli, step
 from statehub.cli.flags import add_database, add_report, database
+from statehub.cli.record_flags import add_progress_flags, record_if_asked
 from statehub.data.archive import ARCHIVE_NAME, MANIFEST_NAME
 from statehub.data.report_files import check_report_path, write_report
 from statehub.data.restoring import restore
@@ -31,11 +32,13 @@ def main() -> int:
     add_database(parser, "--target", "the empty target database")
     add_report(parser, "compare report to write (default: DUMP/restore-compare.json)", required=False)
     parser.add_argument("--pg-bin", type=Path, help="folder of the pg_restore to use")
+    add_progress_flags(parser)
     args = parser.parse_args()
     evidence = (args.dump / MANIFEST_NAME, args.dump / ARCHIVE_NAME)  # what the report is about
     report_path = check_report_path(args.report, keep_out_of=evidence) if args.report else None
     report = restore(args.dump, database(args.target, "--target"), pg_bin=args.pg_bin, progress=step)
-    write_report(report, report_path or args.dump / "restore-compare.json")
+    written = write_report(report, report_path or args.dump / "restore-compare.json")
+    record_if_asked(args, "restore", report, written)
     show_compare(report)
     return PASS if report.result == "pass" else FAIL
 

@@ -19,6 +19,7 @@ quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli, step
 from statehub.cli.flags import add_database, add_report, database
+from statehub.cli.record_flags import add_progress_flags, record_if_asked
 from statehub.data.report_files import check_report_path, write_report
 from statehub.data.syncing import sync_back
 
@@ -28,11 +29,13 @@ def main() -> int:
     add_database(parser, "--cluster", "state-hub-db (read only)")
     add_database(parser, "--wsl2", "the frozen WSL2 database, as a superuser (written)")
     add_report(parser, "sync-back report to write")
+    add_progress_flags(parser)
     args = parser.parse_args()
     check_report_path(args.report)  # before anything is touched
     wsl2 = database(args.wsl2, "--wsl2")
     report = sync_back(database(args.cluster, "--cluster"), wsl2, progress=step)
     write_report(report, args.report)
+    record_if_asked(args, "sync-back", report, args.report)
     totals = report.details["totals"]
     if report.details["committed"]:
         console().print(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,7 +32,7 @@ def create_app(engine: Engine) -> FastAPI:
             with engine.connect() as conn:
                 return what(conn)
         except SQLAlchemyError:
-            raise HTTPException(503, "database unreachable") from None
+            raise HTTPException(503, "the database refused or is unreachable") from None
 
     @app.get("/state/health")
     def health() -> JSONResponse:
@@ -44,9 +46,19 @@ def create_app(engine: Engine) -> FastAPI:
     def summary() -> Any:
         return read(reads.summary)
 
-    @app.get("/state/workstreams/{workstream_id}")
-    def workstream(workstream_id: int) -> Any:
-        return _found(read(lambda conn: reads.workstream(conn, workstream_id)), f"workstream {workstream_id}")
+    @app.get("/state/workstreams/{key}")
+    def workstream(key: str) -> Any:
+        found = _key(key)
+        return _found(read(lambda conn: reads.workstream(conn, found)), f"workstream {key}")
+
+    @app.get("/state/tasks/{uid}")
+    def task(uid: uuid.UUID) -> Any:
+        return _found(read(lambda conn: reads.task(conn, uid)), f"task {uid}")
+
+    @app.post("/state/tasks/{uid}/progress", status_code=201)
+    def progress(uid: uuid.UUID, event: ProgressEvent) -> Any:
+        added = read(lambda conn: reads.add_progress(conn, uid, event.kind, event.payload))
+        return {"id": _found(added, f"task {uid}")}
 
     @app.get("/state/repos/{repo_id}")
     def repo(repo_id: int) -> Any:
@@ -57,6 +69,23 @@ def create_app(engine: Engine) -> FastAPI:
         return read(reads.token_totals)
 
     return app
+
+
+class ProgressEvent(BaseModel):
+    """What a client records on a task: a kind (`evidence`, `note`, ...) and a JSON object."""
+
+    kind: str = Field(min_length=1, max_length=64)
+    payload: dict[str, Any]
+
+
+def _key(text: str) -> int | uuid.UUID:
+    """A workstream is asked for by its number or its UUID (what workplan files name it by)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise HTTPException(422, f"{text!r} is neither a workstream number nor a UUID") from None
 
 
 def _found(value: Any, what: str) -> Any:

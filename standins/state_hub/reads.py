@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import uuid
 from typing import Any
 
@@ -63,18 +64,21 @@ def summary(conn: Connection) -> dict[str, Any]:
     }
 
 
-def workstream(conn: Connection, workstream_id: int) -> dict[str, Any] | None:
-    """One workstream with its repo, tasks, decisions and its tasks' progress events."""
+def workstream(conn: Connection, key: int | uuid.UUID) -> dict[str, Any] | None:
+    """One workstream (by its number or its UUID) with its repo, tasks, decisions and its tasks' progress events."""
+    by = "uid" if isinstance(key, uuid.UUID) else "id"
     found = _one(
         conn,
-        "SELECT id, name, description, repo_id, created_at, meta FROM workstreams WHERE id = :id",
-        id=workstream_id,
+        f"SELECT id, uid, name, description, repo_id, created_at, meta FROM workstreams WHERE {by} = :key",
+        key=key,
     )
     if found is None:
         return None
+    workstream_id = found["id"]
     found["tasks"] = _rows(
         conn,
-        "SELECT id, title, notes, status::text AS status, priority, due, created_at FROM tasks WHERE workstream_id = :id ORDER BY id",
+        "SELECT id, uid, title, notes, status::text AS status, priority, due, created_at FROM tasks "
+        "WHERE workstream_id = :id ORDER BY id",
         id=workstream_id,
     )
     found["decisions"] = _rows(
@@ -89,6 +93,29 @@ def workstream(conn: Connection, workstream_id: int) -> dict[str, Any] | None:
         id=workstream_id,
     )
     return found
+
+
+def task(conn: Connection, uid: uuid.UUID) -> dict[str, Any] | None:
+    """One task by its UUID, with its workstream's UUID."""
+    return _one(
+        conn,
+        "SELECT t.uid, w.uid AS workstream, t.title, t.status::text AS status, t.created_at FROM tasks t "
+        "JOIN workstreams w ON w.id = t.workstream_id WHERE t.uid = :uid",
+        uid=uid,
+    )
+
+
+def add_progress(conn: Connection, uid: uuid.UUID, kind: str, payload: dict[str, Any]) -> int | None:
+    """A progress event on the task `uid` (committed); its id, or None when there is no such task."""
+    added = conn.execute(
+        text(
+            "INSERT INTO progress_events (task_id, kind, payload) "
+            "SELECT id, :kind, CAST(:payload AS jsonb) FROM tasks WHERE uid = :uid RETURNING id"
+        ),
+        {"uid": uid, "kind": kind, "payload": json.dumps(payload)},
+    ).scalar_one_or_none()
+    conn.commit()
+    return added
 
 
 def repo(conn: Connection, repo_id: int) -> dict[str, Any] | None:

@@ -59,3 +59,13 @@ def apis(args: argparse.Namespace) -> tuple[str, str] | None:
 
 def add_report(parser: argparse.ArgumentParser, what: str, *, required: bool = True) -> None:
     parser.add_argument("--report", required=required, type=Path, metavar="FILE", help=f"{what} (JSON)")
+
+
+def add_mcp_server(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """The agents' MCP server: an entry of their MCP configuration, started as they start it."""
+    parser.add_argument(
+        "--mcp-config", required=required, type=Path, metavar="FILE", help="the agents' MCP configuration"
+    )
+    parser.add_argument(
+        "--mcp-server", default="state-hub", metavar="NAME", help="its server entry (default state-hub)"
+    )

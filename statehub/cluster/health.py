@@ -2,17 +2,21 @@
 
 What it reads: the Cluster `state-hub-db` (phase, conditions, ready instances), its last completed
 Backup against the schedule, the ObjectStore's recovery window, restarts of the database and API
-pods, the migration Job, the volumes, and (when given a URL) the API's health and summary.
+pods, the migration Job, the volumes, and (when given a URL) the API's health and summary, the
+file-backed workplans against it and what the agents see through their MCP server.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from statehub.cluster.kube_api import KubeApi, KubeApiError
 from statehub.data.api_checks import get_json, probe_health
+from statehub.data.client_check import McpServer, client_check
+from statehub.data.workplan_check import check_workplans
 from statehub.policy.api_contract import SUMMARY_PATH
 from statehub.policy.names import CLUSTER_LABEL, selector
 from statehub.policy.report import Report
@@ -40,6 +44,10 @@ class Scope:
     backup_max_age: timedelta
     """A completed backup older than this (the schedule's period and some grace) is stale."""
     api_url: str | None
+    workplans: Path | None = None
+    """Folder of file-backed workplans to check against the API."""
+    mcp: McpServer | None = None
+    """The agents' MCP server, asked for the summary as an agent asks."""
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -103,6 +111,7 @@ def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> R
     facts["volumes"] = _volumes(api, scope)
     if scope.api_url:
         checks += _api(scope.api_url, facts)
+        checks += _agents_view(scope.api_url, scope, facts)
     return _report(checks, facts)
 
 
@@ -231,4 +240,21 @@ def _api(url: str, facts: dict[str, Any]) -> list[Check]:
     summary = get_json(url.rstrip("/") + SUMMARY_PATH)
     facts["summary"] = summary.body if summary.status == 200 else None
     checks.append(Check("API summary", summary.status == 200, f"HTTP {summary.status}"))
+    return checks
+
+
+def _agents_view(url: str, scope: Scope, facts: dict[str, Any]) -> list[Check]:
+    """The workplans' consistency and the agents' path, where the status was asked for them."""
+    checks = []
+    if scope.workplans is not None:
+        found = check_workplans(scope.workplans, url)
+        facts["workplans"] = found.details
+        items, unreadable = found.details["items"], found.details["unreadable"]
+        detail = f"{found.details['tasks']} tasks, {len(items)} differ, {len(unreadable)} unreadable"
+        checks.append(Check("workplans", found.result == "pass", detail))
+    if scope.mcp is not None:
+        seen = client_check(scope.mcp, url, None)
+        facts["client_check"] = seen.details
+        differences = seen.details["differences"]
+        checks.append(Check("agents' path", seen.result == "pass", "; ".join(differences) or "the API's counts"))
     return checks

@@ -22,6 +22,7 @@ from statehub.policy.api_contract import (
     HEALTH_PATH,
     SIDES,
     SUMMARY_PATH,
+    WORKSTREAM_PATH,
     body_sha256,
     first_difference,
     is_healthy,
@@ -29,7 +30,7 @@ from statehub.policy.api_contract import (
 )
 from statehub.policy.refusal import Refusal
 
-KEYED_READS = (("workstreams", "/state/workstreams/{key}"), ("repos", "/state/repos/{key}"))
+KEYED_READS = (("workstreams", WORKSTREAM_PATH), ("repos", "/state/repos/{key}"))
 """(table, path): one workstream with its tasks, decisions and progress events; a repo."""
 FIXED_READS = ("/state/tokens",)
 _AT_ONCE = 8

@@ -19,6 +19,9 @@ from typing import Any
 
 import yaml
 
+from statehub.data.client_check import CLIENT_CHECK
+from statehub.data.progress_records import PROGRESS_RECORDS_KIND
+from statehub.data.workplan_check import WORKPLAN_CHECK
 from statehub.policy.api_contract import api_part_problem
 from statehub.policy.evidence import (
     DRILL,
@@ -104,6 +107,7 @@ def build_packet(
         _freeze_proof(freeze),
         _fingerprints([f for f in required.values() if f is not None]),
         _apis([required[RESTORE_COMPARE.key], required[FINAL_COMPARE.key]], api_check_exception),
+        _agents_view(files),
         _files(files),
         _record(freeze, final),
     ]
@@ -263,6 +267,27 @@ def _apis(compares: list[EvidenceFile | None], exception: dict[str, Any] | None)
         marks = ["" if r.get("equal") else "bad" for r in reads]
         parts.append(_table(["representative read", "source HTTP", "target HTTP", "equal"], rows, classes=marks))
     return "".join(parts)
+
+
+def _agents_view(files: list[EvidenceFile]) -> str:
+    """What the team sees: the agents' MCP path, the workplan files against the State Hub, progress recorded."""
+    rows, marks = [], []
+    for f in files:
+        details = f.report["details"]
+        if f.report["kind"] == CLIENT_CHECK:
+            said = "; ".join(details.get("differences") or []) or f"counts {details.get('mcp', {}).get('counts')}"
+        elif f.report["kind"] == WORKPLAN_CHECK:
+            said = f"{details.get('tasks')} tasks, {len(details.get('items') or [])} differ"
+        elif f.report["kind"] == PROGRESS_RECORDS_KIND:
+            said = ", ".join(f"{r.get('evidence')} on {r.get('task')}" for r in details.get("records") or [])
+        else:
+            continue
+        rows.append([f.relative, f.report["result"], said])
+        marks.append("" if f.report["result"] == "pass" else "bad")
+    if not rows:
+        return "<h2>What the agents see</h2><p>No client check, workplan check or progress record in the folder.</p>"
+    head = ["file", "result", "what it says"]
+    return "<h2>What the agents see, and progress recorded</h2>" + _table(head, rows, classes=marks)
 
 
 def _files(files: list[EvidenceFile]) -> str:

@@ -15,6 +15,13 @@ from typing import Any
 
 HEALTH_PATH = "/state/health"
 SUMMARY_PATH = "/state/summary"
+WORKSTREAM_PATH = "/state/workstreams/{key}"
+"""A workstream by its number or UUID: its fields and `tasks` (each with `uid` and `status`)."""
+TASK_PATH = "/state/tasks/{task_id}"
+"""A task by its UUID: `status` and `workstream` (the workstream's UUID)."""
+PROGRESS_PATH = "/state/tasks/{task_id}/progress"
+"""Where a progress event of a task is POSTed (`{"kind": ..., "payload": {...}}`): the stand-in's route. The real
+State Hub's is not known here, so the scripts take another with `--progress-path` (docs/runbook.md)."""
 VOLATILE_FIELDS = ("generated_at", "timestamp", "now", "uptime_seconds", "server_time")
 """Field names (at any depth) whose values differ between two servers holding the same data."""
 SIDES = ("source", "target")

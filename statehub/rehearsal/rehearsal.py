@@ -28,6 +28,7 @@ from statehub.data.fingerprint import fingerprint
 from statehub.data.restoring import restore
 from statehub.data.schema_signature import database_locale
 from statehub.policy.fingerprints import fingerprint_digest
+from statehub.rehearsal.agents_view import AgentsView, RecordedEvidence
 from statehub.rehearsal.cluster_side import ClusterChoice, ClusterSide, local_side
 from statehub.rehearsal.gate_runs import Gates, MockGates, engine_gates
 from statehub.rehearsal.stand_ins import DATABASE, create_app_role, grant_app
@@ -82,6 +83,7 @@ def rehearse(
     timeline = Timeline(echo=echo)
     stopped_at: str | None = None
     front_door: dict[str, Any] = {}
+    records: list[RecordedEvidence] = []
     window = bare = None
     unchanged: bool | None = None
     engine = "mocks"
@@ -93,7 +95,18 @@ def rehearse(
         scaled = None if source else scale
         rows = _rows(out)
         return Summary(
-            result, stopped, timeline.steps, window_s, bare_s, same, scaled, rows, engine, cluster.name, front_door
+            result,
+            stopped,
+            timeline.steps,
+            window_s,
+            bare_s,
+            same,
+            scaled,
+            rows,
+            engine,
+            cluster.name,
+            front_door,
+            records,
         )
 
     try:
@@ -121,6 +134,7 @@ def rehearse(
                     "start the State Hubs (workstation, frozen-WSL2 reader, cluster) and the front door",
                     lambda: side.state_hubs(context.workstation_app, context.workstation, resources),
                 )
+                context.agents = AgentsView(out, context.apis.front_door, records)
             original = fingerprint_digest(fingerprint(source)) if source else None
 
             def step(name: str, action: Callable[[], T], verdict: Callable[[T], tuple[str, str]] | None = None) -> T:

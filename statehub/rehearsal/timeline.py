@@ -82,6 +82,8 @@ class Summary:
     State Hub beside it) or `pods` (the stack applied to a node that runs pods: cnpg's own state-hub-db)."""
     front_door: dict[str, Any]
     """/state/summary as clients saw it through the front door: before cutover, after it, after the rollback."""
+    progress_records: list[Any]
+    """The evidence recorded as progress of the workplan's tasks (statehub/rehearsal/agents_view.py)."""
 
     @property
     def window_ratio(self) -> float | None:
@@ -104,6 +106,7 @@ class Summary:
             "window_ratio": self.window_ratio,
             "source_unchanged": self.source_unchanged,
             "front_door": self.front_door,
+            "progress_records": self.progress_records,
             "steps": [vars(s) for s in self.steps],
         }
 
@@ -123,7 +126,18 @@ class Summary:
             f"| {s.name.replace('|', '/')} | {s.seconds:.3f} | {s.result} | {s.detail.replace('|', '/')} |"
             for s in self.steps
         ]
-        return "\n".join(lines + self._front_door_lines()) + "\n"
+        return "\n".join(lines + self._front_door_lines() + self._record_lines()) + "\n"
+
+    def _record_lines(self) -> list[str]:
+        if not self.progress_records:
+            return []
+        lines = ["", "## Progress recorded in the State Hub (through the front door)", ""]
+        lines += ["| task | evidence | recorded | detail |", "|---|---|---|---|"]
+        lines += [
+            f"| {r['task']} | {r['evidence']} | {'yes' if r['recorded'] else 'NO'} | {r['detail'].replace('|', '/')} |"
+            for r in self.progress_records
+        ]
+        return lines
 
     def _front_door_lines(self) -> list[str]:
         if not self.front_door:

@@ -30,6 +30,7 @@ from statehub.policy.evidence import FINAL_COMPARE, FREEZE, RESTORE_COMPARE
 from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY
 from statehub.policy.refusal import GateRefusal
 from statehub.policy.report import Report
+from statehub.rehearsal.agents_view import AgentsView
 from statehub.rehearsal.cluster_side import ClusterSide, StateHubs
 from statehub.rehearsal.gate_runs import GateRun, Gates
 from statehub.rehearsal.stand_ins import APP_ROLE, CLUSTER_OWNER, simulate_writes
@@ -67,6 +68,8 @@ class Rehearsal:
     apis: StateHubs | None = None
     """The State Hubs (the synthetic rehearsal; a real source's schema is not the stand-in's, so its
     rehearsal records an API check exception instead)."""
+    agents: AgentsView | None = None
+    """Progress records, the agents' MCP path and the workplan files (with the State Hubs only)."""
     evidence: dict[str, Path] = field(default_factory=dict)
     approval: dict[str, str] | None = None
     front_door_summaries: dict[str, Any] = field(default_factory=dict)
@@ -126,8 +129,13 @@ def restore_and_verify(context: Rehearsal, step: Step) -> None:
         apis=lambda apis: (apis.workstation, apis.restore_target),
         report_name=RESTORE_COMPARE.file,
     )
+    if context.agents:  # recorded after the compare: a record is a write, and WSL2's API is compared with the copy
+        context.agents.record(step, "T01", "drill", evidence["drillReport"])
+        context.agents.record(step, "T06", "compare", evidence["restoreCompareReport"])
     step("gate verify", lambda: gate(context, "verify", "wsl2"))
     _front_door_step(context, step, "before cutover")
+    if context.agents:
+        context.agents.check_clients(step, "before cutover", context.workstation)
 
 
 def freeze_and_copy(context: Rehearsal, step: Step) -> None:
@@ -144,6 +152,9 @@ def freeze_and_copy(context: Rehearsal, step: Step) -> None:
         lambda: simulate_writes(context.workstation_app, "workstation", 25, synthetic=context.synthetic),
         _count,
     )
+    if context.agents and context.apis:  # the files as the sync left them, checked before WSL2 stops taking writes
+        context.agents.sync_workplan_files(context.workstation)
+        context.agents.check_workplan_files(step, context.apis.workstation, "wsl2")
     evidence["freezeReport"] = _freeze_step(
         step, "freeze WSL2", context.workstation, context.workstation_app, out / FREEZE.file
     )
@@ -181,6 +192,12 @@ def cut_over(context: Rehearsal, step: Step) -> float:
     step("checkpoint both servers", lambda: _checkpoint(context))
     bare: float = step(BARE_COPY, lambda: context.cluster.bare_copy_seconds(context.workstation))
     _front_door_step(context, step, "after cutover")
+    if context.agents and context.apis:
+        # the agents see the cluster: the cutover's done-check, recorded with the freeze (WSL2 took no record then)
+        seen = context.agents.check_clients(step, "after cutover", context.cluster.owner)
+        context.agents.check_workplan_files(step, context.apis.cluster, "cluster")
+        context.agents.record(step, "T07", "freeze", context.evidence["freezeReport"])
+        context.agents.record(step, "T07", "client-check", seen)
     step(
         "writes on the cluster after cutover",
         lambda: simulate_writes(context.cluster.owner, "cluster", 10, synthetic=context.synthetic),
@@ -216,6 +233,8 @@ def roll_back(context: Rehearsal, step: Step) -> None:
     if not rollback.warnings:
         raise RuntimeError("the rollback gate printed no reminder")
     _front_door_step(context, step, "after rollback")
+    if context.agents:
+        context.agents.check_clients(step, "after rollback", context.workstation)
 
 
 def _checkpoint(context: Rehearsal) -> None:

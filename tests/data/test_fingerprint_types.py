@@ -12,7 +12,7 @@ from tests.data.conftest import create_db
 
 CHANGES = [
     ("text", "tasks", "UPDATE tasks SET title = 'x' WHERE id = 3"),
-    ("enum", "tasks", "UPDATE tasks SET status = 'done' WHERE id = 1"),
+    ("enum", "tasks", "UPDATE tasks SET status = 'blocked' WHERE id = 1"),
     ("real", "tasks", "UPDATE tasks SET priority = priority + 0.5 WHERE id = 3"),
     ("date", "tasks", "UPDATE tasks SET due = due + 1 WHERE id = 3"),
     ("timestamptz", "tasks", "UPDATE tasks SET created_at = created_at + interval '1 microsecond' WHERE id = 3"),

@@ -81,6 +81,34 @@ def test_the_rehearsal_passes_end_to_end(rehearsed: tuple[Path, subprocess.Compl
     assert "/state/summary through the front door" in (out / "summary.md").read_text()
 
 
+def test_the_team_sees_the_rehearsal(rehearsed: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """Progress recorded on the seed's workplan tasks, the agents' MCP path before cutover (WSL2), after it
+    (the cluster) and after the rollback (WSL2 again), the workplan files against both sides."""
+    out, _ = rehearsed
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(r["task"], r["evidence"], r["recorded"]) for r in summary["progress_records"]] == [
+        ("T01", "drill-report.json", True),
+        ("T06", "restore-compare.json", True),
+        ("T07", "freeze.json", True),
+        ("T07", "client-check-after-cutover.json", True),
+    ]
+    assert "## Progress recorded in the State Hub" in (out / "summary.md").read_text()
+    checks = {
+        m: json.loads((out / f"client-check-{m}.json").read_text())
+        for m in ("before-cutover", "after-cutover", "after-rollback")
+    }
+    assert all(c["result"] == "pass" for c in checks.values()), {
+        m: c["details"]["differences"] for m, c in checks.items()
+    }
+    before, after = (checks[m]["details"]["database"]["counts"] for m in ("before-cutover", "after-cutover"))
+    assert after["progress_events"] > before["progress_events"]  # the cluster answered, with what WSL2 took since
+    for side in ("wsl2", "cluster"):
+        report = json.loads((out / f"workplan-check-{side}.json").read_text())
+        assert report["result"] == "pass" and report["details"]["tasks"] == 9, report["details"]
+    packet = (out / "approval.html").read_text()
+    assert "What the agents see, and progress recorded" in packet and "client-check-before-cutover.json" in packet
+
+
 def test_the_approval_packet_renders_in_chromium(
     rehearsed: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> None:
@@ -209,7 +237,10 @@ def test_servers_are_stopped_on_interrupt(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         rehearse(tmp_path / "r", inject=interrupt)
     assert len(seen) == 2
-    assert json.loads((tmp_path / "r" / "summary.json").read_text())["stopped_at"] == "error at compare the restore"
+    assert (
+        json.loads((tmp_path / "r" / "summary.json").read_text())["stopped_at"]
+        == "error at record restore-compare.json as progress of T06"
+    )
     for socket_dir in seen:
         assert not socket_dir.parent.exists(), f"{socket_dir.parent} left behind"
 
