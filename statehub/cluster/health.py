@@ -105,7 +105,7 @@ def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> R
     if archiving:
         checks.append(_last_backup(api, scope, now, facts))
         checks.append(_recovery_window(api, scope, facts))
-    checks += _pods(api, scope.db_namespace, DATABASE_PODS, "database")
+    checks += _pods(api, scope.db_namespace, DATABASE_PODS, "database", guaranteed=True)
     checks += _pods(api, scope.app_namespace, _label_selector(selector("api")), "API")
     checks.append(_migration(api, scope))
     facts["volumes"] = _volumes(api, scope)
@@ -195,7 +195,10 @@ def _recovery_window(api: KubeApi, scope: Scope, facts: dict[str, Any]) -> Check
     return Check("recovery window", True, f"from {first} to {window.get('lastSuccessfulBackupTime', 'unknown')}")
 
 
-def _pods(api: KubeApi, namespace: str, selector: str, what: str) -> list[Check]:
+def _pods(api: KubeApi, namespace: str, selector: str, what: str, *, guaranteed: bool = False) -> list[Check]:
+    """Each pod ready, not crash-looping, not restarting; with `guaranteed`, of QoS class Guaranteed (requests =
+    limits for every container, the Barman Cloud sidecar included): under memory pressure the kubelet evicts
+    Burstable pods first, and the only instance of the State Hub's database must not be the first to go."""
     pods = _items(api, f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")
     if not pods:
         return [Check(f"{what} pods", False, f"no {what} pod in {namespace}")]
@@ -211,6 +214,10 @@ def _pods(api: KubeApi, namespace: str, selector: str, what: str) -> list[Check]
         good = ready and not crashing and restarts <= RESTARTS_LIMIT
         state = "crash-looping" if crashing else ("ready" if ready else "not ready")
         checks.append(Check(f"{what} pod {name}", good, f"{state}, {restarts} restarts"))
+        if guaranteed:
+            qos = str(_at(pod, "status", "qosClass") or "unknown")
+            said = "requests = limits in every container" if qos == "Guaranteed" else "evicted before Guaranteed pods"
+            checks.append(Check(f"{what} pod {name} QoS", qos == "Guaranteed", f"{qos}: {said}"))
     return checks
 
 

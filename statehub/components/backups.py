@@ -18,6 +18,7 @@ from statehub.cluster.instance_rollout import RolloutError, wait_with_kubeconfig
 from statehub.policy.backup_settings import BackupSettings
 from statehub.policy.names import Owner, labels
 from statehub.policy.settings import (
+    CLIENT_HBA,
     CLUSTER_NAME,
     DATABASE_NAME,
     DATABASE_OWNER,
@@ -183,7 +184,7 @@ def _recovery_spec(database: DatabaseSettings) -> dict[str, object]:
             "requests": DRILL_REQUESTS,
             "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
         },
-        "postgresql": {"parameters": dict(database.parameters)},
+        "postgresql": {"parameters": dict(database.parameters), "pg_hba": list(CLIENT_HBA)},
         # the live owner's Secret: cnpg would otherwise make one with a new password and set it on the role, and
         # the runbook's compare of the drill with the live database (same user, same password) would be refused
         "bootstrap": {

@@ -24,9 +24,11 @@ from statehub.policy.names import (
     labels,
 )
 from statehub.policy.settings import (
+    CLIENT_HBA,
     CLUSTER_NAME,
     DATABASE_NAME,
     DATABASE_OWNER,
+    DATABASE_SSLMODE,
     OWNER_SECRET_NAME,
     RECOVERY_DRILL_NAME,
     DatabaseSettings,
@@ -107,6 +109,13 @@ class StateHubDatabase(pulumi.ComponentResource):
             # protect (from cutover on) refuses such a change outright.
             opts=pulumi.ResourceOptions(parent=self, depends_on=storage, protect=protect, retain_on_delete=True),
         )
+        if settings.extensions:
+            _extensions(
+                name,
+                namespace,
+                settings.extensions,
+                pulumi.ResourceOptions(parent=self, depends_on=[self.cluster], retain_on_delete=True),
+            )
 
         k8s.networking.v1.NetworkPolicy(
             f"{name}-ingress",
@@ -138,15 +147,39 @@ class StateHubDatabase(pulumi.ComponentResource):
         self.register_outputs({"cluster": CLUSTER_NAME, "rwService": self.rw_service})
 
     def database_url(self) -> pulumi.Output[str]:
-        """The app's `DATABASE_URL` (SQLAlchemy + psycopg), a Pulumi secret."""
+        """The app's `DATABASE_URL` (SQLAlchemy + psycopg), a Pulumi secret, over TLS (`CLIENT_HBA` refuses less)."""
         return pulumi.Output.secret(
             self.password.apply(
                 lambda pw: (
                     f"postgresql+psycopg://{DATABASE_OWNER}:{quote(pw, safe='')}"
-                    f"@{self.rw_service}:{POSTGRES_PORT}/{DATABASE_NAME}"
+                    f"@{self.rw_service}:{POSTGRES_PORT}/{DATABASE_NAME}?sslmode={DATABASE_SSLMODE}"
                 )
             )
         )
+
+
+def _extensions(name: str, namespace: str, extensions: tuple[str, ...], opts: pulumi.ResourceOptions) -> None:
+    """cnpg's `Database` for the initdb-made state_hub: cnpg (a superuser) creates the extensions the owner
+    cannot. `databaseReclaimPolicy: retain`: deleting this object never drops the database."""
+    k8s.apiextensions.CustomResource(
+        f"{name}-extensions",
+        api_version="postgresql.cnpg.io/v1",
+        kind="Database",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{CLUSTER_NAME}-{DATABASE_NAME.replace('_', '-')}",
+            namespace=namespace,
+            labels=labels(Owner.PLATFORM, "database"),
+        ),
+        spec={
+            "cluster": {"name": CLUSTER_NAME},
+            "name": DATABASE_NAME,
+            "owner": DATABASE_OWNER,
+            "ensure": "present",
+            "databaseReclaimPolicy": "retain",
+            "extensions": [{"name": extension, "ensure": "present"} for extension in extensions],
+        },
+        opts=opts,
+    )
 
 
 def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, object]:
@@ -163,7 +196,7 @@ def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, obj
             "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
             "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
         },
-        "postgresql": {"parameters": dict(settings.parameters)},
+        "postgresql": {"parameters": dict(settings.parameters), "pg_hba": list(CLIENT_HBA)},
         "bootstrap": {
             "initdb": {
                 "database": DATABASE_NAME,

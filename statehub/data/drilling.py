@@ -19,7 +19,7 @@ from statehub.data.dumping import dump
 from statehub.data.ephemeral import ephemeral_server, flavour_of, pgserver_bin
 from statehub.data.progress import Progress, quietly
 from statehub.data.report_files import check_out_dir, output_folder, write_report
-from statehub.data.restoring import require_empty, restore, source_locale
+from statehub.data.restoring import require_empty, restore, source_extensions, source_locale
 from statehub.data.schema_signature import database_locale
 from statehub.policy.fingerprints import database_identity
 from statehub.policy.refusal import Refusal
@@ -40,9 +40,23 @@ def _isolated_target(scratch: Dsn | None, pg_bin: Path | None, source: Dsn) -> I
     bin_dir = pg_bin if pg_bin and (pg_bin / "initdb").exists() else pgserver_bin()
     with connect(source, autocommit=True) as conn:
         flavour = flavour_of(database_locale(conn))
+        used = [str(row[0]) for row in conn.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'")]
     with ephemeral_server(bin_dir, flavour=flavour) as server:
-        label = f"throwaway PostgreSQL from {bin_dir}, locale {flavour.collate} (removed afterwards)"
-        yield server.create_database("state_hub"), label
+        target = server.create_database("state_hub")
+        _require_extensions(target, used, f"the throwaway PostgreSQL from {bin_dir}")
+        yield target, f"throwaway PostgreSQL from {bin_dir}, locale {flavour.collate} (removed afterwards)"
+
+
+def _require_extensions(target: Dsn, used: list[str], what: str) -> None:
+    """The restore would stop at CREATE EXTENSION half-way: refuse first, naming the missing extensions."""
+    with connect(target, autocommit=True) as conn:
+        available = {str(row[0]) for row in conn.execute("SELECT name FROM pg_available_extensions")}
+    missing = sorted(set(used) - available)
+    if missing:
+        raise Refusal(
+            f"the source uses the extension(s) {', '.join(missing)}, which {what} does not have: give --pg-bin "
+            "of a PostgreSQL with them (Debian: /usr/lib/postgresql/<major>/bin, contrib included), or --scratch"
+        )
 
 
 def drill(
@@ -84,6 +98,7 @@ def drill(
             "source": source.masked(),
             "source_database": database_identity(manifest.details["fingerprint"]),
             "source_locale": source_locale(manifest.details["fingerprint"]),
+            "source_extensions": source_extensions(manifest.details["fingerprint"]),
             "restored_into": target_label,
             "dump": {
                 "folder": str(out / DUMP_DIR),

@@ -56,6 +56,11 @@ def source_locale(fp: Fingerprint) -> str:
     return next(iter(fp["schema"].get("database", [])), "")
 
 
+def source_extensions(fp: Fingerprint) -> list[str]:
+    """The extensions (plpgsql aside) a fingerprint recorded for its database, by name."""
+    return sorted(line.split(" ", 1)[0].strip('"') for line in fp["schema"].get("extensions", []))
+
+
 def user_objects(target: Dsn) -> list[str]:
     """Everything a restore would collide with: tables, sequences, views, materialized views, foreign
     tables and large objects (a database holding only a sequence is not empty)."""

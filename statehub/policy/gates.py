@@ -230,6 +230,7 @@ def _check_evidence(settings: Settings, now: datetime) -> None:
     if stage.reaches(Stage.RESTORE):
         drill = load_evidence(DRILL, evidence.drill_report, stage.value, freshness(Stage.RESTORE))
         _check_locale(drill, settings.database.locale)
+        _check_extensions(drill, settings.database.extensions)
     if stage.reaches(Stage.VERIFY):
         restored = load_evidence(RESTORE_COMPARE, evidence.restore_compare_report, stage.value, freshness(Stage.VERIFY))
         check_restore_chain(drill, restored)
@@ -258,6 +259,24 @@ def _check_locale(drill: Evidence, locale: str | None) -> None:
             "state-hub-db's locale is fixed at initdb, and a copy into another one fails its compare. Before any "
             "data is in state-hub-db, set dbLocale to the WSL2 database's (pulumi config set state-hub-infra:dbLocale "
             f"{fields.get('collate')}) and let the platform team recreate the empty Cluster (docs/runbook.md)"
+        )
+
+
+def _check_extensions(drill: Evidence, declared: tuple[str, ...]) -> None:
+    """The restore runs as the owner, who can create no extension but a trusted one: every extension of the
+    drilled database must be one cnpg creates first (dbExtensions), or the restore breaks half-way."""
+    found = drill.details.get("source_extensions")
+    drilled = [str(name) for name in found] if isinstance(found, list) else []  # none in a drill from before
+    missing = [name for name in drilled if name not in declared]
+    if missing:
+        setting = "; ".join(
+            f"pulumi config set --path 'state-hub-infra:dbExtensions[{i}]' {name}" for i, name in enumerate(drilled)
+        )
+        raise GateRefusal(
+            f"the drilled WSL2 database uses the extension(s) {', '.join(missing)}, which "
+            "state-hub-infra:dbExtensions does not list: state-hub-db's owner is no superuser, so the restore would "
+            f"stop at CREATE EXTENSION. List them ({setting}), pulumi up, "
+            "and check that the image ships them (the standard cnpg image has contrib)"
         )
 
 

@@ -36,6 +36,17 @@ RECOVERY_DRILL_NAME = f"{CLUSTER_NAME}-recovery-drill"
 OBJECT_STORE_NAME = f"{CLUSTER_NAME}-backups"
 """The Barman Cloud ObjectStore of state-hub-db (the plugin's `barmanObjectName`)."""
 """Fixed: every name the operator derives (`state-hub-db-rw`, PVCs) hangs on it."""
+DATABASE_SSLMODE = "require"
+"""The app's `sslmode`: cnpg serves TLS with its own CA. Not verify-full: that CA (`state-hub-db-ca`) lives in the
+database's namespace, and a pod mounts Secrets of its own namespace only."""
+CLIENT_HBA = (
+    "host all all 127.0.0.1/32 scram-sha-256",
+    "host all all ::1/128 scram-sha-256",
+    "hostnossl all all all reject",
+)
+"""cnpg's user-defined pg_hba rules (before its default `host all all all`): a client that reaches the database
+over the network must speak TLS; only `kubectl port-forward`, which arrives inside the pod on localhost and
+already rides TLS to the API server and kubelet (TLS through it resets the forward), may come without."""
 
 
 class Stage(StrEnum):
@@ -129,6 +140,9 @@ class DatabaseSettings:
     """A Pulumi secret (config key dbOwnerPassword); None: the program generates one."""
     locale: str | None
     """Collation and ctype of the database, fixed at initdb (the WSL2 database's); None until decided."""
+    extensions: tuple[str, ...] = ()
+    """Extensions cnpg creates in state_hub (a `Database` resource): the WSL2 database's, which the owner, not
+    a superuser, could not create during the restore."""
 
 
 @dataclass(frozen=True)
@@ -337,7 +351,18 @@ def _database(read: ConfigReader, owner_password: pulumi.Output[str] | None, sta
         superuser_access=read.boolean("dbSuperuserAccess"),
         owner_password=owner_password,
         locale=_locale(read, stage),
+        extensions=tuple(_checked_extension(name) for name in read.string_list("dbExtensions", example="pg_trgm")),
     )
+
+
+_EXTENSION = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
+
+
+def _checked_extension(name: str) -> str:
+    if not _EXTENSION.match(name) or name == "plpgsql":
+        why = "plpgsql is always there" if name == "plpgsql" else "it is not an extension name (a-z, 0-9, _ and -)"
+        raise SettingsError("dbExtensions", name, why, "pg_trgm (the drill report's source_extensions)", array=True)
+    return name
 
 
 def _image(read: ConfigReader) -> ImageRef | None:

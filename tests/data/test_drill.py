@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from standins.state_hub.serving import serving, serving_each
-from statehub.data.dsn import Dsn
-from statehub.data.ephemeral import OFFICIAL_IMAGE, InitdbFlavour, ephemeral_server
+from statehub.data.dsn import Dsn, connect
+from statehub.data.ephemeral import OFFICIAL_IMAGE, EphemeralServer, InitdbFlavour, ephemeral_server, pgserver_bin
 from statehub.data.fingerprint import fingerprint
 from statehub.policy.fingerprints import fingerprint_digest
 from tests.data.conftest import NewDb, create_db, no_password, script_env
@@ -111,3 +111,18 @@ def test_the_drill_restores_into_the_sources_locale(flavour: InitdbFlavour, tmp_
     assert code == 0, stderr
     assert report["details"]["source_locale"].startswith(f"encoding=UTF8 collate={flavour.collate} ctype=")
     assert f"locale {flavour.collate}" in report["details"]["restored_into"]
+
+
+def test_the_drill_names_the_extensions_the_cluster_must_create(pg15: EphemeralServer, tmp_path: Path) -> None:
+    """A WSL2 database with an extension: the drill report lists it (stage restore then needs it in
+    dbExtensions, since state-hub-db's owner cannot create it)."""
+    source = create_db(pg15, scale=1)
+    with connect(source, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pg_trgm")
+        conn.execute("CREATE INDEX tasks_title_trgm ON tasks USING gin (title gin_trgm_ops)")
+    code, stderr, report = drill_cli(source, tmp_path / "without", "--pg-bin", str(pgserver_bin()))
+    assert code == 2 and stderr.strip().splitlines()[-1].startswith("error: the source uses the extension(s) pg_trgm")
+    assert not (tmp_path / "without" / "dump").exists()  # refused before anything was read
+    code, stderr, report = drill_cli(source, tmp_path / "drill", "--pg-bin", str(pg15.bin_dir))
+    assert code == 0, stderr
+    assert report["details"]["source_extensions"] == ["pg_trgm"]

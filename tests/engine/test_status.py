@@ -33,8 +33,9 @@ def create(api: KubeApi, collection: str, body: dict[str, Any], status: dict[str
         api.patch_status(f"{collection}/{created['metadata']['name']}", status)
 
 
-def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
-    """A pod Pod Security "restricted" admits (it never runs: no nodes here)."""
+def pod(name: str, labels: dict[str, str], resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A pod Pod Security "restricted" admits (it never runs: no nodes here); the API server sets its QoS class
+    from `resources`."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -46,10 +47,15 @@ def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
                     "name": "main",
                     "image": "registry.example/x@sha256:" + "a" * 64,
                     "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                    "resources": resources or {},
                 }
             ],
         },
     }
+
+
+GUARANTEED = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+BURSTABLE = {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 
 
 def running(restarts: int = 0, waiting: str | None = None) -> dict[str, Any]:
@@ -69,7 +75,14 @@ def running(restarts: int = 0, waiting: str | None = None) -> dict[str, Any]:
     }
 
 
-def world(api: KubeApi, *, archiving: bool = True, backup_hours_ago: float = 5, app_waiting: str | None = None) -> None:
+def world(
+    api: KubeApi,
+    *,
+    archiving: bool = True,
+    backup_hours_ago: float = 5,
+    app_waiting: str | None = None,
+    db_resources: dict[str, Any] = GUARANTEED,
+) -> None:
     cluster_status = {
         "phase": "Cluster in healthy state",
         "readyInstances": 1,
@@ -136,7 +149,8 @@ def world(api: KubeApi, *, archiving: bool = True, backup_hours_ago: float = 5, 
             }
         },
     )
-    create(api, f"/api/v1/namespaces/{DB}/pods", pod("state-hub-db-1", {"cnpg.io/cluster": "state-hub-db"}), running())
+    instance = pod("state-hub-db-1", {"cnpg.io/cluster": "state-hub-db"}, db_resources)
+    create(api, f"/api/v1/namespaces/{DB}/pods", instance, running())
     api_labels = {"app.kubernetes.io/name": "state-hub", "app.kubernetes.io/component": "api"}
     create(
         api,
@@ -200,8 +214,9 @@ def test_healthy(cluster: LocalCluster, status: Status, tmp_path: Path) -> None:
         ({"archiving": False}, r"ContinuousArchiving: unexpected failure invoking barman-cloud-wal-archive"),
         ({"backup_hours_ago": 40}, r"last backup: state-hub-db-daily-1 completed 40\.\d h ago \(limit 26\.0 h\)"),
         ({"app_waiting": "CrashLoopBackOff"}, r"API pod state-hub-api-1: crash-looping, 7 restarts"),
+        ({"db_resources": BURSTABLE}, r"database pod state-hub-db-1 QoS: Burstable: evicted before Guaranteed pods"),
     ],
-    ids=["archiving failing", "backup stale", "app crash-looping"],
+    ids=["archiving failing", "backup stale", "app crash-looping", "database burstable"],
 )
 def test_unhealthy_names_the_reason(
     cluster: LocalCluster, status: Status, tmp_path: Path, case: dict[str, Any], problem: str

@@ -57,3 +57,20 @@ def test_the_app_ran_its_migration_and_serves_with_the_stacks_secret(rehearsed_o
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].startswith(node.registry)
     final = json.loads((rehearsed_on_pods.out / "final-compare.json").read_text())["details"]
     assert final["api"]["summary"]["target"]["schema_revision"] == "8f2c1d9a4b7e"  # the Job's alembic upgrade head
+
+
+def test_a_client_over_the_network_must_speak_tls(rehearsed_on_pods: Rehearsed) -> None:
+    """The app reached state-hub-db with `sslmode=require` (it served the whole rehearsal); anyone else over the
+    network without TLS is refused by pg_hba before authentication, and with TLS gets as far as the password."""
+    node = rehearsed_on_pods.node
+    address = node.api.get("/api/v1/namespaces/databases/pods/state-hub-db-1")["status"]["podIP"]
+
+    def attempt(sslmode: str) -> str:
+        target = f"host={address} dbname=state_hub user=state_hub sslmode={sslmode} connect_timeout=10"
+        argv = ("exec", "state-hub-db-1", "-c", "postgres", "--", "psql", "-w", target, "-c", "SELECT 1")
+        done = node.kubectl("--namespace", "databases", *argv, check=False)
+        assert done.returncode != 0, done.stdout
+        return done.stderr
+
+    assert "pg_hba.conf rejects connection" in attempt("disable") and "no encryption" in attempt("disable")
+    assert "no password supplied" in attempt("require")

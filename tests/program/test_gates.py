@@ -15,7 +15,7 @@ import pytest
 from statehub.offline.manifests import kubernetes_manifests
 from statehub.offline.offline_program import ProgramRun
 from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS
-from tests.program.conftest import BACKUP_DECIDED, PRIVATE_INGRESS, Render, by_kind, manifest
+from tests.program.conftest import BACKUP_DECIDED, PRIVATE_INGRESS, Render, by_kind, crd_validator, manifest, one
 from tests.program.evidence_set import (
     DRILLED_FINGERPRINT,
     FROZEN_FINGERPRINT,
@@ -437,3 +437,24 @@ def test_restore_refuses_a_locale_other_than_the_drilled_databases(render: Rende
     )
     with pytest.raises(pulumi.RunError, match=r"dbLocale is 'en_US.utf8', but the drilled WSL2 database was made with"):
         render("railiance01", "stage=restore", f"drillReport={drill}")
+
+
+def test_restore_refuses_a_drill_with_extensions_cnpg_would_not_create(render: Render, evidence: EvidenceSet) -> None:
+    """The restore runs as the owner (no superuser): the drilled database's extensions must be listed, so that
+    cnpg creates them first; listed, the Database resource asks cnpg for exactly those."""
+    drill = evidence.drill("drill-ext", age=timedelta(hours=1), source_extensions=["pg_trgm", "uuid-ossp"])
+    with pytest.raises(pulumi.RunError, match=r"extension\(s\) uuid-ossp, which state-hub-infra:dbExtensions does"):
+        render("railiance01", "stage=restore", f"drillReport={drill}", 'dbExtensions=["pg_trgm"]')
+    run = render("railiance01", "stage=restore", f"drillReport={drill}", 'dbExtensions=["pg_trgm", "uuid-ossp"]')
+    database = one(run, "Database")
+    assert database["spec"]["extensions"] == [
+        {"name": "pg_trgm", "ensure": "present"},
+        {"name": "uuid-ossp", "ensure": "present"},
+    ]
+    assert database["spec"]["databaseReclaimPolicy"] == "retain" and database["spec"]["name"] == "state_hub"
+    crd_validator("postgresql.cnpg.io_databases.yaml").validate(database)
+    assert by_kind(render("railiance01"), "Database") == []  # none asked: none rendered
+    with pytest.raises(pulumi.RunError, match=r"dbExtensions is 'plpgsql': plpgsql is always there"):
+        render("railiance01", 'dbExtensions=["plpgsql"]')
+    with pytest.raises(pulumi.RunError, match=r"it is not an extension name"):
+        render("railiance01", 'dbExtensions=["pg_trgm; DROP"]')

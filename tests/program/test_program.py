@@ -46,6 +46,9 @@ def test_database_cluster(render: Render) -> None:
     assert spec["enableSuperuserAccess"] is False
     assert spec["storage"] == {"size": "20Gi", "storageClass": "local-path-retain"}
     assert spec["postgresql"]["parameters"] == {"max_connections": "100", "shared_buffers": "256MB"}
+    # before cnpg's default `host all all all`: no client over the network without TLS (port-forwards are local)
+    assert spec["postgresql"]["pg_hba"][-1] == "hostnossl all all all reject"
+    assert all(" 127.0.0.1/32 " in rule or " ::1/128 " in rule for rule in spec["postgresql"]["pg_hba"][:-1])
     initdb = spec["bootstrap"]["initdb"]
     assert initdb == {
         "database": "state_hub",
@@ -89,7 +92,7 @@ def test_database_password_is_generated_and_secret(render: Render) -> None:
     assert is_secret(wrapped)
     url = wrapped["value"]["DATABASE_URL"]
     assert url.startswith("postgresql+psycopg://state_hub:mock-")
-    assert url.endswith("@state-hub-db-rw.databases.svc:5432/state_hub")
+    assert url.endswith("@state-hub-db-rw.databases.svc:5432/state_hub?sslmode=require")  # cnpg serves TLS
 
 
 INSTANCES = {
