@@ -15,8 +15,6 @@ API_ONLY_ANNOTATIONS = {
     "pulumi.com/deletionPropagationPolicy": "background",
 }
 """On an API server without nodes no pod ever runs and no garbage collector removes finalizers."""
-NEVER_READY_THERE = "pulumi.com/replaceUnready"
-"""Dropped there: no Job can complete without nodes, so it would replace the migration Job on every `up`."""
 
 
 def cluster_transformations(kube: KubeSettings) -> list[pulumi.ResourceTransformation]:
@@ -39,8 +37,7 @@ def _api_only(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransfo
 
 
 def _api_only_annotations(annotations: Mapping[str, object]) -> dict[str, object]:
-    kept = {key: value for key, value in annotations.items() if key != NEVER_READY_THERE}
-    return {**kept, **API_ONLY_ANNOTATIONS}
+    return {**annotations, **API_ONLY_ANNOTATIONS}
 
 
 def kubernetes_provider(kube: KubeSettings) -> k8s.Provider:
