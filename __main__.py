@@ -6,19 +6,19 @@ from pathlib import Path
 import pulumi
 import pulumi.runtime.config
 
-from statehub.components.app import StateHubApp
-from statehub.components.backups import StateHubBackups, wal_archiver_plugin
-from statehub.components.cluster_access import StateHubNamespaces, cluster_transformations, kubernetes_provider
-from statehub.components.database import StateHubDatabase
-from statehub.components.front_door import FrontDoor
-from statehub.components.image import StateHubImage
-from statehub.components.stack_history import DEPLOYED_OUTPUT, MAJOR_OUTPUT, STORAGE_OUTPUT, last_outputs
+from components.app import StateHubApp
+from components.backups import StateHubBackups, wal_archiver_plugin
+from components.cluster_access import StateHubNamespaces, cluster_transformations, kubernetes_provider
+from components.database import StateHubDatabase
+from components.front_door import FrontDoor
+from components.image import StateHubImage
 from statehub.policy.gates import check_major_upgrade, check_not_deployed, check_stage, check_storage_size
 from statehub.policy.names import Owner
 from statehub.policy.operator_hints import api_base, client_access, restore_target
 from statehub.policy.project_file import check_declared, read_project_file
 from statehub.policy.refusal import Refusal
 from statehub.policy.settings import PROJECT, Settings, Stage, load_settings
+from statehub.stack_history import DEPLOYED_OUTPUT, MAJOR_OUTPUT, STORAGE_OUTPUT, last_outputs
 
 PROJECT_DIR = Path(__file__).resolve().parent
 

@@ -75,9 +75,15 @@ def main() -> int:
         parser.error(f"--workplans {args.workplans}: no such folder")
     if args.report:
         check_report_path(args.report)
+    ingress: tuple[str, str] | None = None
+    if args.ingress_service:
+        namespace, _, name = args.ingress_service.partition("/")
+        if not namespace or not name or "/" in name:
+            parser.error(f"--ingress-service {args.ingress_service!r}: give NAMESPACE/NAME, e.g. kube-system/traefik")
+        ingress = (namespace, name)
     mcp = read_mcp_config(args.mcp_config, args.mcp_server) if args.mcp_config else None
     age = timedelta(hours=args.backup_max_age_hours)
-    scope = Scope(args.db_namespace, args.app_namespace, age, args.api, args.workplans, mcp)
+    scope = Scope(args.db_namespace, args.app_namespace, age, args.api, args.workplans, mcp, ingress)
     with tempfile.TemporaryDirectory(prefix="state-hub-status-") as material:
         try:
             report = cluster_status(from_kubeconfig(args.kubeconfig, args.context, Path(material)), scope)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 from statehub.data.ephemeral import EphemeralServer, ephemeral_server
+from tests.tiers import header
 
 settings.register_profile("ci", derandomize=True, max_examples=80, print_blob=True)
 """The default: the same examples on every run, so a CI failure is reproducible from its output."""
@@ -21,3 +22,8 @@ settings.load_profile("ci")
 def pg16() -> Iterator[EphemeralServer]:
     with ephemeral_server(tcp=True) as server:
         yield server
+
+
+def pytest_report_header() -> list[str]:
+    """Before anything runs: which of the engine and pods tiers will run, and why one will not."""
+    return header()

@@ -48,6 +48,8 @@ class Scope:
     """Folder of file-backed workplans to check against the API."""
     mcp: McpServer | None = None
     """The agents' MCP server, asked for the summary as an agent asks."""
+    ingress_service: tuple[str, str] | None = None
+    """(namespace, name) of the ingress controller's Service (k3s: kube-system/traefik), with private-ingress."""
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -109,6 +111,8 @@ def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> R
     checks += _pods(api, scope.app_namespace, _label_selector(selector("api")), "API")
     checks.append(_migration(api, scope))
     facts["volumes"] = _volumes(api, scope)
+    if scope.ingress_service:
+        checks.append(_ingress_clients(api, *scope.ingress_service))
     if scope.api_url:
         checks += _api(scope.api_url, facts)
         checks += _agents_view(scope.api_url, scope, facts)
@@ -265,3 +269,21 @@ def _agents_view(url: str, scope: Scope, facts: dict[str, Any]) -> list[Check]:
         differences = seen.details["differences"]
         checks.append(Check("agents' path", seen.result == "pass", "; ".join(differences) or "the API's counts"))
     return checks
+
+
+def _ingress_clients(api: KubeApi, namespace: str, name: str) -> Check:
+    """The private Ingress's allow-list sees the clients' own addresses only when the controller's Service keeps
+    them: k3s's ServiceLB with `externalTrafficPolicy: Cluster` (k3s's Traefik default) rewrites every client to
+    the node's address, so the allow-list answers 403 to everyone (or, allowing that address, to no one)."""
+    service = _get(api, f"/api/v1/namespaces/{namespace}/services/{name}")
+    if service is None:
+        return Check("ingress client addresses", False, f"no Service {namespace}/{name}: give the controller's")
+    policy = _at(service, "spec", "externalTrafficPolicy")
+    if policy == "Local":
+        return Check("ingress client addresses", True, "externalTrafficPolicy Local: clients keep their addresses")
+    return Check(
+        "ingress client addresses",
+        False,
+        f"externalTrafficPolicy {policy or 'unset'} on {namespace}/{name}: every client arrives as the node, and "
+        "the allow-list cannot tell them apart; the platform sets it to Local (k3s: a HelmChartConfig for traefik)",
+    )

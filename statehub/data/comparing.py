@@ -16,6 +16,7 @@ from statehub.data.row_hash import TableRef
 from statehub.policy.api_contract import VOLATILE_FIELDS
 from statehub.policy.fingerprints import Fingerprint, database_identity, fingerprint_digest
 from statehub.policy.report import Report
+from statehub.policy.settings import TargetRole
 
 TARGET_ROLES = ("cluster", "workstation", "throwaway")
 """What the target of a compare is in the migration; the gates check it (a drill's throwaway restore
@@ -38,7 +39,7 @@ def compare_databases(
     target: Dsn,
     *,
     source_label: str,
-    target_role: str = "cluster",
+    target_role: TargetRole = TargetRole.CLUSTER,
     api: ApiCheck | None = None,
 ) -> Report:
     """Fingerprint both sides at once (and ask both APIs meanwhile); name every difference, with differing

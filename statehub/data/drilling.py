@@ -24,6 +24,7 @@ from statehub.data.schema_signature import database_locale
 from statehub.policy.fingerprints import database_identity
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
+from statehub.policy.settings import TargetRole
 
 DUMP_DIR = "dump"
 RESTORE_REPORT = "restore-compare.json"
@@ -91,7 +92,9 @@ def drill(
     ):
         manifest = dump(source, out / DUMP_DIR, pg_bin=pg_bin, docker_container=docker_container, progress=progress)
         api = ApiCheck(*apis) if apis else None
-        compare = restore(out / DUMP_DIR, target, pg_bin=pg_bin, target_role="throwaway", api=api, progress=progress)
+        compare = restore(
+            out / DUMP_DIR, target, pg_bin=pg_bin, target_role=TargetRole.THROWAWAY, api=api, progress=progress
+        )
         write_report(compare, out / RESTORE_REPORT)
         archive = manifest.details["archive"]
         details: dict[str, Any] = {

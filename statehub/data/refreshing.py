@@ -20,6 +20,7 @@ from statehub.data.dsn import Dsn, connect
 from statehub.data.dumping import dump
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
+from statehub.policy.settings import TargetRole
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -45,7 +46,7 @@ def refresh_fallback(cluster: Dsn, workstation: Dsn, into: str) -> Report:
                 read_manifest(archive).details["fingerprint"],
                 fresh,
                 source_label=f"snapshot of {cluster.masked()}",
-                target_role="workstation",
+                target_role=TargetRole.WORKSTATION,
             )
     except BaseException:
         _drop(server, into)

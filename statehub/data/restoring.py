@@ -15,6 +15,7 @@ from statehub.data.schema_signature import USER_SCHEMAS, database_locale
 from statehub.policy.fingerprints import Fingerprint
 from statehub.policy.refusal import Refusal
 from statehub.policy.report import Report
+from statehub.policy.settings import TargetRole
 
 
 def verify_archive(dump_dir: Path, pg_bin: Path | None = None) -> tuple[Report, Path]:
@@ -146,7 +147,7 @@ def restore(
     target: Dsn,
     *,
     pg_bin: Path | None = None,
-    target_role: str = "cluster",
+    target_role: TargetRole = TargetRole.CLUSTER,
     api: ApiCheck | None = None,
     progress: Progress = quietly,
 ) -> Report:

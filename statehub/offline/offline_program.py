@@ -20,8 +20,8 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 
-from statehub.components.stack_history import READ_STACK_OUTPUTS
 from statehub.offline.stack_config import StackConfig
+from statehub.stack_history import READ_STACK_OUTPUTS
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 

@@ -90,6 +90,12 @@ class ConfigReader:
             raise SettingsError(key, raw, "it is not a valid namespace name (a DNS label)", example)
         return raw
 
+    def optional_namespace(self, key: str, *, example: str) -> str | None:
+        raw = self.optional_string(key)
+        if raw is not None and not DNS_LABEL.match(raw):
+            raise SettingsError(key, raw, "it is not a valid namespace name (a DNS label)", example)
+        return raw
+
     def string_list(self, key: str, *, example: str) -> tuple[str, ...]:
         raw = self.get(key)
         if raw is None or raw.strip() == "":

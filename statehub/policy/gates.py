@@ -30,7 +30,7 @@ from statehub.policy.evidence import (
 from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY, ApiCheckException, Approval
 from statehub.policy.image_ref import BuildSpec, ImageRef
 from statehub.policy.refusal import GateRefusal, SettingsError
-from statehub.policy.settings import DatabaseSettings, Endpoint, Settings, Stage
+from statehub.policy.settings import DatabaseSettings, Endpoint, Settings, Stage, TargetRole
 from statehub.policy.stage_plan import StagePlan, plan_stage
 
 _PINNED_EXAMPLE = "registry.example:5000/state-hub@sha256:<64 hex digits>"
@@ -314,7 +314,7 @@ def _check_restore_of_the_drilled_dump(drill: Evidence, restored: Evidence) -> N
     """The restore compare must be about state-hub-db, and of the very dump the drill proved."""
     named = f"state-hub-infra:{RESTORE_COMPARE.key} {str(restored.path)!r}"
     role = restored.details.get("target_role")
-    if role != "cluster":
+    if role != TargetRole.CLUSTER:
         about = f"a {role} database" if role else "a database it does not name"
         raise GateRefusal(
             f"{named} compares {about}, not state-hub-db (the drill's own throwaway restore proves nothing about "

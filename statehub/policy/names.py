@@ -9,6 +9,8 @@ API_PORT = 8000
 """The State Hub's HTTP port (the workplan: port 8000)."""
 POSTGRES_PORT = 5432
 CNPG_STATUS_PORT = 8000
+CNPG_METRICS_PORT = 9187
+"""cnpg's Prometheus exporter on every instance (`/metrics`)."""
 """cnpg's instance manager status port (the operator reaches it; a NetworkPolicy must let it in)."""
 DNS_PORT = 53
 KUBE_API_PORTS = (443, 6443)

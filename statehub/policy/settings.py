@@ -71,6 +71,16 @@ class Endpoint(StrEnum):
     CLUSTER = "cluster"
 
 
+class TargetRole(StrEnum):
+    """What a compare report says its target database is: the gates accept only `cluster` (state-hub-db)."""
+
+    CLUSTER = "cluster"
+    WORKSTATION = "workstation"
+    """A copy on the workstation (a real source's rehearsal copy, the refreshed fallback)."""
+    THROWAWAY = "throwaway"
+    """The drill's isolated PostgreSQL."""
+
+
 class Exposure(StrEnum):
     CLUSTER_INTERNAL = "cluster-internal"
     PRIVATE_INGRESS = "private-ingress"
@@ -113,6 +123,8 @@ class Namespaces:
     operator: str
     dns: str
     ingress_controller: str
+    monitoring: str | None = None
+    """Where the platform's Prometheus runs: it may scrape cnpg's metrics port (9187); None: nobody may."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +254,7 @@ def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
             operator=read.namespace("operatorNamespace", example="cnpg-system"),
             dns=read.namespace("dnsNamespace", example="kube-system"),
             ingress_controller=read.namespace("ingressControllerNamespace", example="kube-system"),
+            monitoring=read.optional_namespace("monitoringNamespace", example="monitoring"),
         ),
         database=_database(read, get_secret("dbOwnerPassword"), stage),
         app=AppSettings(

@@ -44,6 +44,8 @@ APP_SERVICE = "state-hub"
 CLIENTS_NAMESPACE = "state-hub-clients"
 """Where the agents' side of the cluster lives (as a tailnet gateway or the MCP gateway would on railiance01):
 one of the stack's accessNamespaces, so its pods may reach the front door and the API through the policies."""
+MONITORING_NAMESPACE = "monitoring"
+"""The stack's monitoringNamespace on the node: the policy probes scrape the metrics port from there."""
 GATEWAY = "client-gateway"
 GATEWAY_PORTS = {8000: f"{FRONT_DOOR_NAME}.{APP_NAMESPACE}.svc", 8001: f"{APP_SERVICE}.{APP_NAMESPACE}.svc"}
 """The gateway's port -> the Service it relays to (port 8000 there): the front door, and the API itself."""
@@ -114,6 +116,7 @@ def pods_gates(node: NodeCluster, work_dir: Path, bin_dir: Path, *, locale: str)
             "wsl2Address": node.netns.host_ip,
             "wsl2Port": str(wsl2_port),
             "dbLocale": locale,
+            "monitoringNamespace": MONITORING_NAMESPACE,
         },
         secret_config={"dbOwnerPassword": password},
     )

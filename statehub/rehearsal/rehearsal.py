@@ -28,6 +28,7 @@ from statehub.data.fingerprint import fingerprint
 from statehub.data.restoring import restore
 from statehub.data.schema_signature import database_locale
 from statehub.policy.fingerprints import fingerprint_digest
+from statehub.policy.settings import TargetRole
 from statehub.rehearsal.agents_view import AgentsView, RecordedEvidence
 from statehub.rehearsal.cluster_side import ClusterChoice, ClusterSide, local_side
 from statehub.rehearsal.gate_runs import Gates, MockGates, engine_gates
@@ -208,7 +209,7 @@ def _prepare(
         else:  # a copy of the real source: the source itself is only read (dumped); no copy stays behind
             with tempfile.TemporaryDirectory(prefix="state-hub-source-copy-") as copy:
                 dump(source, Path(copy) / "dump", compress=False)
-                restore(Path(copy) / "dump", workstation, target_role="workstation")
+                restore(Path(copy) / "dump", workstation, target_role=TargetRole.WORKSTATION)
 
     timeline.run("seed the workstation" if source is None else "copy the given source (read only)", fill)
     if source is not None:

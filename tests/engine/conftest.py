@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from statehub.engine.control_plane import LocalCluster, running
-from statehub.engine.engine_build import EngineBuildError, bin_dir, missing
 from statehub.engine.engine_program import EngineStack, create_engine_stack
 from statehub.engine.pki import CONTEXT
 from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS
+from tests.tiers import engine_tools
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACK = "railiance01"
@@ -32,13 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def engine_bin() -> Path:
-    try:
-        tools = bin_dir()
-    except EngineBuildError as error:
-        pytest.skip(f"engine tools unavailable: {error}")
-    absent = missing(tools)
-    if absent:
-        pytest.skip(f"engine tools not built ({', '.join(absent)}): run uv run scripts/engine_tools.py build")
+    tools, why = engine_tools()
+    if tools is None:
+        pytest.skip(why or "engine tools unavailable")
     return tools
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from statehub.components.app import SETTINGS_VERSION
+from components.app import SETTINGS_VERSION
 from statehub.engine.control_plane import LocalCluster
 from statehub.engine.engine_program import create_engine_stack
 from statehub.engine.pki import CONTEXT

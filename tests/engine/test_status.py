@@ -228,6 +228,32 @@ def test_unhealthy_names_the_reason(
     assert any(re.fullmatch(problem, p) for p in problems), problems  # a regex: the age moves while tests run
 
 
+@pytest.mark.parametrize("policy", ["Cluster", "Local"])
+def test_a_private_ingress_needs_the_clients_addresses(
+    cluster: LocalCluster, status: Status, tmp_path: Path, policy: str
+) -> None:
+    """k3s's Traefik behind ServiceLB with externalTrafficPolicy Cluster sees every client as the node: the check
+    names it; Local passes."""
+    world(cluster.api)
+    name = f"traefik-{policy.lower()}"
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "LoadBalancer",
+            "externalTrafficPolicy": policy,
+            "selector": {"app.kubernetes.io/name": "traefik"},
+            "ports": [{"name": "websecure", "port": 443, "targetPort": 8443}],
+        },
+    }
+    create(cluster.api, "/api/v1/namespaces/kube-system/services", service)
+    code, printed = status("--ingress-service", f"kube-system/{name}")
+    checks = {c["name"]: c for c in json.loads((tmp_path / "s.json").read_text())["details"]["checks"]}
+    assert checks["ingress client addresses"]["ok"] is (policy == "Local"), checks["ingress client addresses"]
+    assert code == (0 if policy == "Local" else 1), printed
+
+
 def test_an_unknown_context_is_refused_in_one_line(cluster: LocalCluster, status: Status) -> None:
     code, printed = status("--context", "railiance99")
     assert code == 2

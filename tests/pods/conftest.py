@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from statehub.engine import node
-from statehub.engine.engine_build import EngineBuildError, bin_dir, missing
 from statehub.engine.pod_images import images_dir
 from statehub.rehearsal.pods_side import PodsStack, pods_cluster
 from statehub.rehearsal.rehearsal import rehearse
 from statehub.rehearsal.timeline import Summary
+from tests.tiers import engine_tools, pods_unavailable
 
 PODS_TIER = [pytest.mark.pods, pytest.mark.xdist_group("pods")]
 """Every module here sets `pytestmark = PODS_TIER`: one worker runs them all (`--dist loadgroup`), so one node
@@ -36,15 +36,9 @@ class PodsTools:
 
 @pytest.fixture(scope="session")
 def pods_tools() -> PodsTools:
-    try:
-        tools = bin_dir()
-    except EngineBuildError as error:
-        pytest.skip(f"pods tier: engine tools unavailable ({error})")
-    absent = missing(tools, "engine") + missing(tools, "pods")
-    if absent:
-        pytest.skip(f"pods tier: not built ({', '.join(absent)}): run uv run scripts/engine_tools.py build")
-    why = node.unavailable(tools, images_dir(tools))
-    if why:
+    tools, engine_why = engine_tools()
+    why = engine_why or pods_unavailable(tools)
+    if tools is None or why:
         pytest.skip(f"pods tier: {why}")
     return PodsTools(tools, images_dir(tools))
 

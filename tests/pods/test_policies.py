@@ -92,6 +92,14 @@ def test_the_database_admits_the_app_and_no_other_namespace(rehearsed_on_pods: R
     assert probe(node, "state-hub-clients", database, 5432) == BLOCKED  # an access namespace is for the API
 
 
+def test_the_metrics_port_admits_the_monitoring_namespace_only(rehearsed_on_pods: Rehearsed, database: str) -> None:
+    """cnpg's exporter (9187) answers Prometheus in monitoringNamespace, and no other namespace, not even the app."""
+    node = rehearsed_on_pods.node
+    assert probe(node, "monitoring", database, 9187) == REACHED
+    assert probe(node, "intruder", database, 9187) == BLOCKED
+    assert probe(node, "railiance-apps", database, 9187, APP_LABELS) == BLOCKED
+
+
 def test_the_api_admits_an_access_namespace_and_no_other(rehearsed_on_pods: Rehearsed, api: str) -> None:
     node = rehearsed_on_pods.node
     assert probe(node, "state-hub-clients", api, 8000) == REACHED

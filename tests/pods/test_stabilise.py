@@ -13,7 +13,7 @@ from typing import Any
 from statehub.data.comparing import compare_databases
 from statehub.data.freezing import unfreeze
 from statehub.engine.node import S3_BUCKET, S3_ENDPOINT, S3_KEYS, NodeCluster
-from statehub.policy.settings import OBJECT_STORE_NAME, RECOVERY_DRILL_NAME
+from statehub.policy.settings import OBJECT_STORE_NAME, RECOVERY_DRILL_NAME, TargetRole
 from statehub.rehearsal.pods_side import PodsSide, pods_side, port_forward
 from tests.pods.conftest import PODS_TIER, Rehearsed
 from tests.rehearsal_evidence import rehearsal_evidence
@@ -143,6 +143,8 @@ def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, 
     assert drill["spec"]["bootstrap"]["recovery"]["source"] == "state-hub-db-backups"
     with pods_side(node, stack) as side, port_forward(node, f"service/{RECOVERY_DRILL_NAME}-rw", 5432) as port:
         recovered = side.owner.replace(port=str(port))
-        compared = compare_databases(side.owner, recovered, source_label="state-hub-db", target_role="throwaway")
+        compared = compare_databases(
+            side.owner, recovered, source_label="state-hub-db", target_role=TargetRole.THROWAWAY
+        )
     assert compared.result == "pass", compared.details["differences"][:3]
     stack.gates([*base, "recoveryDrill=false"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from statehub.components.backups import BARMAN_PLUGIN
+from components.backups import BARMAN_PLUGIN
 from statehub.policy.settings import OBJECT_STORE_NAME, RECOVERY_DRILL_NAME
 from tests.program.conftest import BACKUP_DECIDED, Render, by_kind, crd_validator, manifest, one
 from tests.program.evidence_set import EvidenceSet

@@ -10,7 +10,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from statehub.components.app import WAIT_FOR_DATABASE
+from components.app import WAIT_FOR_DATABASE
 from statehub.offline.manifests import is_secret, kubernetes_manifests
 from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS
 from tests.program.conftest import PRIVATE_INGRESS, Render, by_kind, checkout_repo, manifest, one
@@ -123,6 +123,17 @@ def test_database_network_policy(render: Render) -> None:
     assert operator_rule["from"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "cloudnative-pg"}
     assert [p["port"] for p in operator_rule["ports"]] == [5432, 8000]
     assert peers_rule["from"][0]["podSelector"] == INSTANCES
+    assert all(p["port"] != 9187 for rule in rules for p in rule["ports"])  # the metrics port: nobody unless named
+
+
+def test_the_platforms_prometheus_may_scrape_the_metrics_port(render: Render) -> None:
+    """monitoringNamespace opens cnpg's exporter (9187) to that namespace, and nothing else to it."""
+    rules = manifest(render("railiance01", "monitoringNamespace=monitoring"), "NetworkPolicy", "state-hub-db-ingress")
+    *_, scrape = rules["spec"]["ingress"]
+    assert scrape["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert scrape["ports"] == [{"port": 9187, "protocol": "TCP"}]
+    with pytest.raises(pulumi.RunError, match=r"monitoringNamespace is 'Monitoring!': it is not a valid namespace"):
+        render("railiance01", "monitoringNamespace=Monitoring!")
 
 
 def test_the_instances_egress_is_restricted_from_stage_empty(render: Render) -> None:

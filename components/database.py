@@ -12,10 +12,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from statehub.components.network import peer, ports
+from components.network import peer, ports
 from statehub.policy.names import (
     APP_NAME,
     CLUSTER_LABEL,
+    CNPG_METRICS_PORT,
     CNPG_STATUS_PORT,
     DNS_PORT,
     KUBE_API_PORTS,
@@ -182,6 +183,11 @@ def _extensions(name: str, namespace: str, extensions: tuple[str, ...], opts: pu
     )
 
 
+def postgresql_config(settings: DatabaseSettings) -> dict[str, object]:
+    """`spec.postgresql` of state-hub-db and of its recovery drill: the parameters, and TLS from the network."""
+    return {"parameters": dict(settings.parameters), "pg_hba": list(CLIENT_HBA)}
+
+
 def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, object]:
     resources = settings.resources
     return {
@@ -196,7 +202,7 @@ def _cluster_spec(settings: DatabaseSettings, secret_name: str) -> dict[str, obj
             "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
             "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
         },
-        "postgresql": {"parameters": dict(settings.parameters), "pg_hba": list(CLIENT_HBA)},
+        "postgresql": postgresql_config(settings),
         "bootstrap": {
             "initdb": {
                 "database": DATABASE_NAME,
@@ -255,7 +261,8 @@ def _egress_policy(namespaces: Namespaces, store_port: int | None) -> k8s.networ
 
 
 def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """Only the app and its migration Job, the cnpg operator and the cluster's own instances."""
+    """Only the app and its migration Job, the cnpg operator, the cluster's own instances and (when named) the
+    platform's Prometheus on the metrics port."""
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=_instances(),
         policy_types=["Ingress"],
@@ -273,6 +280,15 @@ def _ingress_policy(namespaces: Namespaces) -> k8s.networking.v1.NetworkPolicySp
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                 from_=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_instances())],
                 ports=ports(POSTGRES_PORT, CNPG_STATUS_PORT),
+            ),
+            *(
+                [
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[peer(monitoring)], ports=ports(CNPG_METRICS_PORT)
+                    )
+                ]
+                if (monitoring := namespaces.monitoring)
+                else []
             ),
         ],
     )

@@ -3,7 +3,7 @@
 The plugin and cert-manager are installed by the platform in `cnpg-system`; this renders the
 `ObjectStore`, the first `Backup` (the stage waits for it), the `ScheduledBackup` and, on request, a
 throwaway recovery Cluster. The instances' egress to the store is part of their egress policy
-(statehub/components/database.py). cnpg's in-tree `barmanObjectStore` is deprecated and is not used.
+(components/database.py). cnpg's in-tree `barmanObjectStore` is deprecated and is not used.
 Volume snapshots are not available on k3s local-path.
 """
 
@@ -14,11 +14,11 @@ import asyncio
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.database import postgresql_config
 from statehub.cluster.instance_rollout import RolloutError, wait_with_kubeconfig
 from statehub.policy.backup_settings import BackupSettings
 from statehub.policy.names import Owner, labels
 from statehub.policy.settings import (
-    CLIENT_HBA,
     CLUSTER_NAME,
     DATABASE_NAME,
     DATABASE_OWNER,
@@ -173,7 +173,7 @@ DRILL_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
 def _recovery_spec(database: DatabaseSettings) -> dict[str, object]:
     """A one-instance Cluster bootstrapped from the store's latest backup and WAL (its own volume, as large as
     the live one: it holds the same data), with the live database's name, owner and parameters; the live
-    Cluster's policies select it too (statehub/components/database.py)."""
+    Cluster's policies select it too (components/database.py)."""
     resources = database.resources
     return {
         "instances": 1,
@@ -184,7 +184,7 @@ def _recovery_spec(database: DatabaseSettings) -> dict[str, object]:
             "requests": DRILL_REQUESTS,
             "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
         },
-        "postgresql": {"parameters": dict(database.parameters), "pg_hba": list(CLIENT_HBA)},
+        "postgresql": postgresql_config(database),
         # the live owner's Secret: cnpg would otherwise make one with a new password and set it on the role, and
         # the runbook's compare of the drill with the live database (same user, same password) would be refused
         "bootstrap": {

@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from statehub.components.network import peer, ports
+from components.network import peer, ports
 from statehub.policy.api_contract import HEALTH_PATH
 from statehub.policy.image_ref import ImageRef
 from statehub.policy.names import (

@@ -1,1 +1,0 @@
-"""The Pulumi ComponentResources, and nothing else that imports Pulumi."""
