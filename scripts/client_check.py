@@ -18,10 +18,9 @@ from statehub.cli.early import quiet_interrupts
 
 quiet_interrupts()  # first: a Ctrl-C while the rest imports is one line too
 
-from pathlib import Path
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, amount, console, http_url, run_cli, step
-from statehub.cli.flags import add_database, add_report, database
+from statehub.cli.flags import add_database, add_mcp_server, add_report, database
 from statehub.cli.record_flags import add_progress_flags, record_if_asked
 from statehub.data.client_check import MCP_DEADLINE, client_check, read_mcp_config
 from statehub.data.report_files import check_report_path, write_report
@@ -29,10 +28,7 @@ from statehub.data.report_files import check_report_path, write_report
 
 def main() -> int:
     parser = ScriptParser(__doc__)
-    parser.add_argument("--mcp-config", required=True, type=Path, metavar="FILE", help="the agents' MCP configuration")
-    parser.add_argument(
-        "--mcp-server", default="state-hub", metavar="NAME", help="its server entry (default state-hub)"
-    )
+    add_mcp_server(parser, required=True)
     parser.add_argument("--api-base", type=http_url, metavar="URL", help="the server's API_BASE instead of its own")
     parser.add_argument("--api", required=True, type=http_url, metavar="URL", help="the live State Hub's base URL")
     add_database(parser, "--database", "the database the live State Hub should serve (read only)", required=False)

@@ -29,7 +29,7 @@ from pathlib import Path
 from rich.table import Table
 
 from statehub.cli.entry import FAIL, PASS, ScriptParser, amount, console, http_url, run_cli
-from statehub.cli.flags import add_report
+from statehub.cli.flags import add_mcp_server, add_report
 from statehub.cli.record_flags import add_progress_flags, record_if_asked
 from statehub.cluster.health import Scope, cluster_status
 from statehub.cluster.kube_api import KubeApiError, from_kubeconfig
@@ -61,9 +61,11 @@ def main() -> int:
     )
     parser.add_argument("--api", type=http_url, help="State Hub API base URL to check (e.g. http://127.0.0.1:8000)")
     parser.add_argument("--workplans", type=Path, metavar="DIR", help="with --api: check these workplan files")
-    parser.add_argument("--mcp-config", type=Path, metavar="FILE", help="with --api: the agents' MCP configuration")
+    add_mcp_server(parser, required=False)
     parser.add_argument(
-        "--mcp-server", default="state-hub", metavar="NAME", help="its server entry (default state-hub)"
+        "--ingress-service",
+        metavar="NAMESPACE/NAME",
+        help="with exposure private-ingress: the ingress controller's Service, e.g. kube-system/traefik",
     )
     add_progress_flags(parser)
     args = parser.parse_args()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from statehub.cluster.kube_api import KubeApi, KubeApiError
 from statehub.data.api_checks import get_json, probe_health
@@ -111,6 +112,7 @@ def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> R
     checks += _pods(api, scope.app_namespace, _label_selector(selector("api")), "API")
     checks.append(_migration(api, scope))
     facts["volumes"] = _volumes(api, scope)
+    checks += _node_disks(api, facts)
     if scope.ingress_service:
         checks.append(_ingress_clients(api, *scope.ingress_service))
     if scope.api_url:
@@ -287,3 +289,26 @@ def _ingress_clients(api: KubeApi, namespace: str, name: str) -> Check:
         f"externalTrafficPolicy {policy or 'unset'} on {namespace}/{name}: every client arrives as the node, and "
         "the allow-list cannot tell them apart; the platform sets it to Local (k3s: a HelmChartConfig for traefik)",
     )
+
+
+DISK_FLOOR = 0.10
+"""Less free than this share of a node's disk is a problem: local-path volumes grow on it until it is full."""
+
+
+def _node_disks(api: KubeApi, facts: dict[str, Any]) -> list[Check]:
+    """Each node's free disk, as its kubelet counts it (the local-path volumes, the recovery drill's too, live
+    there); `facts["node_disks"]` is what the recovery drill's gate reads."""
+    disks: dict[str, dict[str, int]] = {}
+    checks = []
+    for item in _items(api, "/api/v1/nodes"):
+        name = _name(item)
+        summary = _get(api, f"/api/v1/nodes/{quote(name, safe='')}/proxy/stats/summary")  # a name is no path
+        available, capacity = (_count(_at(summary, "node", "fs", key)) for key in ("availableBytes", "capacityBytes"))
+        if available < 0 or capacity <= 0:
+            checks.append(Check(f"node disk {name}", False, "its kubelet reports no filesystem figures"))
+            continue
+        disks[name] = {"available_bytes": available, "capacity_bytes": capacity}
+        detail = f"{available / 2**30:.1f} GiB free of {capacity / 2**30:.1f} GiB"
+        checks.append(Check(f"node disk {name}", available >= DISK_FLOOR * capacity, detail))
+    facts["node_disks"] = disks
+    return checks

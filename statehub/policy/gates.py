@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from statehub.policy.api_contract import api_part_problem
@@ -68,6 +69,7 @@ def check_stage(settings: Settings, now: datetime) -> StagePlan:
     _check_client_path(settings)
     _check_fallback_retirement(settings, now)
     _check_evidence(settings, now)
+    _check_room_for_drill(settings, now)
     notices: tuple[str, ...] = ()
     cutover_recorded = stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None
     if settings.endpoint is Endpoint.WSL2 and cutover_recorded:
@@ -144,6 +146,32 @@ def check_major_upgrade(last_outputs: Mapping[str, Any], major_output: str, sett
         )
     stage = f"{settings.stage.value} (a major upgrade)"
     load_evidence(STATUS, settings.evidence.status_report, stage, Freshness(now, settings.evidence.max_age))
+
+
+def _check_room_for_drill(settings: Settings, now: datetime) -> None:
+    """The recovery drill restores into a volume as large as the live one, on the same node: a fresh status
+    report must show a node with that much free disk, or the drill fills the disk the live database writes to."""
+    if settings.backup is None or not settings.backup.recovery_drill:
+        return
+    stage = f"{settings.stage.value} (a recovery drill)"
+    status = load_evidence(STATUS, settings.evidence.status_report, stage, Freshness(now, settings.evidence.max_age))
+    needed = quantity_value(settings.database.storage_size) or Decimal(0)
+    disks = status.details.get("node_disks")
+    listed = disks.values() if isinstance(disks, dict) else []
+    free = [
+        n for d in listed if isinstance(d, dict) and type(n := d.get("available_bytes")) is int
+    ]  # a number of bytes, nothing else (no bool, no text)
+    if not free:
+        raise GateRefusal(
+            f"state-hub-infra:{STATUS.key} {str(status.path)!r} has no node disk figures (a status.py from before "
+            f"they were read): the recovery drill needs {settings.database.storage_size} free. Run: {STATUS.command}"
+        )
+    if max(free) < needed:
+        raise GateRefusal(
+            f"the recovery drill needs {settings.database.storage_size} of disk on the node, and the status report "
+            f"shows at most {max(free) / 2**30:.1f} GiB free: the drill would fill the disk the live database writes "
+            "to. Free space first (docs/runbook.md, 'A full disk'), then run status.py again"
+        )
 
 
 def _check_client_path(settings: Settings) -> None:

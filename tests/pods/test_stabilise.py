@@ -129,8 +129,10 @@ def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, 
         "status.py", "--kubeconfig", str(node.kubeconfig), "--context", "local", "--report", str(report), timeout=120
     )
     assert status.returncode == 0, status.stdout + status.stderr
+    (disk,) = json.loads(report.read_text())["details"]["node_disks"].values()  # the kubelet's own figures
+    assert 0 < disk["available_bytes"] < disk["capacity_bytes"]
 
-    stack.gates([*base, "recoveryDrill=true"])
+    stack.gates([*base, "recoveryDrill=true", f"statusReport={report}"])  # room for the drill on the node
     drill = until(
         "the recovery drill healthy",
         lambda: (

@@ -125,6 +125,7 @@ class EvidenceSet:
             "problems": [],
             "last_backup": {"name": "state-hub-db-daily-1", "age_hours": 5.0},
             "recovery_window": {"firstRecoverabilityPoint": "2026-11-20T03:00:00Z"},
+            "node_disks": {"railiance01": {"available_bytes": 200 * 2**30, "capacity_bytes": 500 * 2**30}},
         }
         return self.write(name, "status", age=age, **{**shaped, **details})
 

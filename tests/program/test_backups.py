@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pulumi
 import pytest
 
@@ -88,7 +90,8 @@ def test_stabilise_renders_the_store_the_schedule_the_archiver_and_the_egress(
 
 
 def test_the_recovery_drill_is_a_cluster_of_its_own(render: Render, evidence: EvidenceSet) -> None:
-    run = render("railiance01", *stabilise(evidence), *BACKUP_DECIDED, "recoveryDrill=true")
+    status = evidence.status("status", age=timedelta(hours=1))
+    run = render("railiance01", *stabilise(evidence), *BACKUP_DECIDED, "recoveryDrill=true", f"statusReport={status}")
     drill = manifest(run, "Cluster", RECOVERY_DRILL_NAME)
     assert drill["metadata"]["name"] != "state-hub-db"
     assert drill["spec"]["bootstrap"] == {
@@ -111,6 +114,24 @@ def test_the_recovery_drill_is_a_cluster_of_its_own(render: Render, evidence: Ev
     assert "plugins" not in drill["spec"]  # it archives nothing into the live store
     assert not run.named("state-hub-backups-recovery-drill").protect
     crd_validator("postgresql.cnpg.io_clusters.yaml").validate(drill)
+
+
+def test_the_recovery_drill_needs_room_on_the_node(render: Render, evidence: EvidenceSet) -> None:
+    """Its volume is as large as the live one, on the same disk: a fresh status report must show that much free."""
+    drill = ["recoveryDrill=true", *stabilise(evidence), *BACKUP_DECIDED]
+    with pytest.raises(pulumi.RunError, match=r"a recovery drill\) needs a passing status report"):
+        render("railiance01", *drill)
+    tight = evidence.status("tight", age=timedelta(hours=1), node_disks={"n": {"available_bytes": 5 * 2**30}})
+    with pytest.raises(
+        pulumi.RunError, match=r"needs 20Gi of disk on the node, and the status report shows at most 5\.0"
+    ):
+        render("railiance01", *drill, f"statusReport={tight}")
+    old = evidence.status("old", age=timedelta(hours=1), node_disks=None)
+    with pytest.raises(pulumi.RunError, match=r"has no node disk figures"):
+        render("railiance01", *drill, f"statusReport={old}")
+    hostile = evidence.status("hostile", age=timedelta(hours=1), node_disks={"n": {"available_bytes": "lots"}})
+    with pytest.raises(pulumi.RunError, match=r"has no node disk figures"):
+        render("railiance01", *drill, f"statusReport={hostile}")
 
 
 def test_the_store_port_comes_from_its_url(render: Render, evidence: EvidenceSet) -> None:

@@ -8,6 +8,7 @@ the database. So a URN may change only on purpose, with `aliases` naming the old
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from tests.program.conftest import BACKUP_DECIDED, Render
@@ -22,6 +23,7 @@ def test_no_urn_changes_without_an_alias(render: Render, evidence: EvidenceSet) 
         "stage=stabilise",
         "endpoint=cluster",
         "recoveryDrill=true",
+        f"statusReport={evidence.status('status', age=timedelta(hours=1))}",
         *evidence.overrides(evidence.standard()),
         *BACKUP_DECIDED,
     )
