@@ -7,7 +7,7 @@ import pulumi
 import pulumi.runtime.config
 
 from components.app import StateHubApp
-from components.backups import StateHubBackups, wal_archiver_plugin
+from components.backups import StateHubBackups, recovery_from_store, wal_archiver_plugin
 from components.cluster_access import StateHubNamespaces, cluster_transformations, kubernetes_provider
 from components.database import StateHubDatabase
 from components.front_door import FrontDoor
@@ -71,8 +71,11 @@ def main() -> None:
         namespaces,
         protect=plan.protect_database,
         checked=checked,
-        plugins=[wal_archiver_plugin()] if settings.backup else [],
+        plugins=[wal_archiver_plugin(settings.backup.server_name)] if settings.backup else [],
         store_port=settings.backup.store_port if settings.backup else None,
+        recovery=recovery_from_store(rebuild)
+        if settings.backup and (rebuild := settings.backup.rebuild_from)
+        else None,
         opts=in_cluster,
     )
     if settings.backup:

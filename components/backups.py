@@ -41,9 +41,38 @@ def _by_the_plugin() -> dict[str, object]:
     return {"method": "plugin", "pluginConfiguration": {"name": BARMAN_PLUGIN}}
 
 
-def wal_archiver_plugin() -> dict[str, object]:
-    """`spec.plugins[]` of the live Cluster: the store archives its WAL."""
-    return {"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": OBJECT_STORE_NAME}}
+def wal_archiver_plugin(server_name: str) -> dict[str, object]:
+    """`spec.plugins[]` of the live Cluster: the store archives its WAL into the folder `server_name` (the
+    plugin's default, the Cluster's own name, is left implicit: an explicit one would roll the instance)."""
+    parameters = {"barmanObjectName": OBJECT_STORE_NAME}
+    if server_name != CLUSTER_NAME:
+        parameters["serverName"] = server_name
+    return {"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": parameters}
+
+
+def recovery_from_store(server_name: str) -> dict[str, object]:
+    """cnpg's `bootstrap` and `externalClusters` of a Cluster recovered from the backups and WAL the store holds
+    for `server_name`, with the live database's name and owner and the live owner's Secret (cnpg would otherwise
+    make one with a new password and set it on the role: the app's DATABASE_URL would no longer log in)."""
+    return {
+        "bootstrap": {
+            "recovery": {
+                "source": OBJECT_STORE_NAME,
+                "database": DATABASE_NAME,
+                "owner": DATABASE_OWNER,
+                "secret": {"name": OWNER_SECRET_NAME},
+            }
+        },
+        "externalClusters": [
+            {
+                "name": OBJECT_STORE_NAME,
+                "plugin": {
+                    "name": BARMAN_PLUGIN,
+                    "parameters": {"barmanObjectName": OBJECT_STORE_NAME, "serverName": server_name},
+                },
+            }
+        ],
+    }
 
 
 class StateHubBackups(pulumi.ComponentResource):
@@ -117,7 +146,7 @@ class StateHubBackups(pulumi.ComponentResource):
                 api_version="postgresql.cnpg.io/v1",
                 kind="Cluster",
                 metadata=meta(RECOVERY_DRILL_NAME, "recovery-drill"),
-                spec=_recovery_spec(database),
+                spec=_recovery_spec(database, settings.server_name),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.object_store]),
             )
         self.register_outputs({"objectStore": OBJECT_STORE_NAME})
@@ -170,7 +199,7 @@ DRILL_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
 """The drill asks little (Burstable): it shares the live node and must not crowd the live instance out."""
 
 
-def _recovery_spec(database: DatabaseSettings) -> dict[str, object]:
+def _recovery_spec(database: DatabaseSettings, server_name: str) -> dict[str, object]:
     """A one-instance Cluster bootstrapped from the store's latest backup and WAL (its own volume, as large as
     the live one: it holds the same data), with the live database's name, owner and parameters; the live
     Cluster's policies select it too (components/database.py)."""
@@ -185,23 +214,7 @@ def _recovery_spec(database: DatabaseSettings) -> dict[str, object]:
             "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
         },
         "postgresql": postgresql_config(database),
-        # the live owner's Secret: cnpg would otherwise make one with a new password and set it on the role, and
-        # the runbook's compare of the drill with the live database (same user, same password) would be refused
-        "bootstrap": {
-            "recovery": {
-                "source": OBJECT_STORE_NAME,
-                "database": DATABASE_NAME,
-                "owner": DATABASE_OWNER,
-                "secret": {"name": OWNER_SECRET_NAME},
-            }
-        },
-        "externalClusters": [
-            {
-                "name": OBJECT_STORE_NAME,
-                "plugin": {
-                    "name": BARMAN_PLUGIN,
-                    "parameters": {"barmanObjectName": OBJECT_STORE_NAME, "serverName": CLUSTER_NAME},
-                },
-            }
-        ],
+        # the live owner's Secret: the runbook's compare of the drill with the live database (same user, same
+        # password) would be refused with another
+        **recovery_from_store(server_name),
     }

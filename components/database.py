@@ -56,11 +56,13 @@ class StateHubDatabase(pulumi.ComponentResource):
         checked: pulumi.Output[bool],
         plugins: list[dict[str, object]],
         store_port: int | None = None,
+        recovery: dict[str, object] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`checked`: resolves once the settings pass the checks against the last update; `plugins`: cnpg
         `spec.plugins` (the Barman Cloud WAL archiver from stage stabilise on); `store_port`: the backup
-        store's port, which the instances' egress then opens."""
+        store's port, which the instances' egress then opens; `recovery`: `bootstrap` and `externalClusters` that
+        rebuild a lost state-hub-db from the store instead of initdb (cnpg reads `bootstrap` at creation only)."""
         super().__init__("state-hub-infra:database:StateHubDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # what the retained Cluster needs stays with it: its owner's Secret, and the policies that close it (a
@@ -104,6 +106,7 @@ class StateHubDatabase(pulumi.ComponentResource):
                 lambda _: {
                     **_cluster_spec(settings, self.owner_secret_name),
                     **({"plugins": plugins} if plugins else {}),
+                    **(recovery or {}),
                 }
             ),
             # retain_on_delete: a stack change that drops the Cluster leaves it (and its volumes) in the cluster;

@@ -107,7 +107,7 @@ def cluster_status(api: KubeApi, scope: Scope, now: datetime | None = None) -> R
     facts: dict[str, Any] = {"phase": phase, "instances": wanted, "ready_instances": ready}
     if archiving:
         checks.append(_last_backup(api, scope, now, facts))
-        checks.append(_recovery_window(api, scope, facts))
+        checks.append(_recovery_window(api, scope, _archive_folder(spec), facts))
     checks += _pods(api, scope.db_namespace, DATABASE_PODS, "database", guaranteed=True)
     checks += _pods(api, scope.app_namespace, _label_selector(selector("api")), "API")
     checks.append(_migration(api, scope))
@@ -189,9 +189,19 @@ def _last_backup(api: KubeApi, scope: Scope, now: datetime, facts: dict[str, Any
     return Check("last backup", fresh, f"{name} completed {hours} h ago (limit {limit} h)")
 
 
-def _recovery_window(api: KubeApi, scope: Scope, facts: dict[str, Any]) -> Check:
+def _archive_folder(spec: dict[str, Any]) -> str:
+    """The store's folder the Cluster archives to: its WAL archiver's `serverName`, else the Cluster's name."""
+    listed = spec.get("plugins")
+    for plugin in listed if isinstance(listed, list) else []:
+        name = _at(plugin, "parameters", "serverName")
+        if _at(plugin, "isWALArchiver") is True and isinstance(name, str) and name:
+            return name
+    return CLUSTER_NAME
+
+
+def _recovery_window(api: KubeApi, scope: Scope, folder: str, facts: dict[str, Any]) -> Check:
     store = _get(api, f"/apis/barmancloud.cnpg.io/v1/namespaces/{scope.db_namespace}/objectstores/{OBJECT_STORE_NAME}")
-    window = _mapping(_at(store, "status", "serverRecoveryWindow", CLUSTER_NAME))
+    window = _mapping(_at(store, "status", "serverRecoveryWindow", folder))
     first = window.get("firstRecoverabilityPoint")
     facts["recovery_window"] = window or None
     if store is None:

@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,10 @@ from statehub.policy.report import Report
 _DOCKER_ENV = ("PGUSER", "PGDATABASE", "PGPASSWORD")
 
 
-def _pg_dump_argv(snapshot: str, out: Path | None, jobs: int, *, dbname: str, compress: bool) -> list[str]:
+def _pg_dump_argv(snapshot: str, out: Path | None, plan: DumpPlan, *, dbname: str) -> list[str]:
     """pg_dump's arguments; `out` None writes the archive to stdout (a piped copy)."""
-    fmt = ["-Fd", "-j", str(jobs)] if jobs > 1 else ["-Fc"]
-    level = [] if compress else ["-Z0"]
+    fmt = ["-Fd", "-j", str(plan.jobs)] if plan.jobs > 1 else ["-Fc"]
+    level = [] if plan.compress else ["-Z0"]
     target = ["-f", str(out)] if out else []
     return [*fmt, *level, "--snapshot", snapshot, "--no-sync", *target, "-d", dbname]
 
@@ -104,6 +105,38 @@ def _side_by_side(
         return dumped.result(), fingerprinted.result()
 
 
+@dataclass(frozen=True)
+class DumpPlan:
+    """How one dump is taken: where pg_dump runs, the archive's format, and whether it streams into a database."""
+
+    jobs: int = 1
+    """Parallel pg_dump jobs; more than one writes the directory format."""
+    docker_container: str | None = None
+    """pg_dump runs inside the source's own container (its tools match its server by construction)."""
+    pg_bin: Path | None = None
+    compress: bool = True
+    """False: `-Z0`, faster where the archive is short-lived (the final copy), larger on disk."""
+    restore_into: Dsn | None = None
+    """An empty database the archive streams into while it is written: the piped final copy."""
+    unchanged_since: Fingerprint | None = None
+    """A fingerprint of the source read earlier (the freeze's): the manifest's when provably unchanged."""
+
+    @property
+    def archive_format(self) -> str:
+        return "directory" if self.jobs > 1 else "custom"
+
+    def check(self, source: Dsn) -> None:
+        """Refuse what cannot be done before anything is read: a piped copy is one custom archive into an
+        empty database of the source's locale."""
+        if self.restore_into is None:
+            return
+        if self.jobs > 1 or self.docker_container:
+            raise Refusal("a piped copy streams one custom-format archive: drop --jobs and --docker-container")
+        with connect(source, autocommit=True) as conn:
+            require_same_locale(database_locale(conn), self.restore_into)
+        require_empty(self.restore_into)
+
+
 def dump(
     source: Dsn,
     out_dir: Path,
@@ -116,84 +149,57 @@ def dump(
     unchanged_since: Fingerprint | None = None,
     progress: Progress = quietly,
 ) -> Report:
-    """Dump `source` into `out_dir` and write its manifest; the source is only read.
-
-    `compress=False` writes an uncompressed archive: faster where the archive is short-lived
-    (the final copy inside the write-freeze window), larger on disk. `restore_into` (an empty
-    database) streams the archive into pg_restore while it is written: the piped final copy.
-    `unchanged_since` (a fingerprint of `source` read earlier: the freeze's) becomes the manifest's
-    fingerprint when the dump's snapshot provably sees the same state (`statehub.data.unchanged`);
-    otherwise the dump fingerprints its own snapshot, as without it.
-    """
+    """Dump `source` into `out_dir` and write its manifest; the source is only read (`DumpPlan` says what each
+    keyword does). Without `unchanged_since`, or when the dump's snapshot does not provably see the same state
+    (`statehub.data.unchanged`), the dump fingerprints its own snapshot."""
     check_out_dir(out_dir)
-    if restore_into is not None:
-        if jobs > 1 or docker_container:
-            raise Refusal("a piped copy streams one custom-format archive: drop --jobs and --docker-container")
-        with connect(source, autocommit=True) as conn:
-            require_same_locale(database_locale(conn), restore_into)
-        require_empty(restore_into)
+    plan = DumpPlan(jobs, docker_container, pg_bin, compress, restore_into, unchanged_since)
+    plan.check(source)
     with output_folder(out_dir):  # a dump that fails or is interrupted leaves no half archive behind
-        return _dump_into(
-            source,
-            out_dir,
-            jobs=jobs,
-            docker_container=docker_container,
-            pg_bin=pg_bin,
-            compress=compress,
-            restore_into=restore_into,
-            unchanged_since=unchanged_since,
-            progress=progress,
-        )
+        return _dump_into(source, out_dir, plan, progress)
 
 
-def _dump_into(
-    source: Dsn,
-    out_dir: Path,
-    *,
-    jobs: int,
-    docker_container: str | None,
-    pg_bin: Path | None,
-    compress: bool,
-    restore_into: Dsn | None,
-    unchanged_since: Fingerprint | None,
-    progress: Progress,
-) -> Report:
+def _run_pg_dump(
+    plan: DumpPlan, source: Dsn, snapshot: str, archive: Path, pg_dump: tuple[Path, int] | None
+) -> tuple[str, tuple[str, int] | None]:
+    """pg_dump of `snapshot` as the plan says: in the container, piped into the target, or to the archive file
+    (`pg_dump`: the local tool and its major, None in the container). Its version, and the archive's sha256 and
+    size when they were taken while streaming."""
+    if pg_dump is None:
+        assert plan.docker_container is not None
+        return _docker_dump(plan.docker_container, snapshot, archive, source), None
+    tool, dump_major = pg_dump
+    version = f"pg_dump (PostgreSQL) {dump_major}"
+    target = plan.restore_into
+    argv = [str(tool), *_pg_dump_argv(snapshot, None if target else archive, plan, dbname=source.dbname)]
+    if target is None:
+        run_tool(argv, source)
+        return version, None
+    restore_tool = find_tool("pg_restore", plan.pg_bin, at_least=dump_major, at_most=server_major_of(target))
+    pg_restore = [str(restore_tool), *RESTORE_FLAGS, "-d", target.dbname]
+    return version, pipe_tools(argv, source, archive, pg_restore, target)
+
+
+def _dump_into(source: Dsn, out_dir: Path, plan: DumpPlan, progress: Progress) -> Report:
     """The dump itself, into the checked, existing `out_dir`: archive and fingerprint in one snapshot."""
     started = time.monotonic()
+    archive = out_dir / ARCHIVE_NAME
     with connect(source, autocommit=True) as conn:
         server_major = int(str((conn.execute("SHOW server_version_num").fetchone() or ["0"])[0])) // 10000
-        pg_dump = None if docker_container else find_tool("pg_dump", pg_bin, at_least=server_major)
-        pg_dump_major = require_matching(pg_dump, server_major) if pg_dump else None
-        archive = out_dir / ARCHIVE_NAME
+        pg_dump = None  # in the container; else the local tool, refused before the snapshot when missing or too old
+        if not plan.docker_container:
+            tool = find_tool("pg_dump", plan.pg_bin, at_least=server_major)
+            pg_dump = (tool, require_matching(tool, server_major))
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = str((conn.execute("SELECT pg_export_snapshot()").fetchone() or [""])[0])
-        carried = _carried(conn, unchanged_since)
+        carried = _carried(conn, plan.unchanged_since)
         timings: dict[str, float] = {}
 
         def run_dump() -> tuple[str, tuple[str, int] | None]:
-            """pg_dump's version, and the archive's sha256 and size when they were taken while streaming."""
             t = time.monotonic()
-            streamed = None
-            if docker_container:
-                version = _docker_dump(docker_container, snapshot, archive, source)
-            else:
-                assert pg_dump is not None
-                version = f"pg_dump (PostgreSQL) {pg_dump_major}"
-                if restore_into is not None:
-                    argv = [str(pg_dump), *_pg_dump_argv(snapshot, None, jobs, dbname=source.dbname, compress=compress)]
-                    restore_tool = find_tool(
-                        "pg_restore", pg_bin, at_least=pg_dump_major or 0, at_most=server_major_of(restore_into)
-                    )
-                    pg_restore = [str(restore_tool), *RESTORE_FLAGS, "-d", restore_into.dbname]
-                    streamed = pipe_tools(argv, source, archive, pg_restore, restore_into)
-                else:
-                    argv = [
-                        str(pg_dump),
-                        *_pg_dump_argv(snapshot, archive, jobs, dbname=source.dbname, compress=compress),
-                    ]
-                    run_tool(argv, source)
+            dumped = _run_pg_dump(plan, source, snapshot, archive, pg_dump)
             timings["pg_dump_s"] = round(time.monotonic() - t, 3)
-            return version, streamed
+            return dumped
 
         def run_fingerprint() -> Fingerprint:
             t = time.monotonic()
@@ -201,14 +207,14 @@ def _dump_into(
             timings["fingerprint_s"] = round(time.monotonic() - t, 3)
             return fp
 
-        into = f" into {restore_into.masked()}" if restore_into else ""
+        into = f" into {plan.restore_into.masked()}" if plan.restore_into else ""
         with progress(f"dumping {source.masked()}{into} in snapshot {snapshot}"):
             if carried is not None:
                 (pg_dump_version, streamed), fp = run_dump(), copy.deepcopy(carried[0])
             else:
                 (pg_dump_version, streamed), fp = _side_by_side(run_dump, run_fingerprint)
         conn.execute("COMMIT")
-    archived = archived_sequences(archive, pg_bin, dump_major_of(pg_dump_version))
+    archived = archived_sequences(archive, plan.pg_bin, dump_major_of(pg_dump_version))
     fp["sequences"] = {name: archived.get(name, value) for name, value in fp["sequences"].items()}
     sha256, size = streamed or archive_sha256(archive)
     timings["total_s"] = round(time.monotonic() - started, 3)
@@ -220,14 +226,14 @@ def _dump_into(
             "database": source.dbname,
             "archive": {
                 "file": ARCHIVE_NAME,
-                "format": "directory" if jobs > 1 else "custom",
+                "format": plan.archive_format,
                 "sha256": sha256,
                 "size_bytes": size,
             },
             "server_version": fp["server_version"],
             "pg_dump_version": pg_dump_version,
             "snapshot": snapshot,
-            "restored_into": restore_into.masked() if restore_into else None,
+            "restored_into": plan.restore_into.masked() if plan.restore_into else None,
             "fingerprint": fp,
             "fingerprint_sha256": fingerprint_digest(fp),
             "fingerprint_read": carried[1] if carried else "in the dump's snapshot, while pg_dump read it",

@@ -28,6 +28,7 @@ from psycopg import sql
 
 from statehub.data.dsn import Dsn, connect
 from statehub.data.errors import ToolError, tool_failure
+from statehub.data.processes import is_alive
 from statehub.policy.refusal import Refusal
 
 SERVICE_USER = "statehub-pg"
@@ -299,9 +300,9 @@ def _stop_and_remove(bin_dir: Path, base: Path, data: Path, user: str | None) ->
         )
     postmaster = _postmaster_pid(pid_file)
     deadline = time.monotonic() + 10
-    while postmaster and _running(postmaster) and time.monotonic() < deadline:
+    while postmaster and is_alive(postmaster) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if postmaster and _running(postmaster):
+    if postmaster and is_alive(postmaster):
         with contextlib.suppress(OSError):
             os.kill(postmaster, signal.SIGKILL)
     for _ in range(50):
@@ -316,13 +317,3 @@ def _postmaster_pid(pid_file: Path) -> int | None:
         return int(pid_file.read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -54,6 +55,21 @@ def child(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def is_alive(pid: int) -> bool:
+    """Whether process `pid` still runs: one of ours that exited is reaped first (no zombie passes for alive),
+    and one we may not signal (another user's) counts as running."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def interrupts_to_the_main_thread() -> None:

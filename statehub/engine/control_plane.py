@@ -25,7 +25,7 @@ import yaml
 
 from statehub.cluster.kube_api import KubeApi, KubeApiError
 from statehub.data.ephemeral import free_port
-from statehub.data.processes import tied_to_parent
+from statehub.data.processes import is_alive, tied_to_parent
 from statehub.engine.go_modules import GoModuleError, crd_documents
 from statehub.engine.pki import CONTEXT
 
@@ -268,31 +268,20 @@ def stop(directory: Path) -> int:
 
 
 def _terminate(pids: list[int] | tuple[int, ...]) -> int:
-    running = [pid for pid in pids if _alive(pid)]
+    running = [pid for pid in pids if is_alive(pid)]
     for pid in reversed(running):  # the API server before its etcd
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(pid) for pid in running):
+    while time.monotonic() < deadline and any(is_alive(pid) for pid in running):
         time.sleep(0.1)
     for pid in running:
-        if _alive(pid):
+        if is_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     for pid in running:
         _reap(pid)
     return len(running)
-
-
-def _alive(pid: int) -> bool:
-    _reap(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _reap(pid: int) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from statehub.cluster.kube_api import KubeApi, KubeApiError
+from statehub.data.processes import is_alive, tied_to_parent
 from statehub.engine import platform
 from statehub.engine.netns import BRIDGE, NODE_CIDR, NODE_IP, SERVICE_CIDR, Netns, NetnsError
 from statehub.engine.pki import Client, Pki, make_pki
@@ -148,8 +149,6 @@ class _Starter:
         self.progress(f"{self.timings[what]:6.1f} s  {what}")
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        from statehub.data.processes import tied_to_parent  # noqa: PLC0415 - the lifetime helpers of the scripts
-
         command = self.netns.inside(argv)
         with (self.logs / f"{name}.log").open("wb") as log:
             process = subprocess.Popen(
@@ -738,7 +737,7 @@ def _kill(pids: list[int], grace: float) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, 15)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+    while time.monotonic() < deadline and any(is_alive(pid) for pid in pids):
         time.sleep(0.1)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -746,17 +745,6 @@ def _kill(pids: list[int], grace: float) -> None:
     for pid in pids:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0]:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _pods_processes(directory: Path) -> list[int]:
@@ -797,7 +785,7 @@ def _stop(directory: Path) -> int:
         raise NodeError(f"{directory} holds no pods cluster ({STATE_FILE} is missing)")
     state = json.loads(state_file.read_text())
     pids: dict[str, int] = state.get("pids", {})
-    running = [pid for pid in pids.values() if _alive(pid)]
+    running = [pid for pid in pids.values() if is_alive(pid)]
     if "kubelet" in pids:
         _kill([pids["kubelet"]], 5)
     pods = _pods_processes(directory)

@@ -38,6 +38,11 @@ class BackupSettings:
     """The plugin's sidecar in each instance pod, requests = limits: without them the pod loses Guaranteed QoS."""
     recovery_drill: bool
     """Render a throwaway Cluster recovered from the store, to compare with the live one."""
+    server_name: str = "state-hub-db"
+    """The folder under the destination that state-hub-db archives to (Barman's serverName)."""
+    rebuild_from: str | None = None
+    """The serverName whose backups and WAL state-hub-db is rebuilt from when its volume was lost (cnpg's
+    `bootstrap.recovery`); None: state-hub-db is made by initdb, as always."""
 
 
 def load_backup_settings(read: ConfigReader) -> BackupSettings:
@@ -80,7 +85,31 @@ def load_backup_settings(read: ConfigReader) -> BackupSettings:
         read.quantity("backupSidecarCpu", example="200m"),
         read.quantity("backupSidecarMemory", example="256Mi"),
         read.boolean("recoveryDrill"),
+        *_server_names(read),
     )
+
+
+_SERVER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _server_names(read: ConfigReader) -> tuple[str, str | None]:
+    """Where state-hub-db archives, and the backups it is rebuilt from: never the same folder (barman-cloud
+    refuses to archive into a folder that holds another cluster's WAL, and the old timeline must stay intact
+    until the rebuild is proven)."""
+    server = read.string("backupServerName", example="state-hub-db", needed_for="stage stabilise")
+    rebuild = read.optional_string("rebuildFromBackup")
+    for key, name in (("backupServerName", server), ("rebuildFromBackup", rebuild)):
+        if name is not None and not _SERVER_NAME.match(name):
+            raise SettingsError(key, name, "it is not a folder name of the store (a-z, 0-9 and -)", "state-hub-db")
+    if rebuild is not None and rebuild == server:
+        raise SettingsError(
+            "backupServerName",
+            server,
+            f"rebuilding from {rebuild!r}, state-hub-db must archive into another folder (the rebuilt cluster is a "
+            "new timeline, and barman-cloud refuses a folder with WAL in it)",
+            "state-hub-db-2",
+        )
+    return server, rebuild
 
 
 def store_port(endpoint: str | None) -> int:

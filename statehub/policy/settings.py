@@ -280,7 +280,7 @@ def load_settings(get: ConfigGetter, get_secret: SecretGetter) -> Settings:
         ),
         front_door=_front_door(read, stage),
         evidence=load_evidence_settings(read),
-        backup=load_backup_settings(read) if stage.reaches(Stage.STABILISE) else None,
+        backup=_backup(read, stage),
     )
 
 
@@ -296,6 +296,20 @@ def _resources(read: ConfigReader, prefix: str) -> Resources:
 _DB_IMAGE_EXAMPLE = "ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie@sha256:<64 hex digits>"
 _DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/v[0-9]+)?$")
+
+
+def _backup(read: ConfigReader, stage: Stage) -> BackupSettings | None:
+    if stage.reaches(Stage.STABILISE):
+        return load_backup_settings(read)
+    rebuild = read.optional_string("rebuildFromBackup")
+    if rebuild is not None:
+        raise SettingsError(
+            "rebuildFromBackup",
+            rebuild,
+            f"a rebuild from the store needs the store, which stage stabilise renders (this is {stage.value})",
+            "state-hub-db (docs/runbook.md, 'Rebuilding state-hub-db from the store')",
+        )
+    return None
 
 
 _LOCALE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9-]+)?(@[A-Za-z0-9]+)?$")

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from statehub.data.comparing import compare_databases
+from statehub.data.dsn import connect
+from statehub.data.fingerprint import fingerprint
 from statehub.data.freezing import unfreeze
 from statehub.engine.node import S3_BUCKET, S3_ENDPOINT, S3_KEYS, NodeCluster
 from statehub.policy.settings import OBJECT_STORE_NAME, RECOVERY_DRILL_NAME, TargetRole
@@ -45,6 +47,17 @@ def backups_completed(node: NodeCluster) -> list[dict[str, Any]]:
     return [b for b in found if (b.get("status") or {}).get("phase") == "completed"]
 
 
+def stabilise_config(out: Path) -> list[str]:
+    """Stage stabilise with the node's S3 store, on the rehearsal's evidence."""
+    decided = [
+        "backupDestinationPath=s3://state-hub-backups/railiance01",
+        f"backupEndpointUrl={S3_ENDPOINT}",
+        f"backupCredentialsSecret={CREDENTIALS}",
+    ]
+    evidence = rehearsal_evidence(out, by="pods tier", reference="tests/pods/test_stabilise.py")
+    return ["stage=stabilise", "endpoint=cluster", "dbLocale=en_US.utf8", *evidence, *decided]
+
+
 def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, tmp_path: Path) -> None:
     node, stack, out = rehearsed_on_pods.node, rehearsed_on_pods.stack, rehearsed_on_pods.out
     access, secret = S3_KEYS
@@ -58,13 +71,8 @@ def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, 
         f"--from-literal=ACCESS_KEY_ID={access}",
         f"--from-literal=ACCESS_SECRET_KEY={secret}",
     )  # the platform makes it on railiance01
-    decided = [
-        "backupDestinationPath=s3://state-hub-backups/railiance01",
-        f"backupEndpointUrl={S3_ENDPOINT}",
-        f"backupCredentialsSecret={CREDENTIALS}",
-    ]
     evidence = rehearsal_evidence(out, by="pods tier", reference="tests/pods/test_stabilise.py")
-    base = ["stage=stabilise", "endpoint=cluster", "dbLocale=en_US.utf8", *evidence, *decided]
+    base = stabilise_config(out)
     # the rehearsal's rollback left the cluster frozen and clients on WSL2: undo the freeze as the operator would,
     # with superuser access on, before clients come back (the front door waits for a Ready app, which a frozen
     # database keeps unready)
@@ -150,3 +158,46 @@ def test_stabilise_archives_backs_up_and_recovers(rehearsed_on_pods: Rehearsed, 
         )
     assert compared.result == "pass", compared.details["differences"][:3]
     stack.gates([*base, "recoveryDrill=false"])
+
+
+def in_the_instance(node: NodeCluster, query: str) -> str:
+    """One value from state-hub-db's primary, as its `postgres` superuser (peer authentication in the pod)."""
+    argv = ("exec", "state-hub-db-1", "-c", "postgres", "--", "psql", "-tAc", query)
+    return node.kubectl("--namespace", "databases", *argv).stdout.strip()
+
+
+def test_a_lost_database_is_rebuilt_from_the_store(rehearsed_on_pods: Rehearsed) -> None:
+    """After stabilise (the test above): state-hub-db and its volume are lost; `pulumi up --refresh` with
+    rebuildFromBackup makes a new one by cnpg's recovery from the store's backup and WAL, archiving into a new
+    folder, and it holds every row that was archived before the loss, as the project's compare says."""
+    node, stack, out = rehearsed_on_pods.node, rehearsed_on_pods.stack, rehearsed_on_pods.out
+    with pods_side(node, stack) as side, connect(side.owner) as conn:
+        conn.execute("INSERT INTO agent_notes (agent, note) VALUES ('pods tier', 'written before the loss')")
+        conn.commit()
+    switched = in_the_instance(node, "SELECT pg_walfile_name(pg_switch_wal())")
+    until(
+        f"WAL {switched} in the store",
+        lambda: in_the_instance(node, "SELECT last_archived_wal FROM pg_stat_archiver") >= switched,
+        120,
+    )
+    with pods_side(node, stack) as side:
+        before = fingerprint(side.owner)
+    node.kubectl("--namespace", "databases", "delete", "cluster", "state-hub-db", "--wait=true", "--timeout=180s")
+    until(
+        "the lost volume gone",
+        lambda: not node.api.get("/api/v1/namespaces/databases/persistentvolumeclaims")["items"],
+        180,
+    )
+    started = time.monotonic()
+    stack.gates.engine.stack.refresh()  # `pulumi up --refresh`: the lost Cluster leaves the state
+    stack.gates([*stabilise_config(out), "rebuildFromBackup=state-hub-db", "backupServerName=state-hub-db-2"])
+    rebuilt = until(
+        "the rebuilt cluster archiving",
+        lambda: (c := node.api.get(f"{CLUSTERS}/state-hub-db")) and condition(c, "ContinuousArchiving") == "True" and c,
+        420,
+    )
+    print(f"rebuilt from the store in {time.monotonic() - started:.1f} s")
+    assert "recovery" in rebuilt["spec"]["bootstrap"]
+    with pods_side(node, stack) as side:
+        compared = compare_databases(before, side.owner, source_label="state-hub-db before the loss")
+    assert compared.result == "pass", compared.details["differences"][:3]

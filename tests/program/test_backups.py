@@ -145,3 +145,41 @@ def test_the_store_port_comes_from_its_url(render: Render, evidence: EvidenceSet
     assert 9000 in opened and 80 not in opened
     with pytest.raises(pulumi.RunError, match="backupStorePort"):
         render("railiance01", *stabilise(evidence), *BACKUP_DECIDED, "backupStorePort=443")  # no longer a key
+
+
+def test_a_lost_database_is_rebuilt_from_the_store(render: Render, evidence: EvidenceSet) -> None:
+    """rebuildFromBackup makes state-hub-db by cnpg's recovery from the store (with the live owner's Secret), and
+    it archives into another folder; the recovery drill then recovers from that new folder."""
+    status = evidence.status("status", age=timedelta(hours=1))
+    rebuild = ["rebuildFromBackup=state-hub-db", "backupServerName=state-hub-db-2"]
+    run = render(
+        "railiance01", *stabilise(evidence), *BACKUP_DECIDED, *rebuild, "recoveryDrill=true", f"statusReport={status}"
+    )
+    live = manifest(run, "Cluster", "state-hub-db")["spec"]
+    assert live["bootstrap"] == {
+        "recovery": {
+            "source": OBJECT_STORE_NAME,
+            "database": "state_hub",
+            "owner": "state_hub",
+            "secret": {"name": "state-hub-db-owner"},
+        }
+    }
+    (source,) = live["externalClusters"]
+    assert source["plugin"]["parameters"] == {"barmanObjectName": OBJECT_STORE_NAME, "serverName": "state-hub-db"}
+    (archiver,) = live["plugins"]
+    assert archiver["parameters"] == {"barmanObjectName": OBJECT_STORE_NAME, "serverName": "state-hub-db-2"}
+    crd_validator("postgresql.cnpg.io_clusters.yaml").validate(manifest(run, "Cluster", "state-hub-db"))
+    drill = manifest(run, "Cluster", RECOVERY_DRILL_NAME)["spec"]
+    assert drill["externalClusters"][0]["plugin"]["parameters"]["serverName"] == "state-hub-db-2"
+    plain = manifest(render("railiance01", *stabilise(evidence), *BACKUP_DECIDED), "Cluster", "state-hub-db")["spec"]
+    assert "initdb" in plain["bootstrap"] and "externalClusters" not in plain
+    assert plain["plugins"][0]["parameters"] == {"barmanObjectName": OBJECT_STORE_NAME}  # no roll of the instance
+
+
+def test_a_rebuild_needs_the_store_and_a_new_folder(render: Render, evidence: EvidenceSet) -> None:
+    with pytest.raises(pulumi.RunError, match=r"backupServerName is 'state-hub-db': rebuilding from 'state-hub-db'"):
+        render("railiance01", *stabilise(evidence), *BACKUP_DECIDED, "rebuildFromBackup=state-hub-db")
+    with pytest.raises(pulumi.RunError, match=r"rebuildFromBackup is 'state-hub-db': a rebuild from the store needs"):
+        render("railiance01", "rebuildFromBackup=state-hub-db")
+    with pytest.raises(pulumi.RunError, match=r"it is not a folder name of the store"):
+        render("railiance01", *stabilise(evidence), *BACKUP_DECIDED, "backupServerName=../x")
