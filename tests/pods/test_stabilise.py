@@ -199,5 +199,11 @@ def test_a_lost_database_is_rebuilt_from_the_store(rehearsed_on_pods: Rehearsed)
     print(f"rebuilt from the store in {time.monotonic() - started:.1f} s")
     assert "recovery" in rebuilt["spec"]["bootstrap"]
     with pods_side(node, stack) as side:
+        after = fingerprint(side.owner)
         compared = compare_databases(before, side.owner, source_label="state-hub-db before the loss")
-    assert compared.result == "pass", compared.details["differences"][:3]
+    # every table as it was; a sequence may stand up to 32 ahead: PostgreSQL WAL-logs a sequence that far ahead
+    # of the values it hands out, and recovery replays the logged value (ids jump, none repeats)
+    assert [d for d in compared.details["differences"] if d["kind"] != "sequence"] == []
+    for name, (value, called) in before["sequences"].items():
+        recovered, recovered_called = after["sequences"][name]
+        assert value <= recovered <= value + 32 and (recovered_called or not called), (name, value, recovered)
