@@ -24,8 +24,7 @@ from statehub.cli.entry import FAIL, PASS, ScriptParser, console, run_cli
 from statehub.data.report_files import write_report
 from statehub.policy.image_ref import parse_image_ref
 from statehub.policy.refusal import Refusal
-from statehub.policy.report import Report
-from statehub.registry.client import Credentials, check_registry, default_scheme
+from statehub.registry.client import Credentials, default_scheme, registry_report
 
 
 def main() -> int:
@@ -48,14 +47,12 @@ def main() -> int:
         raise Refusal(f"--username {args.username!r} given but REGISTRY_PASSWORD is not set in the environment")
     credentials = Credentials(args.username, password or "") if args.username else None
     scheme = "http" if args.plain_http else default_scheme(ref)
-    steps = check_registry(ref, credentials, scheme=scheme)
-    found = all(s.ok for s in steps) and len(steps) == 2
-    for s in steps:
-        console().print(f"{'ok' if s.ok else 'FAIL'} {s.name}: {s.explanation}")
+    report = registry_report(ref, credentials, scheme=scheme)
+    for step in report.details["steps"]:
+        console().print(f"{'ok' if step['ok'] else 'FAIL'} {step['step']}: {step['explanation']}")
     if args.report:
-        details = {"image": str(ref), "registry": ref.registry, "scheme": scheme, "steps": [s.as_dict() for s in steps]}
-        write_report(Report(kind="registry-check", result="pass" if found else "fail", details=details), args.report)
-    return PASS if found else FAIL
+        write_report(report, args.report)
+    return PASS if report.result == "pass" else FAIL
 
 
 if __name__ == "__main__":

@@ -72,6 +72,20 @@ RESTORE_API_COMPARE_COMMAND = (
 """The restore compare again, with the API part (docs/compare.md: which State Hub serves each side)."""
 
 
+IMAGE_REGISTRY = EvidenceKind(
+    "imageRegistryReport",
+    "registry-check",
+    "a passing registry check of the app image (its pinned digest is in its registry)",
+    "uv run scripts/registry_check.py --image <the image config value> --report evidence/registry-image.json",
+    "registry-image.json",
+)
+DB_IMAGE_REGISTRY = EvidenceKind(
+    "dbImageRegistryReport",
+    "registry-check",
+    "a passing registry check of the database image (its pinned digest is in its registry)",
+    "uv run scripts/registry_check.py --image <the dbImageName value> --report evidence/registry-db-image.json",
+    "registry-db-image.json",
+)
 STATUS = EvidenceKind(
     "statusReport",
     "status",

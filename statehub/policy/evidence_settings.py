@@ -26,6 +26,7 @@ from statehub.policy.refusal import SettingsError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 API_CHECK_EXCEPTION_KEY = "apiCheckException"
+REGISTRY_CHECK_EXCEPTION_KEY = "registryCheckException"
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,10 @@ class Approval(Decision):
 
 
 @dataclass(frozen=True)
-class ApiCheckException(Decision):
-    """The recorded, named exception that lets verify and cutover pass without the API part of their
-    compare evidence (e.g. the State Hub cannot be reached from where the compare runs)."""
+class RecordedException(Decision):
+    """A recorded, named exception to a piece of evidence: `apiCheckException` lets verify and cutover pass
+    without the API part of their compare evidence (the State Hub cannot be reached from where the compare runs);
+    `registryCheckException` lets stage empty pass without registry checks of the two images."""
 
     reason: str
 
@@ -65,8 +67,13 @@ class EvidenceSettings:
     approval: Approval | None
     fallback_retirement: Decision | None
     """The separate decision that allows retiring the WSL2 fallback (stage stabilise)."""
-    api_check_exception: ApiCheckException | None
+    api_check_exception: RecordedException | None
     """Unset (the default): verify and cutover need the API part of their compare evidence."""
+    image_registry_report: Path | None = None
+    db_image_registry_report: Path | None = None
+    """registry_check.py's reports: the app's and the database's pinned digests are in their registries."""
+    registry_check_exception: RecordedException | None = None
+    """Unset (the default): stage empty needs both registry reports."""
 
 
 def load_evidence_settings(read: ConfigReader) -> EvidenceSettings:
@@ -79,7 +86,10 @@ def load_evidence_settings(read: ConfigReader) -> EvidenceSettings:
         status_report=_path(read, "statusReport"),
         approval=_approval(read),
         fallback_retirement=_decision(read, "fallbackRetirement"),
-        api_check_exception=_api_check_exception(read),
+        api_check_exception=_recorded_exception(read, API_CHECK_EXCEPTION_KEY),
+        image_registry_report=_path(read, "imageRegistryReport"),
+        db_image_registry_report=_path(read, "dbImageRegistryReport"),
+        registry_check_exception=_recorded_exception(read, REGISTRY_CHECK_EXCEPTION_KEY),
     )
 
 
@@ -120,12 +130,11 @@ def _decision(read: ConfigReader, key: str) -> Decision | None:
     return Decision(fields["by"], _timestamp(f"{key}.at", fields["at"]), fields["reference"])
 
 
-def _api_check_exception(read: ConfigReader) -> ApiCheckException | None:
-    fields = _decision_fields(read, API_CHECK_EXCEPTION_KEY, ("reason",))
+def _recorded_exception(read: ConfigReader, key: str) -> RecordedException | None:
+    fields = _decision_fields(read, key, ("reason",))
     if fields is None:
         return None
-    at = _timestamp(f"{API_CHECK_EXCEPTION_KEY}.at", fields["at"])
-    return ApiCheckException(fields["by"], at, fields["reference"], fields["reason"])
+    return RecordedException(fields["by"], _timestamp(f"{key}.at", fields["at"]), fields["reference"], fields["reason"])
 
 
 def _approval(read: ConfigReader) -> Approval | None:

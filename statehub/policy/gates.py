@@ -17,9 +17,11 @@ from typing import Any
 from statehub.policy.api_contract import api_part_problem
 from statehub.policy.config_reader import quantity_value
 from statehub.policy.evidence import (
+    DB_IMAGE_REGISTRY,
     DRILL,
     FINAL_COMPARE,
     FREEZE,
+    IMAGE_REGISTRY,
     RESTORE_API_COMPARE_COMMAND,
     RESTORE_COMPARE,
     STATUS,
@@ -28,8 +30,13 @@ from statehub.policy.evidence import (
     Freshness,
     load_evidence,
 )
-from statehub.policy.evidence_settings import API_CHECK_EXCEPTION_KEY, ApiCheckException, Approval
-from statehub.policy.image_ref import BuildSpec, ImageRef
+from statehub.policy.evidence_settings import (
+    API_CHECK_EXCEPTION_KEY,
+    REGISTRY_CHECK_EXCEPTION_KEY,
+    Approval,
+    RecordedException,
+)
+from statehub.policy.image_ref import BuildSpec, ImageRef, parse_image_ref
 from statehub.policy.refusal import GateRefusal, SettingsError
 from statehub.policy.settings import DatabaseSettings, Endpoint, Settings, Stage, TargetRole
 from statehub.policy.stage_plan import StagePlan, plan_stage
@@ -69,6 +76,7 @@ def check_stage(settings: Settings, now: datetime) -> StagePlan:
     _check_client_path(settings)
     _check_fallback_retirement(settings, now)
     _check_evidence(settings, now)
+    _check_registries(settings)
     _check_room_for_drill(settings, now)
     notices: tuple[str, ...] = ()
     cutover_recorded = stage.reaches(Stage.CUTOVER) or settings.evidence.approval is not None
@@ -76,11 +84,41 @@ def check_stage(settings: Settings, now: datetime) -> StagePlan:
         notices = (rollback_reminder(settings.namespaces.database),)
     waived = settings.evidence.api_check_exception
     if waived is not None and stage.reaches(Stage.VERIFY):
+        notices += (_waived("the API side of the evidence is not checked", API_CHECK_EXCEPTION_KEY, waived),)
+    unchecked = settings.evidence.registry_check_exception
+    if unchecked is not None:
         notices += (
-            f"the API side of the evidence is not checked: state-hub-infra:{API_CHECK_EXCEPTION_KEY} by {waived.by} "
-            f"at {waived.at.isoformat()} ({waived.reference}): {waived.reason}",
+            _waived("the images' digests are not checked in their registries", REGISTRY_CHECK_EXCEPTION_KEY, unchecked),
         )
     return plan_stage(settings, image, build, notices=notices)
+
+
+def _waived(what: str, key: str, exception: RecordedException) -> str:
+    when = exception.at.isoformat()
+    return f"{what}: state-hub-infra:{key} by {exception.by} at {when} ({exception.reference}): {exception.reason}"
+
+
+def _check_registries(settings: Settings) -> None:
+    """Stage empty pulls both images: each pinned digest must be in its registry (a digest never pushed is an
+    ImagePullBackOff at the first `up`, after the namespaces and the policies are made), as registry_check.py's
+    reports say, about exactly these images; or a recorded exception says why not."""
+    evidence = settings.evidence
+    if not settings.stage.reaches(Stage.EMPTY) or evidence.registry_check_exception is not None:
+        return
+    images = (
+        (IMAGE_REGISTRY, evidence.image_registry_report, str(settings.app.image)),
+        (DB_IMAGE_REGISTRY, evidence.db_image_registry_report, settings.database.image_name),
+    )
+    for kind, path, image in images:
+        checked = load_evidence(kind, path, settings.stage.value, None)
+        said = str(checked.details.get("image", ""))
+        found, wanted = parse_image_ref(said), parse_image_ref(image)
+        if found is None or wanted is None or (found.repository, found.digest) != (wanted.repository, wanted.digest):
+            raise GateRefusal(
+                f"state-hub-infra:{kind.key} {str(path)!r} checked {said[:120]!r}, not {image!r}: a registry check "
+                f"proves the image it names. Run: {kind.command}, then: pulumi config set state-hub-infra:{kind.key} "
+                "<the report file>"
+            )
 
 
 def _check_final_copy_hold(settings: Settings) -> None:
@@ -324,7 +362,7 @@ def check_cutover_chain(drill: Evidence, restored: Evidence, freeze: Evidence, f
     _check_same_databases(drill, restored, freeze, final)
 
 
-def _check_api_part(compare: Evidence, kind: EvidenceKind, command: str, exception: ApiCheckException | None) -> None:
+def _check_api_part(compare: Evidence, kind: EvidenceKind, command: str, exception: RecordedException | None) -> None:
     """Entering verify and pointing clients at the cluster need the API side too: both State Hubs healthy,
     equal summaries, equal representative reads. Only a recorded, named exception waives it."""
     if exception is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from statehub.policy.image_ref import ImageRef
+from statehub.policy.report import Report
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -182,3 +183,12 @@ def _manifest_step(client: RegistryClient, ref: ImageRef) -> Step:
     if answer.status in (401, 403):
         return Step("manifest", False, answer.status, f"no pull access to {ref.path}: check the user's permissions")
     return Step("manifest", False, answer.status, f"HTTP {answer.status or answer.error} for the manifest")
+
+
+def registry_report(ref: ImageRef, credentials: Credentials | None, *, scheme: str) -> Report:
+    """The `registry-check` evidence: the registry answers the distribution API and holds `ref`'s digest (stage
+    empty reads it: the image it names must be the configured one)."""
+    steps = check_registry(ref, credentials, scheme=scheme)
+    found = len(steps) == 2 and all(step.ok for step in steps)
+    details = {"image": str(ref), "registry": ref.registry, "scheme": scheme, "steps": [s.as_dict() for s in steps]}
+    return Report(kind="registry-check", result="pass" if found else "fail", details=details)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from statehub.engine.engine_program import EngineStack, create_engine_stack, out
 from statehub.engine.pki import CONTEXT
 from statehub.offline.offline_program import run_program
 from statehub.offline.stack_config import StackConfig, apply_override, load_stack_config
+from statehub.policy.evidence_settings import REGISTRY_CHECK_EXCEPTION_KEY
 from statehub.policy.refusal import GateRefusal
 from statehub.policy.settings import PROJECT
 
@@ -32,9 +34,18 @@ STACK = "railiance01"
 STAND_IN_DECISIONS = {
     "image": "registry.railiance.internal:5000/state-hub@sha256:" + hashlib.sha256(b"state-hub stand-in").hexdigest(),
     "wsl2Address": "100.100.7.20",
+    REGISTRY_CHECK_EXCEPTION_KEY: json.dumps(
+        {
+            "by": "rehearsal",
+            "at": "2026-01-01T00:00:00Z",
+            "reference": "statehub/rehearsal/gate_runs.py",
+            "reason": "the stand-in image is in no registry: gates without a node pull nothing",
+        }
+    ),
 }
 """railiance01's open decisions as gates without a node take them (stage empty refuses the stack without
-them): an image nobody pulls and a tailnet-like address nothing routes to. The pods side sets real ones."""
+them): an image nobody pulls, a tailnet-like address nothing routes to, and the recorded exception for the
+registry checks such an image cannot pass. The pods side sets real ones and checks its node's registry."""
 
 
 @dataclass(frozen=True)

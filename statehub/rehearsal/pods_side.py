@@ -28,12 +28,15 @@ import yaml
 from standins.state_hub.serving import serving_each
 from statehub.data.dsn import Dsn, connect
 from statehub.data.ephemeral import free_port
+from statehub.data.report_files import write_report
 from statehub.data.tcp_relay import relaying
 from statehub.engine.engine_program import create_engine_stack
-from statehub.engine.node import NodeCluster
+from statehub.engine.node import NodeCluster, NodeError
 from statehub.engine.pki import CONTEXT
+from statehub.policy.image_ref import parse_image_ref
 from statehub.policy.names import FRONT_DOOR_NAME
 from statehub.policy.settings import CLUSTER_NAME, DATABASE_NAME, DATABASE_OWNER
+from statehub.registry.client import registry_report
 from statehub.rehearsal.cluster_side import ClusterChoice, ClusterSide, StateHubs, _address, wait_healthy
 from statehub.rehearsal.gate_runs import PROJECT_DIR, STACK, EngineGates, GateRun, Gates
 from statehub.rehearsal.stand_ins import bare_copy_seconds
@@ -96,6 +99,19 @@ class PodsStack:
     """The host port (on the veth's host end) the front door's WSL2 endpoint points at."""
 
 
+def _registry_reports(node: NodeCluster, work_dir: Path) -> dict[str, str]:
+    """Stage empty's evidence that both pinned digests are in their registry: the real check of the node's own
+    registry (plain HTTP on the node's bridge), as registry_check.py makes it."""
+    reports = {}
+    for key, image in (("imageRegistryReport", "state-hub-standin"), ("dbImageRegistryReport", "postgresql")):
+        ref = parse_image_ref(node.images[image])
+        if ref is None:
+            raise NodeError(f"the node's image {node.images[image]!r} is no image reference")
+        path = write_report(registry_report(ref, None, scheme="http"), work_dir / f"registry-{image}.json")
+        reports[key] = str(path)
+    return reports
+
+
 def pods_gates(node: NodeCluster, work_dir: Path, bin_dir: Path, *, locale: str) -> PodsStack:
     """A temporary railiance01 stack pointed at the node, with only what railiance01 decides left to config:
     the kubeconfig, the images (pinned by digest in the node's registry), the WSL2 address (the host end of
@@ -103,6 +119,7 @@ def pods_gates(node: NodeCluster, work_dir: Path, bin_dir: Path, *, locale: str)
     password = secrets.token_urlsafe(24)
     wsl2_port = free_port()
     node.netns.allow_host_port(wsl2_port)
+    registry_reports = _registry_reports(node, work_dir)
     engine = create_engine_stack(
         PROJECT_DIR,
         STACK,
@@ -117,6 +134,7 @@ def pods_gates(node: NodeCluster, work_dir: Path, bin_dir: Path, *, locale: str)
             "wsl2Port": str(wsl2_port),
             "dbLocale": locale,
             "monitoringNamespace": MONITORING_NAMESPACE,
+            **registry_reports,
         },
         secret_config={"dbOwnerPassword": password},
     )

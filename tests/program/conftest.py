@@ -16,6 +16,7 @@ from statehub.engine.go_modules import GoModuleError, crd_files
 from statehub.offline.manifests import kubernetes_manifests
 from statehub.offline.offline_program import ProgramRun, run_program
 from statehub.offline.stack_config import StackConfig, load_stack_config
+from statehub.policy.evidence_settings import REGISTRY_CHECK_EXCEPTION_KEY
 from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS
 from tests.program.evidence_set import EvidenceSet
 
@@ -44,8 +45,12 @@ RAILIANCE01_DECIDED = ("dbLocale=en_US.utf8", *(f"{key}={value}" for key, value 
 unset one: `dbLocale=`)."""
 
 
+DEV_DECIDED = (f"{REGISTRY_CHECK_EXCEPTION_KEY}={STAND_IN_DECISIONS[REGISTRY_CHECK_EXCEPTION_KEY]}",)
+"""dev's image is a placeholder digest no registry holds: its renders carry the stand-ins' recorded exception."""
+
+
 def stack_config(stack: str, *overrides: str) -> StackConfig:
-    decided = RAILIANCE01_DECIDED if stack == "railiance01" else ()
+    decided = RAILIANCE01_DECIDED if stack == "railiance01" else DEV_DECIDED if stack == "dev" else ()
     return load_stack_config(PROJECT_DIR, stack, [*decided, *overrides])
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from statehub.offline.manifests import kubernetes_manifests
 from statehub.offline.offline_program import ProgramRun
+from statehub.policy.evidence_settings import REGISTRY_CHECK_EXCEPTION_KEY
 from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS
 from tests.program.conftest import BACKUP_DECIDED, PRIVATE_INGRESS, Render, by_kind, crd_validator, manifest, one
 from tests.program.evidence_set import (
@@ -458,3 +459,28 @@ def test_restore_refuses_a_drill_with_extensions_cnpg_would_not_create(render: R
         render("railiance01", 'dbExtensions=["plpgsql"]')
     with pytest.raises(pulumi.RunError, match=r"it is not an extension name"):
         render("railiance01", 'dbExtensions=["pg_trgm; DROP"]')
+
+
+def test_stage_empty_needs_both_digests_in_their_registries(render: Render, evidence: EvidenceSet) -> None:
+    """A digest never pushed would be an ImagePullBackOff at the first up: registry_check.py's reports about exactly
+    the configured images, or a recorded exception that says why not (the stand-ins carry one)."""
+    unwaived = f"{REGISTRY_CHECK_EXCEPTION_KEY}="
+    with pytest.raises(pulumi.RunError, match=r"stage empty needs a passing registry check of the app image"):
+        render("railiance01", unwaived)
+    image, db_image = STAND_IN_DECISIONS["image"], manifest_db_image(render)
+    found = evidence.write("registry-image", "registry-check", age=timedelta(days=3), image=image)
+    other = evidence.write("registry-other", "registry-check", age=timedelta(hours=1), image=db_image)
+    with pytest.raises(pulumi.RunError, match=r"dbImageRegistryReport .* checked .*, not .*: a registry check proves"):
+        render("railiance01", unwaived, f"imageRegistryReport={found}", f"dbImageRegistryReport={found}")
+    failed = evidence.write("registry-failed", "registry-check", age=timedelta(hours=1), result="fail", image=db_image)
+    with pytest.raises(pulumi.RunError, match=r"dbImageRegistryReport .* says fail"):
+        render("railiance01", unwaived, f"imageRegistryReport={found}", f"dbImageRegistryReport={failed}")
+    run = render("railiance01", unwaived, f"imageRegistryReport={found}", f"dbImageRegistryReport={other}")
+    assert not [w for w in run.warnings if "registries" in w]  # checked, not waived (and not stale: digests stay)
+    waived = render("railiance01")  # the stand-ins' recorded exception, said on every run
+    assert any("the images' digests are not checked in their registries" in w for w in waived.warnings)
+    render("railiance01", "stage=image", unwaived)  # stage image pulls nothing yet
+
+
+def manifest_db_image(render: Render) -> str:
+    return str(one(render("railiance01"), "Cluster")["spec"]["imageName"])

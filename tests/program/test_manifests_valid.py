@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 
 from statehub.offline.manifests import MASK, kubernetes_manifests, write_manifests
-from tests.program.conftest import PRIVATE_INGRESS, PROJECT_DIR, Render, crd_validator
+from tests.program.conftest import DEV_DECIDED, PRIVATE_INGRESS, PROJECT_DIR, Render, crd_validator
 
 KUBERNETES_VERSION = "1.31"
 CHECKOV = "checkov==3.3.30"
@@ -117,7 +117,8 @@ def test_no_secret_in_clear_text(render: Render, tmp_path: Path) -> None:
             assert marker not in text
     assert any(MASK in t for t in texts)
     printed = subprocess.run(
-        [sys.executable, str(PROJECT_DIR / "scripts" / "render.py"), "--stack", "dev", "--out", str(tmp_path / "cli")],
+        [sys.executable, str(PROJECT_DIR / "scripts" / "render.py"), "--stack", "dev", "--out", str(tmp_path / "cli")]
+        + [arg for decided in DEV_DECIDED for arg in ("--set", decided)],
         capture_output=True,
         text=True,
         timeout=120,
