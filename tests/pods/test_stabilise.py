@@ -182,12 +182,12 @@ def test_a_lost_database_is_rebuilt_from_the_store(rehearsed_on_pods: Rehearsed)
     )
     with pods_side(node, stack) as side:
         before = fingerprint(side.owner)
-    node.kubectl("--namespace", "databases", "delete", "cluster", "state-hub-db", "--wait=true", "--timeout=180s")
-    until(
-        "the lost volume gone",
-        lambda: not node.api.get("/api/v1/namespaces/databases/persistentvolumeclaims")["items"],
-        180,
-    )
+    lost = ("--namespace", "databases")
+    node.kubectl(*lost, "delete", "cluster", "state-hub-db", "--wait=true", "--timeout=180s")
+    # the volume is lost too (a dangling PVC of the same name would be taken up again: no rebuild at all)
+    node.kubectl(*lost, "delete", "pvc", "-l", "cnpg.io/cluster=state-hub-db", "--wait=true", "--timeout=180s")
+    claims = "/api/v1/namespaces/databases/persistentvolumeclaims?labelSelector=cnpg.io%2Fcluster%3Dstate-hub-db"
+    until("the lost volume gone", lambda: not node.api.get(claims)["items"], 180)
     started = time.monotonic()
     stack.gates.engine.stack.refresh()  # `pulumi up --refresh`: the lost Cluster leaves the state
     stack.gates([*stabilise_config(out), "rebuildFromBackup=state-hub-db", "backupServerName=state-hub-db-2"])
