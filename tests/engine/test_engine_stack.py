@@ -19,6 +19,7 @@ from statehub.engine.control_plane import LocalCluster
 from statehub.engine.engine_program import create_engine_stack
 from statehub.engine.pki import CONTEXT
 from statehub.offline.stack_config import StackConfigError, load_stack_config
+from statehub.policy.evidence_settings import REGISTRY_CHECK_EXCEPTION_KEY
 from statehub.rehearsal.gate_runs import STAND_IN_DECISIONS, refusal_line
 from tests.engine.conftest import PROJECT_DIR, NewStack
 
@@ -176,6 +177,8 @@ def test_the_dev_stack_previews_and_applies_with_its_own_namespaces(
             "apiOnlyCluster": "true",
             "dbNamespace": "dev-databases",
             "appNamespace": "dev-apps",
+            # dev's image is a placeholder digest no registry holds: the stand-ins' recorded exception
+            REGISTRY_CHECK_EXCEPTION_KEY: STAND_IN_DECISIONS[REGISTRY_CHECK_EXCEPTION_KEY],
         },
         secret_config={"dbOwnerPassword": secrets.token_urlsafe(24)},
     )

@@ -182,12 +182,15 @@ def test_a_lost_database_is_rebuilt_from_the_store(rehearsed_on_pods: Rehearsed)
     )
     with pods_side(node, stack) as side:
         before = fingerprint(side.owner)
-    lost = ("--namespace", "databases")
-    node.kubectl(*lost, "delete", "cluster", "state-hub-db", "--wait=true", "--timeout=180s")
-    # the volume is lost too (a dangling PVC of the same name would be taken up again: no rebuild at all)
-    node.kubectl(*lost, "delete", "pvc", "-l", "cnpg.io/cluster=state-hub-db", "--wait=true", "--timeout=180s")
+    lost, instances = ("--namespace", "databases"), ("-l", "cnpg.io/cluster=state-hub-db")
+    node.kubectl(*lost, "delete", "cluster", "state-hub-db", "--wait=false")
+    # the node died: no smart shutdown (cnpg waits up to 180 s for the app's pooled sessions), the pod just goes
+    node.kubectl(*lost, "delete", "pod", *instances, "--grace-period=0", "--force", check=False)
+    # and the volume is lost with it (a dangling PVC of the same name would be taken up again: no rebuild at all)
+    node.kubectl(*lost, "delete", "pvc", *instances, "--wait=true", "--timeout=300s")
     claims = "/api/v1/namespaces/databases/persistentvolumeclaims?labelSelector=cnpg.io%2Fcluster%3Dstate-hub-db"
-    until("the lost volume gone", lambda: not node.api.get(claims)["items"], 180)
+    until("the lost volume gone", lambda: not node.api.get(claims)["items"], 120)
+    until("the lost Cluster gone", lambda: not node.api.exists(f"{CLUSTERS}/state-hub-db"), 120)
     started = time.monotonic()
     stack.gates.engine.stack.refresh()  # `pulumi up --refresh`: the lost Cluster leaves the state
     stack.gates([*stabilise_config(out), "rebuildFromBackup=state-hub-db", "backupServerName=state-hub-db-2"])
