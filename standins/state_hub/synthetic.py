@@ -157,3 +157,14 @@ def seed(conn: psycopg.Connection[Any], scale: int = 1) -> dict[str, int]:
     )
     conn.commit()
     return {**n, "agent_notes": 20 * scale, "alembic_version": 1}
+
+
+def migration_workplan_tasks(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str]]:
+    """The migration workplan's tasks as the database holds them now, as (workplan id, status, UUID): what the
+    State Hub's file sync writes into the workplan file."""
+    rows = conn.execute(
+        "SELECT t.uid::text, t.status::text, t.title FROM tasks t "
+        "JOIN workstreams w ON w.id = t.workstream_id WHERE w.uid = %s ORDER BY t.id",
+        (MIGRATION_WORKSTREAM,),
+    ).fetchall()
+    return [(str(title).split(" ", 1)[0], str(status), str(uid)) for uid, status, title in rows]

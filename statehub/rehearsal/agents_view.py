@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from standins.state_hub.synthetic import MIGRATION_TASKS, MIGRATION_WORKSTREAM
+from standins.state_hub.synthetic import MIGRATION_TASKS, MIGRATION_WORKSTREAM, migration_workplan_tasks
 from statehub.data.client_check import McpServer, client_check
 from statehub.data.dsn import Dsn, connect
 from statehub.data.progress_records import PROGRESS_RECORDS_KIND, ProgressRecord, progress_payload, record_progress
@@ -79,12 +79,7 @@ class AgentsView:
     def sync_workplan_files(self, workstation: Dsn) -> None:
         """What the State Hub's file sync does: the migration workplan's file, as WSL2 holds it now."""
         with connect(workstation, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT t.uid::text, t.status::text, t.title FROM tasks t "
-                "JOIN workstreams w ON w.id = t.workstream_id WHERE w.uid = %s ORDER BY t.id",
-                (MIGRATION_WORKSTREAM,),
-            ).fetchall()
-        tasks = [(str(title).split(" ", 1)[0], str(status), str(uid)) for uid, status, title in rows]
+            tasks = migration_workplan_tasks(conn)
         folder = self.out / WORKPLANS_DIR
         folder.mkdir(exist_ok=True)
         (folder / "CUST-WP-0011.md").write_text(render_workplan("CUST-WP-0011", MIGRATION_WORKSTREAM, tasks))

@@ -78,7 +78,7 @@ def restore_cli(dump_dir: Path, target: Dsn, *extra: str) -> subprocess.Complete
     )
 
 
-def compare_cli(source: Dsn, target: Dsn, report: Path) -> subprocess.CompletedProcess[str]:
+def compare_cli(source: Dsn, target: Dsn, report: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return run_script(
         "compare.py",
         "--source",
@@ -87,6 +87,7 @@ def compare_cli(source: Dsn, target: Dsn, report: Path) -> subprocess.CompletedP
         no_password(target),
         "--report",
         str(report),
+        *extra,
         env=script_env(source),
     )
 

@@ -18,11 +18,9 @@ from standins.state_hub.serving import serving_each
 from statehub.data.client_check import McpServer, client_check, read_mcp_config
 from statehub.data.dsn import Dsn, connect
 from statehub.policy.refusal import Refusal
+from statehub.rehearsal.agents_view import stand_in_mcp_server
 from tests.data.conftest import no_password, script_env
 from tests.script_runner import run_script
-
-STAND_IN = ("-m", "standins.state_hub.mcp_server")
-PROJECT = str(Path(__file__).resolve().parents[2])
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +37,10 @@ def two_hubs(pg16: Any) -> Iterator[tuple[Dsn, str, Dsn, str]]:
 
 
 def _config(tmp_path: Path, api_base: str, **env: str) -> Path:
+    """The agents' MCP configuration of the stand-in server (as the rehearsal starts it), `env` added."""
     path = tmp_path / "mcp.json"
-    server = {"command": sys.executable, "args": list(STAND_IN), "env": {"API_BASE": api_base, **env}, "cwd": PROJECT}
+    stand_in = stand_in_mcp_server(api_base)
+    server = {"command": stand_in.command, "args": list(stand_in.args), "env": {**stand_in.env, **env}}
     path.write_text(json.dumps({"mcpServers": {"state-hub": server}}))
     return path
 

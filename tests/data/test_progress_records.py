@@ -16,7 +16,7 @@ from standins.state_hub.serving import serving
 from standins.state_hub.synthetic import MIGRATION_TASKS
 from statehub.data.dsn import Dsn, connect
 from statehub.data.freezing import is_frozen
-from tests.data.conftest import NewDb, no_password, script_env
+from tests.data.conftest import NewDb, compare_cli, no_password, script_env
 from tests.hostile_api import hostile_api
 from tests.script_runner import run_script
 
@@ -37,20 +37,7 @@ def test_a_compare_is_recorded_with_its_digest_and_nothing_else(new_db: NewDb, t
     source, target = new_db(scale=1), new_db(scale=1)
     report = tmp_path / "restore-compare.json"
     with serving(source.url()) as live:
-        done = run_script(
-            "compare.py",
-            "--source",
-            no_password(source),
-            "--target",
-            no_password(target),
-            "--report",
-            str(report),
-            "--record-progress",
-            T06,
-            "--progress-api",
-            live,
-            env=script_env(source),
-        )
+        done = compare_cli(source, target, report, "--record-progress", T06, "--progress-api", live)
     assert done.returncode == 0, done.stderr
     [payload] = _events(source, T06)
     assert payload == {
@@ -69,10 +56,9 @@ def test_a_compare_is_recorded_with_its_digest_and_nothing_else(new_db: NewDb, t
 def test_a_refused_record_is_a_warning_and_the_evidence_stays(new_db: NewDb, tmp_path: Path, where: str) -> None:
     source = new_db(scale=1)
     report = tmp_path / "compare.json"
-    args = ["--source", no_password(source), "--target", no_password(source), "--report", str(report)]
     with hostile_api("redirect") as api:
         url = api.url if where == "redirect" else "http://127.0.0.1:9"
-        done = run_script("compare.py", *args, "--record-progress", T06, "--progress-api", url, env=script_env(source))
+        done = compare_cli(source, source, report, "--record-progress", T06, "--progress-api", url)
     assert done.returncode == 0, done.stderr  # the compare passed; the record is not its verdict
     assert json.loads(report.read_text())["result"] == "pass"
     assert "warning: the State Hub did not take the progress record" in done.stderr
@@ -82,19 +68,7 @@ def test_a_refused_record_is_a_warning_and_the_evidence_stays(new_db: NewDb, tmp
 def test_the_record_can_be_made_later(new_db: NewDb, tmp_path: Path) -> None:
     source = new_db(scale=1)
     report = tmp_path / "compare.json"
-    assert (
-        run_script(
-            "compare.py",
-            "--source",
-            no_password(source),
-            "--target",
-            no_password(source),
-            "--report",
-            str(report),
-            env=script_env(source),
-        ).returncode
-        == 0
-    )
+    assert compare_cli(source, source, report).returncode == 0
     with serving(source.url()) as live:
         done = run_script(
             "record_progress.py", "--evidence", str(report), "--record-progress", T06, "--progress-api", live
